@@ -1,0 +1,20 @@
+"""The typer app: each command parses options, calls one kernel function and
+renders the result (human or `--json`). No git calls and no business logic here."""
+
+from __future__ import annotations
+
+import typer
+
+from jitos_cli import planning
+
+app = typer.Typer(
+    name="jitos",
+    help="Speculative workspaces with provenance for any git repository.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+app.command("plan")(planning.plan)
+app.add_typer(planning.methods_app, name="methods")

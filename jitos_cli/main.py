@@ -1,0 +1,49 @@
+"""Entry point: run the typer app behind the one error handler that maps
+`JitosError` to its documented exit code, Ctrl-C to 130, and anything
+unexpected to 1 (with the traceback only under `--debug`)."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    if debug:
+        args.remove("--debug")
+    from kernel.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, JitosError
+
+    try:
+        from jitos_cli.app import app
+
+        app(args=args, prog_name="jitos", standalone_mode=False)
+    except JitosError as err:
+        if debug:
+            traceback.print_exc()
+        print(f"jitos: error: {err.message}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("jitos: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except SystemExit as exit_:
+        return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+    except Exception as err:  # noqa: BLE001 - the one boundary that catches everything
+        import click
+
+        if isinstance(err, click.exceptions.Abort):
+            print("jitos: interrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        if isinstance(err, click.ClickException):
+            err.show()
+            return err.exit_code
+        if debug:
+            traceback.print_exc()
+        print(f"jitos: internal error: {type(err).__name__}: {err} (rerun with --debug for the traceback)", file=sys.stderr)
+        return EXIT_INTERNAL
+    return 0
+
+
+def run() -> None:
+    sys.exit(main())

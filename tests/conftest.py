@@ -1,0 +1,78 @@
+"""Hermetic test environment: no user or system git config leaks in, dates are
+pinned, and every test gets throwaway repositories built with real git."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+EPOCH = "1700000000"
+
+
+@pytest.fixture(autouse=True)
+def hermetic_seal(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("GIT_AUTHOR_NAME", "Test Author")
+    monkeypatch.setenv("GIT_AUTHOR_EMAIL", "author@example.com")
+    monkeypatch.setenv("GIT_COMMITTER_NAME", "Test Committer")
+    monkeypatch.setenv("GIT_COMMITTER_EMAIL", "committer@example.com")
+    monkeypatch.setenv("GIT_AUTHOR_DATE", f"{EPOCH} +0000")
+    monkeypatch.setenv("GIT_COMMITTER_DATE", f"{EPOCH} +0000")
+    monkeypatch.setenv("GIT_EDITOR", "false")
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
+    monkeypatch.setenv("NO_COLOR", "1")
+    for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_CONFIG_GLOBAL"):
+        monkeypatch.delenv(var, raising=False)
+    (home / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n")
+    yield
+
+
+def git(cwd: Path, *args: str) -> str:
+    """Run real git in `cwd` and return its stdout (stripped)."""
+    out = subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+def commit_files(repo: Path, files: dict[str, str | None], message: str = "change") -> str:
+    """Write (or, with None, delete) files in `repo`, commit them all, return the commit id."""
+    for rel, content in files.items():
+        path = repo / rel
+        if content is None:
+            path.unlink()
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", message)
+    return git(repo, "rev-parse", "HEAD")
+
+
+@pytest.fixture
+def make_repo(tmp_path: Path) -> Callable[..., Path]:
+    """Factory for throwaway repositories with one initial commit."""
+
+    counter = iter(range(1000))
+
+    def make(files: dict[str, str] | None = None, name: str | None = None) -> Path:
+        path = tmp_path / (name or f"repo{next(counter)}")
+        path.mkdir()
+        git(path, "init", "-q", "-b", "main")
+        commit_files(path, files or {"README.md": "hello\n", "src/app.py": "print('hi')\n"}, "initial")
+        return path
+
+    return make
+
+
+@pytest.fixture
+def repo(make_repo: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh repository with one commit; the test's cwd."""
+    path = make_repo(name="repo")
+    monkeypatch.chdir(path)
+    return path
