@@ -1,0 +1,564 @@
+"""Read HDDL, the language of the International Planning Competition's HTN track,
+into a plain syntax tree: a domain (types, predicates, tasks, methods, actions)
+and a problem (objects, initial network, initial facts).
+
+This module only parses and checks shape. It never plans and never writes files;
+turning the tree into jitos method files is `hddl_import`'s job. Every error names
+`file:line:col` and, for constructs jitos does not plan with, says what to do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import pairwise
+from pathlib import Path
+
+from kernel.errors import BadInput
+
+# ---------------------------------------------------------------------------
+# s-expressions
+
+
+@dataclass(frozen=True, slots=True)
+class Pos:
+    """Where a token starts: 1-based line and column."""
+
+    line: int
+    col: int
+
+
+@dataclass(frozen=True, slots=True)
+class Sym:
+    """A symbol (`pick-up`, `?x`, `:task`, `-`, `<`), lower-cased as HDDL is case-insensitive."""
+
+    text: str
+    pos: Pos
+
+
+@dataclass(frozen=True, slots=True)
+class SList:
+    """A parenthesised list."""
+
+    items: tuple[SExpr, ...]
+    pos: Pos
+
+
+SExpr = Sym | SList
+
+
+class _Source:
+    """A file name plus the `file:line:col: message` error format."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def error(self, pos: Pos, message: str) -> BadInput:
+        return BadInput(f"{self.name}:{pos.line}:{pos.col}: {message}")
+
+
+def tokenize(text: str, source: str = "<hddl>") -> list[tuple[str, Pos]]:
+    """Split HDDL text into `(`, `)` and symbols with their positions; `;` starts a comment."""
+    tokens: list[tuple[str, Pos]] = []
+    line, col, i, n = 1, 1, 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "\n":
+            line, col, i = line + 1, 1, i + 1
+        elif ch.isspace():
+            col, i = col + 1, i + 1
+        elif ch == ";":
+            while i < n and text[i] != "\n":
+                i += 1
+        elif ch in "()":
+            tokens.append((ch, Pos(line, col)))
+            col, i = col + 1, i + 1
+        else:
+            start, start_col = i, col
+            while i < n and not text[i].isspace() and text[i] not in "();":
+                i += 1
+            col += i - start
+            tokens.append((text[start:i].lower(), Pos(line, start_col)))
+    return tokens
+
+
+def parse_sexprs(text: str, source: str = "<hddl>") -> list[SExpr]:
+    """Parse every top-level s-expression in `text`."""
+    src = _Source(source)
+    stack: list[tuple[Pos, list[SExpr]]] = []
+    top: list[SExpr] = []
+    for tok, pos in tokenize(text, source):
+        if tok == "(":
+            stack.append((pos, []))
+        elif tok == ")":
+            if not stack:
+                raise src.error(pos, "unbalanced ')': no list is open here; remove it")
+            open_pos, items = stack.pop()
+            done = SList(tuple(items), open_pos)
+            (stack[-1][1] if stack else top).append(done)
+        else:
+            (stack[-1][1] if stack else top).append(Sym(tok, pos))
+    if stack:
+        raise src.error(stack[-1][0], "unclosed '(': add the missing ')'")
+    return top
+
+
+# ---------------------------------------------------------------------------
+# the HDDL tree
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    """A typed variable or object: `?x - block` → Param("?x", "block")."""
+
+    name: str
+    type: str
+
+
+@dataclass(frozen=True, slots=True)
+class Literal:
+    """A possibly negated atom; `=` is the equality predicate."""
+
+    predicate: str
+    args: tuple[str, ...]
+    positive: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Subtask:
+    """One entry of a task network: an id (given or generated) and a task call."""
+
+    id: str
+    task: str
+    args: tuple[str, ...]
+    pos: Pos
+
+
+@dataclass(frozen=True, slots=True)
+class Network:
+    """Subtasks plus ordering pairs `(before_id, after_id)`."""
+
+    subtasks: tuple[Subtask, ...]
+    ordering: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TaskDef:
+    name: str
+    params: tuple[Param, ...]
+    pos: Pos
+
+
+@dataclass(frozen=True, slots=True)
+class MethodDef:
+    name: str
+    params: tuple[Param, ...]
+    task: str
+    task_args: tuple[str, ...]
+    precondition: tuple[Literal, ...]
+    network: Network
+    pos: Pos
+
+
+@dataclass(frozen=True, slots=True)
+class ActionDef:
+    name: str
+    params: tuple[Param, ...]
+    precondition: tuple[Literal, ...]
+    effect: tuple[Literal, ...]
+    pos: Pos
+
+
+@dataclass(frozen=True, slots=True)
+class Domain:
+    name: str
+    requirements: tuple[str, ...]
+    types: tuple[tuple[str, str], ...]  # (type, parent); "object" is the root
+    constants: tuple[Param, ...]
+    predicates: tuple[TaskDef, ...]
+    tasks: tuple[TaskDef, ...]
+    methods: tuple[MethodDef, ...]
+    actions: tuple[ActionDef, ...]
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    name: str
+    domain: str
+    objects: tuple[Param, ...]
+    htn_params: tuple[Param, ...]
+    htn: Network
+    init: tuple[tuple[str, ...], ...]
+    goal: tuple[Literal, ...]
+    source: str
+
+
+# ---------------------------------------------------------------------------
+# the parser
+
+
+_UNSUPPORTED_FORMULA = {
+    "or": "split the method into one method per disjunct",
+    "imply": "rewrite (imply A B) as one method for (not A) and one for B",
+    "forall": "list the instances explicitly, or add a predicate that an action maintains",
+    "exists": "bind the variable as a method parameter instead (parameters are existential)",
+    "when": "conditional effects: split the action into one action per case",
+}
+
+
+class _Parser:
+    def __init__(self, source: str) -> None:
+        self.src = _Source(source)
+
+    # -- helpers
+
+    def sym(self, e: SExpr, what: str) -> str:
+        if not isinstance(e, Sym):
+            raise self.src.error(e.pos, f"expected {what}, found a list")
+        return e.text
+
+    def lst(self, e: SExpr, what: str) -> tuple[SExpr, ...]:
+        if not isinstance(e, SList):
+            raise self.src.error(e.pos, f"expected {what}, found '{e.text}'")
+        return e.items
+
+    def head(self, e: SExpr) -> str:
+        if isinstance(e, SList) and e.items and isinstance(e.items[0], Sym):
+            return e.items[0].text
+        return ""
+
+    def keyword_pairs(self, items: tuple[SExpr, ...], what: str) -> list[tuple[str, SExpr, Pos]]:
+        """`:key value :key value …` → [(key, value, pos)]."""
+        pairs: list[tuple[str, SExpr, Pos]] = []
+        i = 0
+        while i < len(items):
+            key = items[i]
+            if not isinstance(key, Sym) or not key.text.startswith(":"):
+                raise self.src.error(key.pos, f"expected a keyword such as :parameters in {what}")
+            if i + 1 >= len(items):
+                raise self.src.error(key.pos, f"{key.text} in {what} has no value")
+            pairs.append((key.text, items[i + 1], key.pos))
+            i += 2
+        return pairs
+
+    def typed_list(self, items: tuple[SExpr, ...], what: str) -> tuple[Param, ...]:
+        """`?a ?b - t ?c` → a:t, b:t, c:object."""
+        out: list[Param] = []
+        pending: list[str] = []
+        i = 0
+        while i < len(items):
+            e = items[i]
+            name = self.sym(e, f"a name in {what}")
+            if name == "-":
+                if i + 1 >= len(items):
+                    raise self.src.error(e.pos, f"'-' without a type in {what}")
+                t = items[i + 1]
+                if isinstance(t, SList):
+                    raise self.src.error(
+                        t.pos, "(either …) types are not supported: declare a common supertype"
+                    )
+                if not pending:
+                    raise self.src.error(e.pos, f"'- {t.text}' names no variable in {what}")
+                out.extend(Param(p, t.text) for p in pending)
+                pending = []
+                i += 2
+                continue
+            pending.append(name)
+            i += 1
+        out.extend(Param(p, "object") for p in pending)
+        return tuple(out)
+
+    def atom(self, e: SExpr, what: str) -> tuple[str, tuple[str, ...]]:
+        items = self.lst(e, what)
+        if not items:
+            raise self.src.error(e.pos, f"empty {what}")
+        name = self.sym(items[0], f"a predicate name in {what}")
+        return name, tuple(self.sym(a, f"an argument in {what}") for a in items[1:])
+
+    def literals(self, e: SExpr, what: str) -> tuple[Literal, ...]:
+        """A conjunction of (possibly negated) atoms; `()` is the empty conjunction."""
+        if not isinstance(e, SList):
+            raise self.src.error(e.pos, f"expected a {what} formula, found '{e.text}'")
+        h = self.head(e)
+        if not e.items:
+            return ()
+        if h == "and":
+            return tuple(lit for sub in e.items[1:] for lit in self.literals(sub, what))
+        if h == "not":
+            if len(e.items) != 2:
+                raise self.src.error(e.pos, "(not …) takes exactly one atom")
+            inner = e.items[1]
+            if self.head(inner) in ("and", "not", *_UNSUPPORTED_FORMULA):
+                raise self.src.error(
+                    inner.pos, f"(not ({self.head(inner)} …)) is not supported: negate atoms only"
+                )
+            name, args = self.atom(inner, what)
+            return (Literal(name, args, positive=False),)
+        if h in _UNSUPPORTED_FORMULA:
+            raise self.src.error(
+                e.pos, f"({h} …) in a {what} is not supported by jitos: {_UNSUPPORTED_FORMULA[h]}"
+            )
+        name, args = self.atom(e, what)
+        return (Literal(name, args),)
+
+    def network(
+        self, subtasks: SExpr | None, ordered: bool, ordering: SExpr | None, what: str
+    ) -> Network:
+        entries: list[SExpr] = []
+        if subtasks is not None:
+            items = self.lst(subtasks, f"the subtasks of {what}")
+            if self.head(subtasks) == "and":
+                entries = list(items[1:])
+            elif items:
+                entries = [subtasks]
+        subs: list[Subtask] = []
+        used = set()
+        for idx, entry in enumerate(entries):
+            items = self.lst(entry, f"a subtask of {what}")
+            if len(items) == 2 and isinstance(items[0], Sym) and isinstance(items[1], SList):
+                sid = items[0].text
+                name, args = self.atom(items[1], f"a subtask of {what}")
+            else:
+                sid = ""
+                name, args = self.atom(entry, f"a subtask of {what}")
+            if sid in used:
+                raise self.src.error(entry.pos, f"subtask id '{sid}' is used twice in {what}")
+            if not sid:
+                sid = f"task{idx}"
+                while sid in used:
+                    sid += "_"
+            used.add(sid)
+            subs.append(Subtask(sid, name, args, entry.pos))
+        pairs: list[tuple[str, str]] = []
+        if ordered:
+            pairs = [(a.id, b.id) for a, b in pairwise(subs)]
+        if ordering is not None:
+            pairs.extend(self.ordering(ordering, used, what))
+        return Network(tuple(subs), tuple(pairs))
+
+    def ordering(self, e: SExpr, ids: set[str], what: str) -> list[tuple[str, str]]:
+        items = self.lst(e, f"the :ordering of {what}")
+        if not items:
+            return []
+        constraints = items[1:] if self.head(e) == "and" else (e,)
+        out: list[tuple[str, str]] = []
+        for c in constraints:
+            parts = self.lst(c, f"an ordering constraint of {what}")
+            if len(parts) != 3 or self.head(c) not in ("<", ">"):
+                raise self.src.error(c.pos, "an ordering constraint must read (< before after)")
+            a = self.sym(parts[1], "a subtask id")
+            b = self.sym(parts[2], "a subtask id")
+            for sid, part in ((a, parts[1]), (b, parts[2])):
+                if sid not in ids:
+                    raise self.src.error(part.pos, f"ordering names unknown subtask '{sid}' in {what}")
+            out.append((a, b) if self.head(c) == "<" else (b, a))
+        return out
+
+    def task_network(self, pairs: list[tuple[str, SExpr, Pos]], what: str) -> Network:
+        subtasks: SExpr | None = None
+        ordering: SExpr | None = None
+        ordered = False
+        for key, value, pos in pairs:
+            if key in (":subtasks", ":tasks", ":ordered-subtasks", ":ordered-tasks"):
+                if subtasks is not None:
+                    raise self.src.error(pos, f"{what} has two subtask lists; keep one")
+                subtasks, ordered = value, key.startswith(":ordered")
+            elif key == ":ordering":
+                ordering = value
+            elif key == ":constraints":
+                raise self.src.error(
+                    pos,
+                    f":constraints in {what} are not supported by jitos: move variable "
+                    "(in)equalities into the method's :precondition",
+                )
+        return self.network(subtasks, ordered, ordering, what)
+
+    # -- domain
+
+    def domain(self, e: SExpr) -> Domain:
+        items = self.lst(e, "(define (domain …) …)")
+        if self.head(e) != "define" or len(items) < 2 or self.head(items[1]) != "domain":
+            raise self.src.error(e.pos, "expected (define (domain NAME) …)")
+        name = self.sym(self.lst(items[1], "(domain NAME)")[-1], "a domain name")
+        reqs: list[str] = []
+        types: list[tuple[str, str]] = []
+        constants: list[Param] = []
+        preds: list[TaskDef] = []
+        tasks: list[TaskDef] = []
+        methods: list[MethodDef] = []
+        actions: list[ActionDef] = []
+        for sec in items[2:]:
+            h = self.head(sec)
+            body = self.lst(sec, "a domain section")[1:]
+            if h == ":requirements":
+                reqs.extend(self.sym(r, "a requirement") for r in body)
+            elif h == ":types":
+                types.extend((p.name, p.type) for p in self.typed_list(body, ":types"))
+            elif h == ":constants":
+                constants.extend(self.typed_list(body, ":constants"))
+            elif h == ":predicates":
+                for p in body:
+                    pitems = self.lst(p, "a predicate declaration")
+                    pname = self.sym(pitems[0], "a predicate name")
+                    preds.append(TaskDef(pname, self.typed_list(pitems[1:], pname), p.pos))
+            elif h == ":task":
+                tasks.append(self.task(sec))
+            elif h == ":method":
+                methods.append(self.method(sec))
+            elif h in (":action", ":primitive"):
+                actions.append(self.action(sec))
+            elif h == ":functions":
+                raise self.src.error(
+                    sec.pos, ":functions (numeric fluents) are not supported by jitos: "
+                    "encode quantities as objects and facts"
+                )
+            else:
+                raise self.src.error(sec.pos, f"unknown domain section '{h or '(…)'}'")
+        return Domain(
+            name, tuple(reqs), tuple(types), tuple(constants), tuple(preds),
+            tuple(tasks), tuple(methods), tuple(actions), self.src.name,
+        )
+
+    def named(self, sec: SExpr, kind: str) -> tuple[str, list[tuple[str, SExpr, Pos]]]:
+        items = self.lst(sec, kind)
+        if len(items) < 2:
+            raise self.src.error(sec.pos, f"({kind} …) needs a name")
+        name = self.sym(items[1], f"a {kind[1:]} name")
+        return name, self.keyword_pairs(items[2:], f"{kind[1:]} '{name}'")
+
+    def params(self, pairs: list[tuple[str, SExpr, Pos]], what: str) -> tuple[Param, ...]:
+        for key, value, _ in pairs:
+            if key == ":parameters":
+                return self.typed_list(self.lst(value, ":parameters"), what)
+        return ()
+
+    def task(self, sec: SExpr) -> TaskDef:
+        name, pairs = self.named(sec, ":task")
+        return TaskDef(name, self.params(pairs, f"task '{name}'"), sec.pos)
+
+    def method(self, sec: SExpr) -> MethodDef:
+        name, pairs = self.named(sec, ":method")
+        what = f"method '{name}'"
+        task: tuple[str, tuple[str, ...]] | None = None
+        pre: tuple[Literal, ...] = ()
+        for key, value, pos in pairs:
+            if key == ":task":
+                task = self.atom(value, f"the :task of {what}")
+            elif key == ":precondition":
+                pre = self.literals(value, f"precondition of {what}")
+            elif key not in (
+                ":parameters", ":subtasks", ":tasks", ":ordered-subtasks",
+                ":ordered-tasks", ":ordering", ":constraints",
+            ):
+                raise self.src.error(pos, f"unknown key {key} in {what}")
+        if task is None:
+            raise self.src.error(sec.pos, f"{what} has no :task")
+        network = self.task_network(pairs, what)
+        return MethodDef(name, self.params(pairs, what), task[0], task[1], pre, network, sec.pos)
+
+    def action(self, sec: SExpr) -> ActionDef:
+        name, pairs = self.named(sec, ":action")
+        what = f"action '{name}'"
+        pre: tuple[Literal, ...] = ()
+        eff: tuple[Literal, ...] = ()
+        for key, value, pos in pairs:
+            if key == ":precondition":
+                pre = self.literals(value, f"precondition of {what}")
+            elif key == ":effect":
+                eff = self.literals(value, f"effect of {what}")
+                for lit in eff:
+                    if lit.predicate == "=":
+                        raise self.src.error(value.pos, f"{what} cannot have an equality effect")
+            elif key != ":parameters":
+                raise self.src.error(pos, f"unknown key {key} in {what}")
+        return ActionDef(name, self.params(pairs, what), pre, eff, sec.pos)
+
+    # -- problem
+
+    def problem(self, e: SExpr) -> Problem:
+        items = self.lst(e, "(define (problem …) …)")
+        if self.head(e) != "define" or len(items) < 2 or self.head(items[1]) != "problem":
+            raise self.src.error(e.pos, "expected (define (problem NAME) …)")
+        name = self.sym(self.lst(items[1], "(problem NAME)")[-1], "a problem name")
+        domain = ""
+        objects: list[Param] = []
+        htn_params: tuple[Param, ...] = ()
+        htn = Network((), ())
+        init: list[tuple[str, ...]] = []
+        goal: tuple[Literal, ...] = ()
+        for sec in items[2:]:
+            h = self.head(sec)
+            body = self.lst(sec, "a problem section")[1:]
+            if h == ":domain":
+                domain = self.sym(body[0], "a domain name") if body else ""
+            elif h == ":requirements":
+                continue
+            elif h == ":objects":
+                objects.extend(self.typed_list(body, ":objects"))
+            elif h == ":htn":
+                pairs = self.keyword_pairs(body, ":htn")
+                htn_params = self.params(pairs, ":htn")
+                htn = self.task_network(pairs, "the problem's :htn")
+            elif h == ":init":
+                for fact in body:
+                    if self.head(fact) == "=":
+                        raise self.src.error(
+                            fact.pos, "numeric (= …) facts are not supported by jitos: "
+                            "encode quantities as objects and facts"
+                        )
+                    pred, args = self.atom(fact, "an :init fact")
+                    if any(a.startswith("?") for a in args):
+                        raise self.src.error(fact.pos, ":init facts must be ground")
+                    init.append((pred, *args))
+            elif h == ":goal":
+                goal = self.literals(body[0], ":goal") if body else ()
+            elif h in (":constraints", ":metric"):
+                raise self.src.error(
+                    sec.pos, f"({h} …) in a problem is not supported by jitos: remove it"
+                )
+            else:
+                raise self.src.error(sec.pos, f"unknown problem section '{h or '(…)'}'")
+        return Problem(
+            name, domain, tuple(objects), htn_params, htn, tuple(init), goal, self.src.name
+        )
+
+
+def _single(text: str, source: str) -> SExpr:
+    exprs = parse_sexprs(text, source)
+    if len(exprs) != 1:
+        pos = exprs[1].pos if exprs else Pos(1, 1)
+        raise _Source(source).error(pos, "expected exactly one (define …) form in the file")
+    return exprs[0]
+
+
+def parse_domain(text: str, source: str = "<domain>") -> Domain:
+    """Parse an HDDL domain file's text."""
+    return _Parser(source).domain(_single(text, source))
+
+
+def parse_problem(text: str, source: str = "<problem>") -> Problem:
+    """Parse an HDDL problem file's text."""
+    return _Parser(source).problem(_single(text, source))
+
+
+def read_text(path: Path) -> str:
+    """Read an HDDL file, turning a missing or unreadable file into a BadInput."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError as err:
+        raise BadInput(f"{path}: no such file") from err
+    except (OSError, UnicodeDecodeError) as err:
+        raise BadInput(f"{path}: cannot read: {err}") from err
+
+
+def is_problem(text: str, source: str) -> bool:
+    """True when the file defines a problem rather than a domain."""
+    e = _single(text, source)
+    return (
+        isinstance(e, SList)
+        and len(e.items) > 1
+        and isinstance(e.items[1], SList)
+        and bool(e.items[1].items)
+        and isinstance(e.items[1].items[0], Sym)
+        and e.items[1].items[0].text == "problem"
+    )
