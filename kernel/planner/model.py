@@ -27,6 +27,7 @@ search nodes expanded (one per task taken off the agenda), for benchmarking.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -149,7 +150,7 @@ class Method:
     @staticmethod
     def chain(subtasks: tuple[Subtask, ...]) -> tuple[tuple[str, str], ...]:
         """The ordering of a totally ordered method: each subtask after the previous."""
-        return tuple((a.id, b.id) for a, b in zip(subtasks, subtasks[1:], strict=False))
+        return tuple((a.id, b.id) for a, b in itertools.pairwise(subtasks))
 
 
 @dataclass(frozen=True, slots=True)

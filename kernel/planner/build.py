@@ -1,0 +1,273 @@
+"""Turn the search's trail (applied primitives and decompositions, in order) into
+a `Plan`: stable step ids from decomposition paths, a dependency DAG, resolved
+execution data and the decomposition tree.
+
+Step ids: the path of subtask ids from the root task down to the step, joined by
+`.`; a run of one id repeated k > 1 times (tail recursion) is written `id*k`.
+A root task that is itself a primitive gets its own name as id.
+
+Dependencies (`after`): step j depends on step i < j when
+  * a method orders a subtask containing i before a subtask containing j, or
+  * i wrote (added or deleted) a fact j reads or writes, or i read a fact j
+    writes, or the two touch a predicate j needs absent,
+then the DAG is transitively reduced. Any order of the steps that respects the
+DAG reaches the same facts as the linear plan. Method preconditions only choose
+the decomposition; they do not add dependencies.
+
+This module never searches, reads files or prints.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
+
+from kernel.planner.model import (
+    Decomposition,
+    Execution,
+    Fact,
+    Method,
+    Operator,
+    Plan,
+    Step,
+    TaskCall,
+)
+from kernel.planner.state import deref
+from kernel.planner.templates import render, render_argv
+
+
+class StepRecord(NamedTuple):
+    """An applied primitive, with the facts it read and wrote."""
+
+    op: Operator
+    args: tuple[str, ...]
+    parent: int
+    sub: str
+    reads: tuple[Fact, ...]
+    absent: tuple[str, ...]
+    adds: tuple[Fact, ...]
+    dels: tuple[Fact, ...]
+
+
+class DecompRecord(NamedTuple):
+    """A compound task decomposed by a method; `index` is its creation number."""
+
+    number: int
+    parent: int
+    sub: str
+    task: str
+    args: tuple[str, ...]
+    method: Method
+
+
+def path_id(path: Sequence[str]) -> str:
+    """`("a", "rest", "rest", "rest", "b")` → `"a.rest*3.b"`."""
+    parts = []
+    for seg, run in itertools.groupby(path):
+        count = sum(1 for _ in run)
+        parts.append(seg if count == 1 else f"{seg}*{count}")
+    return ".".join(parts)
+
+
+class _Path(NamedTuple):
+    """A path id built incrementally: everything before the last run, the run's
+    segment and its length."""
+
+    head: str
+    seg: str
+    run: int
+
+    def child(self, seg: str) -> _Path:
+        if seg == self.seg:
+            return _Path(self.head, seg, self.run + 1)
+        return _Path(str(self), seg, 1)
+
+    def __str__(self) -> str:
+        if not self.seg:
+            return self.head
+        last = self.seg if self.run == 1 else f"{self.seg}*{self.run}"
+        return f"{self.head}.{last}" if self.head else last
+
+
+_ROOT = _Path("", "", 0)
+
+
+def build_plan(
+    task: TaskCall,
+    steps: Sequence[StepRecord],
+    records: Sequence[DecompRecord],
+    fresh: Mapping[str, str],
+    config: Mapping[str, object],
+) -> Plan:
+    paths: list[_Path] = []
+    for rec in records:
+        paths.append(_ROOT if rec.parent < 0 else paths[rec.parent].child(rec.sub))
+    ids = [s.op.name if s.parent < 0 else str(paths[s.parent].child(s.sub)) for s in steps]
+    names = [str(p) for p in paths]
+    preds = _dependencies(steps, records)
+    out: list[Step] = []
+    for i, srec in enumerate(steps):
+        execution, missing = _execution(srec.op, srec.args, config)
+        parent = records[srec.parent] if srec.parent >= 0 else None
+        out.append(
+            Step(
+                id=ids[i],
+                name=srec.op.name,
+                args=srec.args,
+                after=tuple(ids[p] for p in preds[i]),
+                execution=execution,
+                method=parent.method.name if parent else "",
+                parent=names[srec.parent] if parent else "",
+                missing=missing,
+            )
+        )
+    tree = tuple(
+        Decomposition(
+            id=names[r.number],
+            task=r.task,
+            args=tuple(deref(a, fresh) for a in r.args) if fresh else r.args,
+            method=r.method.name,
+            parent=None if r.parent < 0 else names[r.parent],
+            children=tuple(str(paths[r.number].child(s.id)) for s in r.method.subtasks),
+        )
+        for r in records
+    )
+    root_method = records[0].method.name if records and records[0].parent < 0 else ""
+    return Plan(task=task.name, args=task.args, method=root_method, steps=tuple(out), tree=tree)
+
+
+def _execution(
+    op: Operator, args: tuple[str, ...], config: Mapping[str, object]
+) -> tuple[Execution, tuple[str, ...]]:
+    ex = op.execution
+    if not (ex.argv or ex.prompt or ex.artifacts):
+        return ex, ()
+    values = {p[1:]: v for p, v in zip(op.params, args, strict=True)}
+    argv, missing = render_argv(ex.argv, values, config)
+    more: list[str] = []
+    prompt = render(ex.prompt, values, config, more)
+    artifacts = tuple(render(a, values, config, more) for a in ex.artifacts)
+    filled = Execution(
+        worker=ex.worker,
+        argv=argv,
+        prompt=prompt,
+        capabilities=ex.capabilities,
+        artifacts=artifacts,
+        retries=ex.retries,
+        idempotent=ex.idempotent,
+        expect=ex.expect,
+    )
+    return filled, tuple(sorted(set(missing) | set(more)))
+
+
+def _dependencies(
+    steps: Sequence[StepRecord], records: Sequence[DecompRecord]
+) -> list[list[int]]:
+    """Direct predecessors of each step, transitively reduced, ascending."""
+    n = len(steps)
+    succ: list[set[int]] = [set() for _ in range(n)]
+    pred: list[set[int]] = [set() for _ in range(n)]
+
+    def edge(i: int, j: int) -> None:
+        if i != j:
+            succ[i].add(j)
+            pred[j].add(i)
+
+    last_writer: dict[Fact, int] = {}
+    readers: dict[Fact, list[int]] = {}
+    writers_of: dict[str, list[int]] = {}
+    absent_readers: dict[str, list[int]] = {}
+    for j, s in enumerate(steps):
+        for fact in s.reads:
+            w = last_writer.get(fact)
+            if w is not None:
+                edge(w, j)
+            readers.setdefault(fact, []).append(j)
+        for name in s.absent:
+            for w in writers_of.get(name, ()):
+                edge(w, j)
+            absent_readers.setdefault(name, []).append(j)
+        for fact in (*s.adds, *s.dels):
+            w = last_writer.get(fact)
+            if w is not None:
+                edge(w, j)
+            for r in readers.pop(fact, ()):
+                edge(r, j)
+            for r in absent_readers.get(fact[0], ()):
+                edge(r, j)
+            last_writer[fact] = j
+            writers_of.setdefault(fact[0], []).append(j)
+    _method_edges(steps, records, succ, pred)
+    return _reduce(succ)
+
+
+def _method_edges(
+    steps: Sequence[StepRecord],
+    records: Sequence[DecompRecord],
+    succ: list[set[int]],
+    pred: list[set[int]],
+) -> None:
+    """For each `a < b` (transitively) in a method, order the last steps of a's
+    subtree before the first steps of b's. Subtrees are contiguous in plan order."""
+    first: dict[tuple[int, str], int] = {}
+    last: dict[tuple[int, str], int] = {}
+    for i, s in enumerate(steps):
+        key = (s.parent, s.sub)
+        while True:
+            first.setdefault(key, i)
+            last[key] = i
+            if key[0] < 0:
+                break
+            rec = records[key[0]]
+            key = (rec.parent, rec.sub)
+    closures: dict[str, list[tuple[str, str]]] = {}
+    for rec in reversed(records):
+        pairs = closures.get(rec.method.name)
+        if pairs is None:
+            pairs = closures[rec.method.name] = _closure(rec.method.ordering)
+        for a, b in pairs:
+            ka, kb = (rec.number, a), (rec.number, b)
+            if ka not in first or kb not in first:
+                continue
+            lo_a, hi_a, lo_b, hi_b = first[ka], last[ka], first[kb], last[kb]
+            sinks = [i for i in range(lo_a, hi_a + 1) if not any(s <= hi_a for s in succ[i])]
+            sources = [j for j in range(lo_b, hi_b + 1) if not any(i >= lo_b for i in pred[j])]
+            for i in sinks:
+                succ[i].update(sources)
+            for j in sources:
+                pred[j].update(sinks)
+
+
+def _closure(ordering: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    after: dict[str, set[str]] = {}
+    for a, b in ordering:
+        after.setdefault(a, set()).add(b)
+    pairs: set[tuple[str, str]] = set()
+    for start, nexts in after.items():
+        stack, seen = list(nexts), set()
+        while stack:
+            nxt = stack.pop()
+            if nxt in seen:
+                continue
+            seen.add(nxt)
+            pairs.add((start, nxt))
+            stack.extend(after.get(nxt, ()))
+    return sorted(pairs)
+
+
+def _reduce(succ: list[set[int]]) -> list[list[int]]:
+    """Transitive reduction of a DAG whose edges all go from lower to higher index."""
+    n = len(succ)
+    reach = [0] * n
+    preds: list[list[int]] = [[] for _ in range(n)]
+    for u in range(n - 1, -1, -1):
+        covered = 0
+        for w in sorted(succ[u]):
+            if not (covered >> w) & 1:
+                preds[w].append(u)
+            covered |= reach[w] | (1 << w)
+        reach[u] = covered
+    for p in preds:
+        p.sort()
+    return preds
