@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from jitos_cli import planning
+from jitos_cli import core, planning, workspaces
 
 app = typer.Typer(
     name="jitos",
@@ -13,8 +13,14 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
+app.command("init")(core.init)
+app.add_typer(workspaces.sws_app, name="sws")
+app.command("status")(core.status)
+app.command("log")(core.log)
+app.command("verify")(core.verify)
 app.command("plan")(planning.plan)
 app.add_typer(planning.methods_app, name="methods")

@@ -18,7 +18,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from jitos_cli.app import app
 
-        app(args=args, prog_name="jitos", standalone_mode=False)
+        code = app(args=args, prog_name="jitos", standalone_mode=False)
+        if isinstance(code, int):
+            return code
     except JitosError as err:
         if debug:
             traceback.print_exc()

@@ -76,3 +76,26 @@ def repo(make_repo: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> Pat
     path = make_repo(name="repo")
     monkeypatch.chdir(path)
     return path
+
+
+def jitos(*args: str, cwd: Path | None = None, check: int | None = 0) -> subprocess.CompletedProcess[str]:
+    """Run the real `jitos` entry point in a subprocess; assert its exit code unless check is None."""
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys; from jitos_cli.main import main; sys.exit(main())", *args],
+        cwd=cwd, capture_output=True, text=True,
+    )
+    if check is not None:
+        assert done.returncode == check, f"jitos {' '.join(args)} → {done.returncode}\n{done.stdout}\n{done.stderr}"
+    return done
+
+
+@pytest.fixture
+def jrepo(repo: Path) -> Path:
+    """A repository with `jitos init` done."""
+    from kernel.initialise import init
+    from kernel.repo import open_repo
+
+    init(open_repo(repo))
+    return repo

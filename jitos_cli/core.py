@@ -1,0 +1,97 @@
+"""`jitos init`, `status`, `log`, `verify`: one kernel call each, rendered."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+import typer
+
+from jitos_cli.render import emit_json, out, style
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output (see docs/json.md).")]
+
+
+def init(
+    system_branch: Annotated[
+        str | None, typer.Option("--system-branch", help="Branch collapse advances (default: the checked-out one).")
+    ] = None,
+    config: Annotated[bool, typer.Option("--config", help="Also write a commented .jitos/config.toml.")] = False,
+    json: JsonOpt = False,
+) -> None:
+    """Set up jitos in the current repository (idempotent)."""
+    from kernel.initialise import init as do_init
+    from kernel.repo import open_repo
+
+    result = do_init(open_repo(), system_branch=system_branch, write_config=config)
+    if json:
+        emit_json({"created": result.created, "system": result.system, "branch": result.branch,
+                   "history": result.history, "config": str(result.config_written) if result.config_written else None})
+        return
+    if result.created:
+        out(f"jitos initialised: system {result.system[:12]} follows branch {result.branch}")
+    else:
+        out(f"jitos is already initialised here (system {result.system[:12]}, branch {result.branch}); nothing to do")
+    if result.config_written:
+        out(f"wrote {result.config_written} — commit it to share it with your team")
+
+
+def workspace_json(ws: Any) -> dict[str, Any]:
+    return {"id": ws.id, "name": ws.name, "path": str(ws.path), "base": ws.base, "head": ws.head, "state": ws.state}
+
+
+def status(json: JsonOpt = False) -> None:
+    """The system, tasks and workspaces, folded from history."""
+    from kernel.repo import open_repo
+    from kernel.views import status as do_status
+
+    st = do_status(open_repo())
+    if json:
+        emit_json({"system": st.system, "branch": st.branch, "history": st.history, "events": st.events,
+                   "tasks": list(st.tasks), "sws": [workspace_json(w) for w in st.workspaces]})
+        return
+    out(f"system  {st.system[:12]}  (branch {st.branch}, {st.events} events)")
+    if not st.workspaces:
+        out("no active workspaces — `jitos sws new` makes one")
+    for ws in st.workspaces:
+        label = f" ({ws.name})" if ws.name else ""
+        moved = "clean" if ws.head == ws.base else f"snapshot {ws.head[:12]}"
+        out(f"  {style(ws.id, 'bold')}{label}  base {ws.base[:12]}  {moved}  {ws.path}")
+
+
+def log(
+    limit: Annotated[int | None, typer.Option("-n", "--max-count", help="Show at most N events.", min=1)] = None,
+    sws: Annotated[str | None, typer.Option("--sws", help="Only events of this workspace.")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Events, newest first."""
+    from kernel.repo import open_repo
+    from kernel.views import log as do_log
+
+    entries = do_log(open_repo(), limit=limit, sws=sws)
+    if json:
+        emit_json([{"id": e.id, "seq": e.seq, "kind": e.kind, "summary": e.summary, "time": e.time,
+                    "links": e.links, "data": e.data} for e in entries])
+        return
+    for e in entries:
+        when = dt.datetime.fromtimestamp(e.time, dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+        out(f"{style(e.id[:12], 'yellow')} {e.seq:>4} {when} {e.kind:<12} {e.summary}")
+
+
+def verify(json: JsonOpt = False) -> None:
+    """Replay history and check every id, digest and ref."""
+    from kernel.errors import IntegrityError
+    from kernel.repo import open_repo
+    from kernel.verify import verify as do_verify
+
+    result = do_verify(open_repo())
+    if json:
+        emit_json({"ok": result.ok, "events": result.events, "objects": result.objects,
+                   "problems": list(result.problems)})
+        if not result.ok:
+            raise typer.Exit(1)
+        return
+    if result.ok:
+        out(f"ok: {result.events} events and {result.objects} store objects verified")
+        return
+    raise IntegrityError(f"verify found {len(result.problems)} problem(s); first: {result.problems[0]}")

@@ -1,0 +1,142 @@
+"""`jitos sws …`: speculative workspaces by hand."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from jitos_cli.core import JsonOpt, workspace_json
+from jitos_cli.render import emit_json, err, out, style
+
+sws_app = typer.Typer(help="Speculative workspaces: isolated checkouts whose every change is recorded.",
+                      no_args_is_help=True)
+
+IdArg = Annotated[str, typer.Argument(metavar="ID", help="Workspace id (s1, s2, …) or name.")]
+
+
+@sws_app.command("new")
+def new(
+    from_rev: Annotated[str | None, typer.Option("--from", metavar="REV", help="Base revision (default: the system).")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="A name to refer to it by.")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Create a workspace from the system (or --from REV)."""
+    from kernel import sws
+    from kernel.repo import open_repo
+
+    ws = sws.new(open_repo(), from_rev=from_rev, name=name)
+    if json:
+        emit_json({"id": ws.id, "name": ws.name, "path": str(ws.path), "base": ws.base})
+        return
+    out(f"created {style(ws.id, 'bold')}" + (f" ({ws.name})" if ws.name else "") + f" from {ws.base[:12]}")
+    out(str(ws.path))
+
+
+@sws_app.command("list")
+def list_(
+    all_: Annotated[bool, typer.Option("--all", help="Include discarded and collapsed workspaces.")] = False,
+    json: JsonOpt = False,
+) -> None:
+    """List workspaces."""
+    from kernel import sws
+    from kernel.repo import open_repo
+
+    found = sws.list_all(open_repo(), include_inactive=all_)
+    if json:
+        emit_json([workspace_json(w) for w in found])
+        return
+    for ws in found:
+        label = f" ({ws.name})" if ws.name else ""
+        out(f"{ws.id}{label}\t{ws.state}\tbase {ws.base[:12]}\thead {ws.head[:12]}\t{ws.path}")
+
+
+@sws_app.command("path")
+def path(key: IdArg) -> None:
+    """Print a workspace's directory (for `cd $(jitos sws path s1)`)."""
+    from kernel import sws
+    from kernel.repo import open_repo
+
+    out(str(sws.get(open_repo(), key).path))
+
+
+@sws_app.command("diff")
+def diff(key: IdArg, stat: Annotated[bool, typer.Option("--stat", help="Per-file counts only.")] = False,
+         json: JsonOpt = False) -> None:
+    """Show the workspace against its base, recorded and unrecorded edits alike."""
+    from kernel import sws
+    from kernel.repo import open_repo
+
+    result = sws.diff(open_repo(), key)
+    if json:
+        emit_json({"sws": result.sws, "base": result.base, "unrecorded": list(result.unrecorded),
+                   "files": [{"path": p, "added": a, "deleted": d} for p, a, d in result.files],
+                   **({} if stat else {"patch": result.patch})})
+        return
+    if stat:
+        for p, a, d in result.files:
+            out(f" {p} | +{a} -{d}")
+        out(f" {len(result.files)} file(s) changed")
+    else:
+        sys.stdout.write(result.patch)
+    if result.unrecorded:
+        err(f"note: {len(result.unrecorded)} path(s) not yet recorded; `jitos sws snapshot {result.sws}` records them")
+
+
+@sws_app.command("snapshot")
+def snapshot(key: IdArg, message: Annotated[str | None, typer.Option("-m", "--message")] = None,
+             json: JsonOpt = False) -> None:
+    """Record the workspace's current content as a snapshot commit."""
+    from kernel import sws
+    from kernel.repo import open_repo
+
+    snap = sws.snapshot(open_repo(), key, message)
+    if json:
+        emit_json({"sws": snap.sws, "head": snap.head, "changed": list(snap.changed), "event": snap.event})
+        return
+    if not snap.changed:
+        out(f"{snap.sws}: nothing changed since {snap.head[:12]}")
+    else:
+        out(f"{snap.sws}: recorded {len(snap.changed)} path(s) as {snap.head[:12]}")
+
+
+@sws_app.command("run", context_settings={"allow_interspersed_args": False})
+def run(key: IdArg, command: Annotated[list[str], typer.Argument(metavar="-- CMD…", help="The command (argv).")],
+        json: JsonOpt = False) -> None:
+    """Run a command inside the workspace; record its output, exit code and edits."""
+    from kernel import sws
+    from kernel.repo import open_repo
+
+    if command and command[0] == "--":
+        command = command[1:]
+    repo = open_repo()
+    result = sws.run(repo, key, command)
+    if json:
+        emit_json({"sws": result.sws, "argv": list(result.argv), "exit": result.exit_code,
+                   "stdout": result.stdout, "stderr": result.stderr, "changed": list(result.snapshot.changed),
+                   "head": result.snapshot.head, "event": result.event})
+    else:
+        sys.stdout.buffer.write(repo.store.get(result.stdout))
+        sys.stderr.buffer.write(repo.store.get(result.stderr))
+        sys.stdout.flush()
+        changed = f", {len(result.snapshot.changed)} path(s) recorded" if result.snapshot.changed else ""
+        err(f"jitos: {result.sws}: exit {result.exit_code}{changed}")
+    if result.exit_code != 0:
+        raise typer.Exit(result.exit_code if 0 < result.exit_code < 256 else 1)
+
+
+@sws_app.command("discard")
+def discard(key: IdArg, reason: Annotated[str | None, typer.Option("--reason")] = None,
+            force: Annotated[bool, typer.Option("--force", help="Snapshot unrecorded edits, then discard.")] = False,
+            json: JsonOpt = False) -> None:
+    """Remove a workspace's directory; its history and last snapshot stay."""
+    from kernel import sws
+    from kernel.repo import open_repo
+
+    snap = sws.discard(open_repo(), key, reason=reason, force=force)
+    if json:
+        emit_json({"sws": snap.sws, "head": snap.head, "snapshotted": list(snap.changed)})
+        return
+    saved = f" after recording {len(snap.changed)} path(s)" if snap.changed else ""
+    out(f"discarded {snap.sws}{saved}; its last state stays at refs/jitos/sws/{snap.sws} ({snap.head[:12]})")

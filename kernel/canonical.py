@@ -1,0 +1,54 @@
+"""Canonical serialisation and the event clock.
+
+Every record jitos hashes or commits goes through `dumps`: sorted keys, UTF-8,
+compact separators, one trailing newline, and no floats (their text form is
+not canonical across platforms). The clock is an explicit input: the value of
+`SOURCE_DATE_EPOCH` when set, else the wall clock read once by the caller and
+recorded in the event it stamps.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any
+
+
+def _reject_floats(value: Any, where: str = "$") -> None:
+    if isinstance(value, float):
+        raise TypeError(f"canonical records hold no floats (found {value!r} at {where})")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f"canonical records have string keys (found {key!r} at {where})")
+            _reject_floats(item, f"{where}.{key}")
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            _reject_floats(item, f"{where}[{index}]")
+
+
+def dumps(value: Any) -> bytes:
+    """The one canonical byte form of a JSON-shaped value."""
+    _reject_floats(value)
+    text = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return (text + "\n").encode("utf-8")
+
+
+def loads(data: bytes) -> Any:
+    return json.loads(data.decode("utf-8"))
+
+
+def now() -> int:
+    """Seconds since the epoch for a new event: SOURCE_DATE_EPOCH when set."""
+    pinned = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if pinned:
+        try:
+            return int(pinned)
+        except ValueError:
+            from kernel.errors import BadInput
+
+            raise BadInput(
+                f"SOURCE_DATE_EPOCH={pinned!r} is not a whole number of seconds; unset it or fix it"
+            ) from None
+    return int(time.time())

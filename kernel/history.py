@@ -1,0 +1,180 @@
+"""The history ref: an append-only, linear chain of canonical event commits.
+
+Each event is one commit on `refs/jitos/history`. Its tree holds the canonical
+event record (`event.json`); its message is the record's one-line summary and
+`Jitos-*` trailers; its author and committer are the fixed jitos identity at
+the event's recorded time. A commit is a pure function of (record, parent), so
+`jitos verify` can recompute every id. An append is a compare-and-swap of the
+history ref (and of any jitos ref the event moves) under the jitos lock.
+
+This module knows nothing about what events mean; `kernel.state` folds them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import pygit2
+
+from kernel import canonical, refs
+from kernel.errors import IntegrityError, NotInitialised
+from kernel.repo import Repo
+
+FORMAT = 1
+HISTORY_REF = "refs/jitos/history"
+SYSTEM_REF = "refs/jitos/system"
+SWS_REF_PREFIX = "refs/jitos/sws/"
+EVENT_FILE = "event.json"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One recorded event. `refs` lists the jitos refs the event moves (None: deleted)."""
+
+    seq: int
+    kind: str
+    time: int
+    summary: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+    links: Mapping[str, str] = field(default_factory=dict)
+    refs: Mapping[str, str | None] = field(default_factory=dict)
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "v": FORMAT,
+            "seq": self.seq,
+            "kind": self.kind,
+            "time": self.time,
+            "summary": self.summary,
+            "data": dict(self.data),
+            "links": dict(self.links),
+            "refs": dict(self.refs),
+        }
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> Event:
+        if record.get("v") != FORMAT:
+            raise IntegrityError(f"event format {record.get('v')!r} is not one this jitos reads (expects {FORMAT})")
+        return cls(
+            seq=record["seq"],
+            kind=record["kind"],
+            time=record["time"],
+            summary=record["summary"],
+            data=record["data"],
+            links=record["links"],
+            refs=record["refs"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """An event as it sits on the history ref: its commit id and the event."""
+
+    oid: str
+    event: Event
+
+
+def message(event: Event) -> str:
+    trailers = [f"Jitos-Event: {event.kind}", f"Jitos-Seq: {event.seq}"]
+    trailers += [f"Jitos-{key.capitalize()}: {value}" for key, value in sorted(event.links.items())]
+    summary = event.summary.replace("\n", " ").strip() or event.kind
+    return f"{summary}\n\n" + "\n".join(trailers) + "\n"
+
+
+def signature(when: int) -> pygit2.Signature:
+    return pygit2.Signature(refs.IDENTITY[0], refs.IDENTITY[1], when, 0)
+
+
+def write_commit(repo: Repo, event: Event, parent: str | None) -> str:
+    """Write the event's blob, tree and commit objects (no ref moves); return the commit id."""
+    git = repo.git
+    blob = git.create_blob(canonical.dumps(event.record()))
+    builder = git.TreeBuilder()
+    builder.insert(EVENT_FILE, blob, pygit2.enums.FileMode.BLOB)
+    tree = builder.write()
+    sig = signature(event.time)
+    parents = [pygit2.Oid(hex=parent)] if parent else []
+    return str(git.create_commit(None, sig, sig, message(event), tree, parents))
+
+
+def head(repo: Repo) -> str | None:
+    return refs.read(repo, HISTORY_REF)
+
+
+def read_event(repo: Repo, oid: str) -> tuple[Event, bytes, pygit2.Commit]:
+    commit = repo.git[oid]
+    if not isinstance(commit, pygit2.Commit):
+        raise IntegrityError(f"history entry {oid[:12]} is not a commit")
+    try:
+        blob = commit.tree[EVENT_FILE]
+    except KeyError:
+        raise IntegrityError(f"history commit {oid[:12]} has no {EVENT_FILE}") from None
+    data = blob.data
+    return Event.from_record(canonical.loads(data)), data, commit
+
+
+def walk(repo: Repo, start: str | None = None) -> Iterator[Recorded]:
+    """Events newest first, following the (linear) chain from `start` or the head."""
+    oid = start or head(repo)
+    while oid:
+        event, _, commit = read_event(repo, oid)
+        yield Recorded(oid, event)
+        oid = str(commit.parent_ids[0]) if commit.parent_ids else None
+
+
+def events(repo: Repo) -> list[Recorded]:
+    """All events, oldest first."""
+    found = list(walk(repo))
+    found.reverse()
+    return found
+
+
+def require(repo: Repo) -> str:
+    oid = head(repo)
+    if oid is None:
+        raise NotInitialised("jitos is not set up in this repository; run `jitos init` first")
+    return oid
+
+
+@contextmanager
+def lock(repo: Repo) -> Iterator[None]:
+    with refs.locked(repo):
+        yield
+
+
+def append(
+    repo: Repo,
+    parent: str | None,
+    seq: int,
+    kind: str,
+    summary: str,
+    *,
+    data: Mapping[str, Any] | None = None,
+    links: Mapping[str, str] | None = None,
+    moves: Mapping[str, tuple[str | None, str | None]] | None = None,
+    extra_moves: tuple[refs.RefMove, ...] = (),
+    when: int | None = None,
+) -> Recorded:
+    """Append one event after `parent`, moving the history ref and `moves`
+    (jitos ref → (old, new)) together; `extra_moves` are non-jitos refs (the
+    system branch) that move in the same transaction but are not part of the
+    record. Caller holds `lock(repo)`."""
+    moves = moves or {}
+    event = Event(
+        seq=seq,
+        kind=kind,
+        time=canonical.now() if when is None else when,
+        summary=summary,
+        data=dict(data or {}),
+        links=dict(links or {}),
+        refs={name: new for name, (_, new) in sorted(moves.items())},
+    )
+    oid = write_commit(repo, event, parent)
+    ref_moves = [refs.RefMove(name, old, new) for name, (old, new) in sorted(moves.items())]
+    ref_moves += list(extra_moves)
+    ref_moves.append(refs.RefMove(HISTORY_REF, parent, oid))
+    refs.move(repo, ref_moves, f"jitos {kind}: {summary}")
+    return Recorded(oid, event)

@@ -1,0 +1,173 @@
+"""Every ref move jitos makes, in one place: compare-and-swap, under the jitos
+lock, all-or-nothing across several refs, with a reflog message.
+
+A move is journalled before any ref changes: the journal (written atomically)
+lists each ref's expected old and new value. Refs then move in one libgit2
+transaction (which takes git's own `.lock` files, so plain git sees a
+consistent world), and the journal is removed. If a process dies mid-way, the
+next process to take the lock rolls the journal forward, so a SIGKILL at any
+instant leaves either none or all of a move applied. Nothing else in jitos
+writes a ref.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from kernel import canonical
+from kernel.errors import JitosError, RefRaceError
+from kernel.repo import Repo
+
+IDENTITY = ("jitos", "jitos@localhost")
+LOCK_WAIT_SECONDS = 120.0
+STALE_LOCK_SECONDS = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class RefMove:
+    """Move `name` from `old` to `new` (None: absent / delete)."""
+
+    name: str
+    old: str | None
+    new: str | None
+
+
+def read(repo: Repo, name: str) -> str | None:
+    ref = repo.git.references.get(name)
+    if ref is None:
+        return None
+    return str(ref.resolve().target)
+
+
+def _journal(repo: Repo) -> Path:
+    return repo.jitos_dir / "refs-journal.json"
+
+
+@contextmanager
+def locked(repo: Repo) -> Iterator[None]:
+    """Hold the jitos lock (released by the kernel if the process dies), then
+    finish any move a dead process left half-done."""
+    repo.jitos_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(repo.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + LOCK_WAIT_SECONDS
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+                    raise JitosError(
+                        f"another jitos process (pid {holder}) has held {repo.lock_path} "
+                        f"for over {LOCK_WAIT_SECONDS:.0f}s; wait for it or stop it"
+                    ) from None
+                time.sleep(0.005)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        recover(repo)
+        yield
+    finally:
+        os.close(fd)
+
+
+def recover(repo: Repo) -> None:
+    """Roll a journalled move forward: refs still at their old value move to the new one."""
+    journal = _journal(repo)
+    try:
+        record = canonical.loads(journal.read_bytes())
+    except FileNotFoundError:
+        return
+    moves = [RefMove(m["name"], m["old"], m["new"]) for m in record["moves"]]
+    _clear_stale_locks(repo, moves)
+    current = {m.name: read(repo, m.name) for m in moves}
+    # All-or-nothing: if any ref was since moved to a third value, the journalled
+    # move is void (it was never complete, so no event it carried is lost).
+    if all(current[m.name] in (m.old, m.new) for m in moves):
+        pending = [m for m in moves if current[m.name] == m.old and m.old != m.new]
+        if pending:
+            _apply(repo, pending, record["message"] + " (recovered)")
+    journal.unlink()
+
+
+def _clear_stale_locks(repo: Repo, moves: Sequence[RefMove]) -> None:
+    """Remove git `.lock` files a killed transaction left on the journalled refs.
+
+    A live git holds a ref lock for milliseconds; one that outlives a short
+    grace period while the journal says a jitos move was in flight is ours.
+    """
+    locks = [repo.common_dir / f"{m.name}.lock" for m in moves]
+    if any(m.new is None for m in moves):
+        locks.append(repo.common_dir / "packed-refs.lock")
+    deadline = time.monotonic() + STALE_LOCK_SECONDS
+    for lock in locks:
+        while lock.exists():
+            try:
+                age = time.time() - lock.stat().st_mtime
+            except FileNotFoundError:
+                break
+            if age > STALE_LOCK_SECONDS or time.monotonic() > deadline:
+                lock.unlink(missing_ok=True)
+                break
+            time.sleep(0.02)
+
+
+def move(repo: Repo, moves: Sequence[RefMove], message: str) -> None:
+    """Apply `moves` atomically if every ref is still at its `old` value.
+
+    Must be called while holding `locked(repo)`. Raises RefRaceError (and
+    changes nothing) when a ref was moved by someone else.
+    """
+    _check(repo, moves)
+    journal = _journal(repo)
+    tmp = journal.with_suffix(".tmp")
+    tmp.write_bytes(
+        canonical.dumps(
+            {"message": message, "moves": [{"name": m.name, "old": m.old, "new": m.new} for m in moves]}
+        )
+    )
+    os.replace(tmp, journal)
+    try:
+        _apply(repo, moves, message)
+    finally:
+        journal.unlink()
+
+
+def _check(repo: Repo, moves: Sequence[RefMove]) -> None:
+    for m in moves:
+        current = read(repo, m.name)
+        if current != m.old:
+            raise RefRaceError(
+                f"{m.name} is at {str(current)[:12]} but jitos expected {str(m.old)[:12]}: "
+                "it was moved outside jitos; run `jitos verify` to see what differs"
+            )
+
+
+def _ensure_reflog(repo: Repo, name: str) -> None:
+    # git and libgit2 keep reflogs for refs outside refs/heads only when the
+    # log file already exists; jitos wants one for every ref it moves.
+    log = repo.common_dir / "logs" / name
+    if not log.exists():
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.touch()
+
+
+def _apply(repo: Repo, moves: Sequence[RefMove], message: str) -> None:
+    for m in moves:
+        if m.new is not None:
+            _ensure_reflog(repo, m.name)
+    with repo.git.transaction() as txn:
+        for m in moves:
+            txn.lock_ref(m.name)
+        _check(repo, moves)
+        for m in moves:
+            if m.new is None:
+                txn.remove(m.name)
+            else:
+                txn.set_target(m.name, m.new, message=message)

@@ -1,0 +1,167 @@
+"""Open the repository jitos works in and read its configuration.
+
+Finds the git common dir from anywhere inside the repository or one of its
+worktrees (an SWS included), and knows where jitos keeps its own state under
+it: `<common dir>/jitos/` holds the store, workspaces, the lock and the local
+config — never anything in the user's work tree.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pygit2
+
+from kernel.errors import BadInput, NotFound
+from kernel.store import Store
+
+TEAM_CONFIG = Path(".jitos") / "config.toml"
+
+_CONFIG_KEYS: dict[str, set[str]] = {
+    "system": {"branch"},
+    "sws": {"include"},
+    "gate": {"command", "timeout"},
+    "test": {"command"},
+    "workers": {"agent", "shell"},
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Settings from `.jitos/config.toml` (team) overlaid by `<git dir>/jitos/config.toml` (local)."""
+
+    sws_include: tuple[str, ...] = ()
+    gate_command: tuple[str, ...] = ()
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Repo:
+    """An opened repository: the pygit2 handle on the common dir plus jitos's paths."""
+
+    git: pygit2.Repository
+    common_dir: Path
+    workdir: Path | None
+
+    @property
+    def jitos_dir(self) -> Path:
+        return self.common_dir / "jitos"
+
+    @property
+    def store(self) -> Store:
+        return Store(self.jitos_dir / "store")
+
+    @property
+    def lock_path(self) -> Path:
+        return self.jitos_dir / "lock"
+
+    @property
+    def workspaces_dir(self) -> Path:
+        return self.jitos_dir / "ws"
+
+    @property
+    def overlays_dir(self) -> Path:
+        return self.jitos_dir / "overlay"
+
+    def config(self) -> Config:
+        return load_config(self)
+
+
+def open_repo(start: Path | None = None) -> Repo:
+    """Open the repository containing `start` (default: the current directory)."""
+    start = (start or Path.cwd()).resolve()
+    found = pygit2.discover_repository(str(start))
+    if found is None:
+        raise BadInput(f"{start} is not inside a git repository; run jitos from a repository (or `git init` one)")
+    git_dir = Path(found)
+    common = git_dir
+    commondir_file = git_dir / "commondir"
+    if commondir_file.is_file():
+        common = (git_dir / commondir_file.read_text().strip()).resolve()
+    git = pygit2.Repository(str(common))
+    if git.is_bare:
+        raise BadInput(f"{common} is a bare repository; jitos needs a work tree: run it in a clone with a checkout")
+    workdir = Path(git.workdir) if git.workdir else None
+    return Repo(git=git, common_dir=common, workdir=workdir)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except UnicodeDecodeError as err:
+        raise BadInput(f"{path}: not UTF-8 ({err.reason}); save it as UTF-8") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        line, col = getattr(err, "lineno", None), getattr(err, "colno", None)
+        where = f"{path}:{line}:{col}" if line else str(path)
+        message = getattr(err, "msg", str(err))
+        raise BadInput(f"{where}: {message}; fix the TOML syntax") from None
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _argv(value: Any, where: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise BadInput(f"{where} must be a non-empty list of strings (an argv), e.g. [\"pytest\", \"-q\"]")
+    return tuple(value)
+
+
+def load_config(repo: Repo) -> Config:
+    team_path = (repo.workdir / TEAM_CONFIG) if repo.workdir else None
+    local_path = repo.jitos_dir / "config.toml"
+    raw: dict[str, Any] = {}
+    for path in (team_path, local_path):
+        if path is None:
+            continue
+        data = _read_toml(path)
+        for table, value in data.items():
+            if table not in _CONFIG_KEYS:
+                known = ", ".join(sorted(_CONFIG_KEYS))
+                raise BadInput(f"{path}: unknown table [{table}]; known tables: {known}")
+            if isinstance(value, dict):
+                for key in value:
+                    if key not in _CONFIG_KEYS[table]:
+                        raise BadInput(f"{path}: unknown key {key!r} in [{table}]")
+        raw = _merge(raw, data)
+    include = raw.get("sws", {}).get("include", [])
+    if not isinstance(include, list) or not all(isinstance(p, str) for p in include):
+        raise BadInput("[sws] include must be a list of path patterns, e.g. [\".env\"]")
+    gate = _argv(raw.get("gate", {}).get("command"), "[gate] command")
+    return Config(sws_include=tuple(include), gate_command=gate, raw=raw)
+
+
+def resolve_commit(repo: Repo, rev: str) -> pygit2.Commit:
+    """Resolve a user-supplied revision to a commit, refusing option-like values."""
+    if not rev or rev.startswith("-") or any(ch.isspace() for ch in rev):
+        raise BadInput(f"{rev!r} is not a revision; give a branch, tag or commit id")
+    try:
+        obj = repo.git.revparse_single(rev)
+        commit = obj.peel(pygit2.Commit)
+    except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
+        raise NotFound(f"unknown revision {rev!r}; check `git log` for a branch, tag or commit id") from None
+    return commit
+
+
+def environ_for_git_child() -> dict[str, str]:
+    """The caller's environment without variables that would redirect a child git."""
+    env = dict(os.environ)
+    for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR", "GIT_PREFIX"):
+        env.pop(var, None)
+    return env

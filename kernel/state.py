@@ -1,0 +1,137 @@
+"""State is a fold over history, never a stored field.
+
+`fold` replays events oldest-first into an immutable `State`; `ledger` is the
+one way to record new events: it takes the jitos lock, folds history, and
+appends events whose ids and ref moves are derived from that state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from kernel import history, refs
+from kernel.history import SWS_REF_PREFIX, SYSTEM_REF, Recorded
+from kernel.repo import Repo
+
+SWS_ACTIVE = "active"
+SWS_DISCARDED = "discarded"
+SWS_COLLAPSED = "collapsed"
+
+
+@dataclass(frozen=True, slots=True)
+class Sws:
+    """A speculative workspace as history knows it."""
+
+    id: str
+    name: str | None
+    base: str
+    head: str
+    state: str
+    created: int
+
+    @property
+    def ref(self) -> str:
+        return SWS_REF_PREFIX + self.id
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    head: str | None = None
+    seq: int = 0
+    branch: str | None = None
+    refs: Mapping[str, str] = field(default_factory=dict)
+    sws: Mapping[str, Sws] = field(default_factory=dict)
+
+    @property
+    def system(self) -> str | None:
+        return self.refs.get(SYSTEM_REF)
+
+    def apply(self, rec: Recorded) -> State:
+        event = rec.event
+        new_refs = dict(self.refs)
+        for name, target in event.refs.items():
+            if target is None:
+                new_refs.pop(name, None)
+            else:
+                new_refs[name] = target
+        sws = dict(self.sws)
+        branch = self.branch
+        sws_id = event.links.get("sws")
+        if event.kind == "init":
+            branch = event.data["branch"]
+        elif event.kind == "sws-new" and sws_id:
+            base = event.data["base"]
+            sws[sws_id] = Sws(sws_id, event.data.get("name"), base, base, SWS_ACTIVE, event.seq)
+        if sws_id in sws:
+            current = sws[sws_id]
+            updated = replace(current, head=new_refs.get(current.ref, current.base))
+            if event.kind == "sws-discard":
+                updated = replace(updated, state=SWS_DISCARDED)
+            elif event.kind == "collapse":
+                updated = replace(updated, state=SWS_COLLAPSED)
+            elif event.kind == "rebase":
+                updated = replace(updated, base=event.data["base"])
+            sws[sws_id] = updated
+        return State(rec.oid, event.seq, branch, new_refs, sws)
+
+    def next_sws_id(self) -> str:
+        return f"s{len(self.sws) + 1}"
+
+
+def fold(records: list[Recorded], start: State | None = None) -> State:
+    state = start or State()
+    for rec in records:
+        state = state.apply(rec)
+    return state
+
+
+def load(repo: Repo) -> State:
+    """The current state (requires `jitos init`)."""
+    history.require(repo)
+    return fold(history.events(repo))
+
+
+class Ledger:
+    """Records events under the jitos lock, keeping the folded state current."""
+
+    def __init__(self, repo: Repo, state: State) -> None:
+        self.repo = repo
+        self.state = state
+
+    def record(
+        self,
+        kind: str,
+        summary: str,
+        *,
+        data: Mapping[str, Any] | None = None,
+        links: Mapping[str, str] | None = None,
+        moves: Mapping[str, str | None] | None = None,
+        extra_moves: tuple[refs.RefMove, ...] = (),
+    ) -> Recorded:
+        """Append an event; `moves` maps jitos refs to their new target (None deletes);
+        each ref's expected old value is the one history recorded."""
+        cas = {name: (self.state.refs.get(name), new) for name, new in (moves or {}).items()}
+        rec = history.append(
+            self.repo,
+            self.state.head,
+            self.state.seq + 1,
+            kind,
+            summary,
+            data=data,
+            links=links,
+            moves=cas,
+            extra_moves=extra_moves,
+        )
+        self.state = self.state.apply(rec)
+        return rec
+
+
+@contextmanager
+def ledger(repo: Repo, *, require_init: bool = True) -> Iterator[Ledger]:
+    with history.lock(repo):
+        if require_init:
+            history.require(repo)
+        yield Ledger(repo, fold(history.events(repo)))

@@ -1,0 +1,110 @@
+"""The blake3 content-addressed store: immutable objects (overlay contents,
+step logs, test output) named by the blake3 digest of their bytes.
+
+Objects live under the git common dir (never in a work tree) in fan-out
+folders `ab/cdef…`. A write goes to a temp file, is fsynced and renamed into
+place, so a reader never sees a partial object and a crash leaves at most a
+stray temp file. This module never deletes an object.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import blake3
+
+from kernel.errors import IntegrityError, NotFound
+
+DIGEST_RE = re.compile(r"^[0-9a-f]{64}$")
+_CHUNK = 1 << 20
+
+
+def digest_bytes(data: bytes) -> str:
+    return blake3.blake3(data).hexdigest()
+
+
+class Store:
+    """A write-once blake3 store rooted at `root`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._tmp = root / "tmp"
+
+    def create(self) -> None:
+        self._tmp.mkdir(parents=True, exist_ok=True)
+
+    def path_of(self, digest: str) -> Path:
+        if not DIGEST_RE.match(digest):
+            raise NotFound(f"{digest!r} is not a blake3 digest (64 lowercase hex characters)")
+        return self.root / digest[:2] / digest[2:]
+
+    def has(self, digest: str) -> bool:
+        return self.path_of(digest).is_file()
+
+    def put(self, data: bytes) -> str:
+        """Store `data`; return its digest. Storing existing content is a no-op."""
+        digest = digest_bytes(data)
+        final = self.path_of(digest)
+        if not final.exists():
+            self._write_new(final, [data])
+        return digest
+
+    def put_file(self, path: Path) -> str:
+        """Store a file's content, streamed (for large logs)."""
+        hasher = blake3.blake3()
+        with open(path, "rb") as handle:
+            while chunk := handle.read(_CHUNK):
+                hasher.update(chunk)
+        digest = hasher.hexdigest()
+        final = self.path_of(digest)
+        if not final.exists():
+            with open(path, "rb") as handle:
+                self._write_new(final, iter(lambda: handle.read(_CHUNK), b""))
+        return digest
+
+    def get(self, digest: str) -> bytes:
+        path = self.path_of(digest)
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            raise NotFound(f"object {digest[:12]} is not in the store at {self.root}") from None
+
+    def digests(self) -> Iterator[str]:
+        if not self.root.is_dir():
+            return
+        for fan in sorted(os.listdir(self.root)):
+            if len(fan) != 2:
+                continue
+            for rest in sorted(os.listdir(self.root / fan)):
+                yield fan + rest
+
+    def check(self, digest: str) -> None:
+        """Raise IntegrityError unless the object exists and hashes to its name."""
+        path = self.path_of(digest)
+        hasher = blake3.blake3()
+        try:
+            with open(path, "rb") as handle:
+                while chunk := handle.read(_CHUNK):
+                    hasher.update(chunk)
+        except FileNotFoundError:
+            raise IntegrityError(f"store object {digest} is missing") from None
+        if hasher.hexdigest() != digest:
+            raise IntegrityError(f"store object {digest} is corrupt: its content hashes to {hasher.hexdigest()}")
+
+    def _write_new(self, final: Path, chunks: Iterator[bytes] | list[bytes]) -> None:
+        self._tmp.mkdir(parents=True, exist_ok=True)
+        final.parent.mkdir(exist_ok=True)
+        tmp = self._tmp / f"{final.name[:16]}.{os.getpid()}.{id(chunks)}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o444)
+        try:
+            for chunk in chunks:
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, final)

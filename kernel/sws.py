@@ -1,0 +1,380 @@
+"""Speculative workspaces: create, scan, snapshot, diff, run a command in,
+discard. An SWS is a materialised checkout of its base (see `kernel.worktree`),
+a ref `refs/jitos/sws/<id>` at its latest snapshot commit, and an overlay: the
+delta over its base as path → blake3 digest (deletions as whiteouts), with the
+contents in the store.
+
+Nothing here moves the system ref or touches the user's checkout; every change
+of state is an event recorded through `kernel.state.ledger`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import stat
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pygit2
+
+from kernel import canonical, history, state, trees
+from kernel.errors import BadInput, JitosError, NotFound
+from kernel.repo import Repo, environ_for_git_child, resolve_commit
+from kernel.state import SWS_ACTIVE, Ledger, State, Sws
+from kernel.worktree import DEFAULT_BACKEND, Backend, copy_included
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+ID_RE = re.compile(r"^s[0-9]+$")
+SHOWN_PATHS = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Workspace:
+    """What a user sees of an SWS."""
+
+    id: str
+    name: str | None
+    path: Path
+    base: str
+    head: str
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    sws: str
+    changed: tuple[str, ...]
+    head: str
+    event: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    sws: str
+    argv: tuple[str, ...]
+    exit_code: int
+    stdout: str
+    stderr: str
+    snapshot: Snapshot
+    event: str
+
+
+@dataclass(frozen=True, slots=True)
+class DiffResult:
+    sws: str
+    base: str
+    files: tuple[tuple[str, int, int], ...]
+    patch: str
+    unrecorded: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Scan:
+    """What differs between a workspace on disk and its recorded head."""
+
+    changes: dict[str, trees.Entry | None]
+    contents: dict[str, bytes]
+
+
+def workspace_path(repo: Repo, sws_id: str) -> Path:
+    return repo.workspaces_dir / sws_id
+
+
+def overlay_path(repo: Repo, sws_id: str) -> Path:
+    return repo.overlays_dir / sws_id / "manifest.json"
+
+
+def view(repo: Repo, sws: Sws) -> Workspace:
+    return Workspace(sws.id, sws.name, workspace_path(repo, sws.id), sws.base, sws.head, sws.state)
+
+
+def check_name(name: str) -> str:
+    problem = None
+    if not NAME_RE.match(name):
+        problem = "use 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit"
+    elif ".." in name or name.endswith((".lock", ".")):
+        problem = "it may not contain '..' or end in '.lock' or '.'"
+    elif ID_RE.match(name):
+        problem = "it looks like a workspace id (s1, s2, …)"
+    if problem:
+        raise BadInput(f"invalid workspace name {name!r}: {problem}")
+    return name
+
+
+def find(st: State, key: str) -> Sws:
+    """An SWS by id or by name (names resolve to the active workspace first)."""
+    if key in st.sws:
+        return st.sws[key]
+    named = [s for s in st.sws.values() if s.name == key]
+    named.sort(key=lambda s: (s.state != SWS_ACTIVE, -s.created))
+    if named:
+        return named[0]
+    known = ", ".join(s.id + (f" ({s.name})" if s.name else "") for s in st.sws.values() if s.state == SWS_ACTIVE)
+    raise NotFound(f"no workspace {key!r}; active workspaces: {known or 'none'} (see `jitos sws list`)")
+
+
+def find_active(st: State, key: str) -> Sws:
+    sws = find(st, key)
+    if sws.state != SWS_ACTIVE:
+        raise BadInput(f"workspace {sws.id} is {sws.state}; nothing can change in it any more")
+    return sws
+
+
+def new(repo: Repo, from_rev: str | None = None, name: str | None = None, backend: Backend = DEFAULT_BACKEND) -> Workspace:
+    if name is not None:
+        check_name(name)
+    config = repo.config()
+    with state.ledger(repo) as ledger:
+        st = ledger.state
+        base = str(resolve_commit(repo, from_rev).id) if from_rev is not None else st.system
+        assert base is not None
+        if name is not None and any(s.name == name and s.state == SWS_ACTIVE for s in st.sws.values()):
+            raise BadInput(f"an active workspace is already named {name!r}; pick another name")
+        sws_id = st.next_sws_id()
+        path = workspace_path(repo, sws_id)
+        if path.exists():  # left by a process that died before recording it
+            backend.remove(repo, path)
+        backend.materialize(repo, path, base)
+        try:
+            if repo.workdir is not None and config.sws_include:
+                copy_included(repo.workdir, path, config.sws_include)
+            _write_overlay(repo, sws_id, {"base": base, "entries": {}})
+            label = f" ({name})" if name else ""
+            ledger.record(
+                "sws-new",
+                f"sws {sws_id}{label}: new workspace from {base[:12]}",
+                data={"base": base, "name": name, "from": from_rev},
+                links={"sws": sws_id},
+                moves={history.SWS_REF_PREFIX + sws_id: base},
+            )
+        except BaseException:
+            backend.remove(repo, path)
+            raise
+        return view(repo, ledger.state.sws[sws_id])
+
+
+def list_all(repo: Repo, include_inactive: bool = False) -> list[Workspace]:
+    st = state.load(repo)
+    return [view(repo, s) for s in st.sws.values() if include_inactive or s.state == SWS_ACTIVE]
+
+
+def get(repo: Repo, key: str) -> Workspace:
+    return view(repo, find(state.load(repo), key))
+
+
+def _check_path(rel: str) -> None:
+    if any("\udc80" <= ch <= "\udcff" for ch in rel):
+        shown = os.fsencode(rel).decode("utf-8", "backslashreplace")
+        raise BadInput(f"file name {shown!r} is not valid UTF-8; rename it (history records names as UTF-8)")
+
+
+def scan(repo: Repo, sws: Sws, backend: Backend = DEFAULT_BACKEND) -> Scan:
+    """Read what changed on disk since the recorded head; writes only git blobs."""
+    path = workspace_path(repo, sws.id)
+    if not path.is_dir():
+        raise JitosError(f"workspace {sws.id} has no directory at {path}; run `jitos verify`")
+    head_commit = repo.git[sws.head]
+    assert isinstance(head_commit, pygit2.Commit)
+    recorded = head_commit.tree
+    changes: dict[str, trees.Entry | None] = {}
+    contents: dict[str, bytes] = {}
+    for rel in sorted(backend.candidates(repo, path, str(recorded.id))):
+        _check_path(rel)
+        full = path / rel
+        try:
+            info = os.lstat(full)
+        except FileNotFoundError:
+            info = None
+        if info is None or stat.S_ISDIR(info.st_mode):
+            data, mode = None, 0
+        elif stat.S_ISLNK(info.st_mode):
+            data, mode = os.fsencode(os.readlink(full)), trees.LINK_MODE
+        elif stat.S_ISREG(info.st_mode):
+            data = full.read_bytes()
+            mode = trees.EXEC_MODE if info.st_mode & 0o111 else trees.BLOB_MODE
+        else:
+            continue  # sockets, fifos: not content
+        try:
+            old = recorded[rel]
+            before: trees.Entry | None = trees.Entry(str(old.id), int(old.filemode))
+        except KeyError:
+            before = None
+        if data is None:
+            if before is not None and before.mode != trees.TREE_MODE:
+                changes[rel] = None
+            continue
+        entry = trees.Entry(str(repo.git.create_blob(data)), mode)
+        if entry != before:
+            changes[rel] = entry
+            contents[rel] = data
+    return Scan(changes, contents)
+
+
+def _read_overlay(repo: Repo, sws_id: str) -> dict[str, object]:
+    data: dict[str, object] = canonical.loads(overlay_path(repo, sws_id).read_bytes())
+    return data
+
+
+def _write_overlay(repo: Repo, sws_id: str, manifest: dict[str, object]) -> str:
+    data = canonical.dumps(manifest)
+    digest = repo.store.put(data)
+    path = overlay_path(repo, sws_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+    return digest
+
+
+def _update_overlay(repo: Repo, sws: Sws, found: Scan) -> str:
+    manifest = _read_overlay(repo, sws.id)
+    entries = dict(manifest["entries"])  # type: ignore[call-overload]
+    base_commit = repo.git[sws.base]
+    assert isinstance(base_commit, pygit2.Commit)
+    base_tree = base_commit.tree
+    for rel, entry in found.changes.items():
+        try:
+            obj = base_tree[rel]
+            in_base: trees.Entry | None = trees.Entry(str(obj.id), int(obj.filemode))
+        except KeyError:
+            in_base = None
+        if entry == in_base:
+            entries.pop(rel, None)
+        elif entry is None:
+            entries[rel] = {"whiteout": True}
+        else:
+            entries[rel] = {"digest": repo.store.put(found.contents[rel]), "mode": entry.mode}
+    return _write_overlay(repo, sws.id, {"base": sws.base, "entries": entries})
+
+
+def _snapshot_locked(
+    repo: Repo, ledger: Ledger, sws: Sws, message: str | None, kind: str = "snapshot",
+    extra: dict[str, object] | None = None, backend: Backend = DEFAULT_BACKEND,
+) -> Snapshot:
+    """Scan and record; with nothing changed, records nothing (unless `kind` is not a snapshot)."""
+    found = scan(repo, sws, backend)
+    paths = tuple(sorted(found.changes))
+    data: dict[str, object] = dict(extra or {})
+    moves: dict[str, str | None] = {}
+    head = sws.head
+    if paths:
+        parent = repo.git[sws.head]
+        assert isinstance(parent, pygit2.Commit)
+        tree = trees.apply(repo.git, str(parent.tree_id), found.changes)
+        when = canonical.now()
+        sig = history.signature(when)
+        text = message or f"{len(paths)} path{'s' if len(paths) != 1 else ''} changed"
+        commit_msg = f"{text}\n\nJitos-Sws: {sws.id}\n"
+        head = str(repo.git.create_commit(None, sig, sig, commit_msg, pygit2.Oid(hex=tree), [parent.id]))
+        overlay = _update_overlay(repo, sws, found)
+        data.update({"commit": head, "tree": tree, "paths": list(paths[:SHOWN_PATHS]), "changed": len(paths),
+                     "overlay": overlay, "message": text})
+        moves[sws.ref] = head
+    elif kind == "snapshot":
+        return Snapshot(sws.id, (), sws.head, None)
+    summary = _summary(kind, sws, paths, data)
+    rec = ledger.record(kind, summary, data=data, links={"sws": sws.id}, moves=moves)
+    if paths:
+        backend.settle(repo, workspace_path(repo, sws.id), head, dict(found.changes))
+    return Snapshot(sws.id, paths, head, rec.oid)
+
+
+def _summary(kind: str, sws: Sws, paths: tuple[str, ...], data: dict[str, object]) -> str:
+    count = f"{len(paths)} path{'s' if len(paths) != 1 else ''}"
+    if kind == "run":
+        argv = " ".join(str(a) for a in data["argv"])  # type: ignore[attr-defined]
+        return f"sws {sws.id}: ran `{argv[:60]}` → exit {data['exit']}" + (f", {count} changed" if paths else "")
+    if kind == "sws-discard":
+        return f"sws {sws.id}: snapshot before discard, {count}"
+    return f"sws {sws.id}: snapshot, {count}" + (f" — {data['message']}" if data.get("message") else "")
+
+
+def snapshot(repo: Repo, key: str, message: str | None = None) -> Snapshot:
+    with state.ledger(repo) as ledger:
+        sws = find_active(ledger.state, key)
+        return _snapshot_locked(repo, ledger, sws, message)
+
+
+def diff(repo: Repo, key: str) -> DiffResult:
+    """The workspace's content (recorded plus unrecorded edits) against its base."""
+    st = state.load(repo)
+    sws = find(st, key)
+    head_commit = repo.git[sws.head]
+    assert isinstance(head_commit, pygit2.Commit)
+    current = str(head_commit.tree_id)
+    unrecorded: tuple[str, ...] = ()
+    if sws.state == SWS_ACTIVE:
+        found = scan(repo, sws)
+        unrecorded = tuple(sorted(found.changes))
+        current = trees.apply(repo.git, current, found.changes)
+    base_commit = repo.git[sws.base]
+    assert isinstance(base_commit, pygit2.Commit)
+    patch = repo.git.diff(base_commit.tree, repo.git[current])
+    files = tuple(
+        (p.delta.new_file.path, p.line_stats[1], p.line_stats[2]) for p in patch
+    )
+    return DiffResult(sws.id, sws.base, files, patch.patch or "", unrecorded)
+
+
+def discard(repo: Repo, key: str, reason: str | None = None, force: bool = False,
+            backend: Backend = DEFAULT_BACKEND) -> Snapshot:
+    with state.ledger(repo) as ledger:
+        sws = find_active(ledger.state, key)
+        path = workspace_path(repo, sws.id)
+        kept = Snapshot(sws.id, (), sws.head, None)
+        if path.is_dir():
+            pending = scan(repo, sws, backend)
+            if pending.changes and not force:
+                shown = ", ".join(sorted(pending.changes)[:5])
+                raise BadInput(
+                    f"workspace {sws.id} has unrecorded edits in {len(pending.changes)} path(s) ({shown}); "
+                    f"run `jitos sws snapshot {sws.id}` first, or pass --force to snapshot them and discard"
+                )
+            if pending.changes:
+                kept = _snapshot_locked(repo, ledger, sws, "snapshot before discard", backend=backend)
+                sws = ledger.state.sws[sws.id]
+        ledger.record(
+            "sws-discard",
+            f"sws {sws.id}: discarded" + (f" — {reason}" if reason else ""),
+            data={"reason": reason, "head": sws.head},
+            links={"sws": sws.id},
+        )
+        backend.remove(repo, path)
+        shutil.rmtree(overlay_path(repo, sws.id).parent, ignore_errors=True)
+        return Snapshot(sws.id, kept.changed, sws.head, kept.event)
+
+
+def run(repo: Repo, key: str, argv: list[str]) -> RunResult:
+    """Run `argv` (never through a shell) with its cwd in the workspace; store its
+    output, record its exit code and snapshot whatever it changed, as one event."""
+    if not argv:
+        raise BadInput("no command given; use `jitos sws run ID -- COMMAND [ARGS…]`")
+    st = state.load(repo)
+    sws = find_active(st, key)
+    path = workspace_path(repo, sws.id)
+    env = environ_for_git_child()
+    env["JITOS_SWS"] = sws.id
+    program = argv[0]
+    if "/" not in program and shutil.which(program, path=env.get("PATH")) is None:
+        raise BadInput(f"command not found: {program!r}; check the spelling or give its path")
+    tmp_dir = repo.jitos_dir / "tmp"
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryFile(dir=tmp_dir) as out, tempfile.TemporaryFile(dir=tmp_dir) as err:
+        try:
+            done = subprocess.run(argv, check=False, cwd=path, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+        except (FileNotFoundError, PermissionError) as exc:
+            raise BadInput(f"cannot run {program!r}: {exc.strerror}") from None
+        out.seek(0)
+        err.seek(0)
+        stdout_digest = repo.store.put(out.read())
+        stderr_digest = repo.store.put(err.read())
+    with state.ledger(repo) as ledger:
+        sws = find_active(ledger.state, key)
+        extra: dict[str, object] = {"argv": list(argv), "exit": done.returncode, "stdout": stdout_digest,
+                                    "stderr": stderr_digest}
+        snap = _snapshot_locked(repo, ledger, sws, f"after `{' '.join(argv)[:60]}`", kind="run", extra=extra)
+    return RunResult(sws.id, tuple(argv), done.returncode, stdout_digest, stderr_digest, snap, snap.event or "")

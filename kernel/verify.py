@@ -1,0 +1,144 @@
+"""`jitos verify`: replay history from the first event and check that
+everything jitos recorded still holds — every history commit id recomputed
+from its record, a linear chain with consecutive sequence numbers, canonical
+records, every store object's digest, every digest an event names, every
+overlay manifest, and every `refs/jitos/*` ref where history says it is.
+
+Read-only except for re-writing objects that already exist (a no-op in git).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from kernel import canonical, history, refs, state
+from kernel.errors import IntegrityError, JitosError
+from kernel.history import HISTORY_REF
+from kernel.repo import Repo
+from kernel.store import digest_bytes
+
+DIGEST_KEYS = frozenset({"stdout", "stderr", "overlay", "log", "artifact", "artifacts"})
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyResult:
+    ok: bool
+    events: int
+    objects: int
+    problems: tuple[str, ...]
+
+
+def _digests(value: Any, key: str = "") -> Iterator[str]:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _digests(v, k)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _digests(item, key)
+    elif isinstance(value, str) and key in DIGEST_KEYS:
+        yield value
+
+
+def verify(repo: Repo) -> VerifyResult:
+    with refs.locked(repo):  # finishes a move a dead process left journalled
+        head = history.require(repo)
+        return _verify(repo, head)
+
+
+def _verify(repo: Repo, head: str) -> VerifyResult:
+    problems: list[str] = []
+    chain: list[history.Recorded] = []
+    oid: str | None = head
+    while oid:
+        try:
+            event, raw, commit = history.read_event(repo, oid)
+        except (IntegrityError, KeyError, ValueError) as err:
+            problems.append(f"history commit {oid[:12]}: unreadable ({err})")
+            break
+        if len(commit.parent_ids) > 1:
+            problems.append(f"history commit {oid[:12]} (seq {event.seq}) is a merge; history must be linear")
+        if canonical.dumps(event.record()) != raw:
+            problems.append(f"history commit {oid[:12]} (seq {event.seq}): event record is not canonical")
+        chain.append(history.Recorded(oid, event))
+        oid = str(commit.parent_ids[0]) if commit.parent_ids else None
+    chain.reverse()
+
+    parent: str | None = None
+    for expected_seq, rec in enumerate(chain, start=1):
+        if rec.event.seq != expected_seq:
+            problems.append(f"history commit {rec.oid[:12]}: seq {rec.event.seq}, expected {expected_seq}")
+        again = history.write_commit(repo, rec.event, parent)
+        if again != rec.oid:
+            problems.append(
+                f"history commit {rec.oid[:12]} (seq {rec.event.seq}, {rec.event.kind}) does not reproduce "
+                f"from its record (recomputed {again[:12]})"
+            )
+        parent = rec.oid
+
+    st = state.fold(chain)
+    problems += _check_refs(repo, st)
+    objects, store_problems = _check_store(repo, chain)
+    problems += store_problems
+    problems += _check_workspaces(repo, st, chain)
+    return VerifyResult(not problems, len(chain), objects, tuple(problems))
+
+
+def _check_refs(repo: Repo, st: state.State) -> list[str]:
+    problems = []
+    actual = {
+        name: refs.read(repo, name)
+        for name in repo.git.references
+        if name.startswith("refs/jitos/") and name != HISTORY_REF
+    }
+    for name in sorted(set(actual) | set(st.refs)):
+        want, have = st.refs.get(name), actual.get(name)
+        if want != have:
+            problems.append(f"{name} is at {str(have)[:12]} but history says {str(want)[:12]}")
+        elif want is not None and want not in repo.git:
+            problems.append(f"{name} points at {want[:12]}, which is missing from the object database")
+    return problems
+
+
+def _check_store(repo: Repo, chain: list[history.Recorded]) -> tuple[int, list[str]]:
+    problems = []
+    store = repo.store
+    count = 0
+    for digest in store.digests():
+        count += 1
+        try:
+            store.check(digest)
+        except JitosError as err:
+            problems.append(str(err))
+    for rec in chain:
+        for digest in _digests(dict(rec.event.data)):
+            if not store.has(digest):
+                problems.append(
+                    f"event seq {rec.event.seq} ({rec.event.kind}) names store object {digest[:12]}, which is missing"
+                )
+    return count, problems
+
+
+def _check_workspaces(repo: Repo, st: state.State, chain: list[history.Recorded]) -> list[str]:
+    from kernel.sws import overlay_path, workspace_path
+
+    problems = []
+    last_overlay: dict[str, str] = {}
+    for sws in st.sws.values():
+        if sws.state != state.SWS_ACTIVE:
+            continue
+        if not workspace_path(repo, sws.id).is_dir():
+            problems.append(f"workspace {sws.id} has no directory at {workspace_path(repo, sws.id)}")
+        path = overlay_path(repo, sws.id)
+        if not path.is_file():
+            problems.append(f"workspace {sws.id} has no overlay manifest at {path}")
+            continue
+        last_overlay[sws.id] = digest_bytes(path.read_bytes())
+    for rec in reversed(chain):
+        sws_id = rec.event.links.get("sws", "")
+        overlay = rec.event.data.get("overlay")
+        if sws_id in last_overlay and isinstance(overlay, str) and last_overlay.pop(sws_id) != overlay:
+            problems.append(f"workspace {sws_id}: overlay manifest differs from the one history recorded")
+    return problems
+

@@ -1,0 +1,120 @@
+"""The storage seam for speculative workspaces, and its default backend.
+
+A backend materialises a commit as a directory people and editors can use,
+says which paths may have changed since the last recorded tree, settles after
+a snapshot so the next scan starts from it, and removes the directory. The
+default backend is a real git worktree (detached HEAD at the SWS's latest
+snapshot, its own index as the stat cache). A faster backend (an overlay
+mount, say) implements the same four calls; nothing above this module knows
+how a workspace is stored.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Protocol
+
+import pygit2
+
+from kernel import trees
+from kernel.errors import JitosError
+from kernel.repo import Repo, environ_for_git_child
+
+
+class Backend(Protocol):
+    def materialize(self, repo: Repo, path: Path, commit: str) -> None: ...
+
+    def candidates(self, repo: Repo, path: Path, recorded_tree: str) -> set[str]: ...
+
+    def settle(self, repo: Repo, path: Path, commit: str, entries: dict[str, trees.Entry | None]) -> None: ...
+
+    def remove(self, repo: Repo, path: Path) -> None: ...
+
+
+class GitWorktree:
+    """Workspaces as `git worktree`s with a detached HEAD."""
+
+    def materialize(self, repo: Repo, path: Path, commit: str) -> None:
+        # `git worktree add` checks out twice as fast as libgit2's add_worktree +
+        # checkout_tree on large trees (see docs/performance.md), so spawn git here.
+        path.parent.mkdir(parents=True, exist_ok=True)
+        done = subprocess.run(
+            ["git", "worktree", "add", "--detach", "--quiet", str(path), commit],
+            check=False,
+            cwd=repo.common_dir,
+            env=environ_for_git_child(),
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode != 0:
+            shutil.rmtree(path, ignore_errors=True)
+            detail = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"
+            raise JitosError(f"could not create the workspace at {path}: git worktree add: {detail}")
+
+    def candidates(self, repo: Repo, path: Path, recorded_tree: str) -> set[str]:
+        wt = pygit2.Repository(str(path))
+        found = set(wt.status(untracked_files="all", ignored=False))
+        head_tree = str(wt.head.peel(pygit2.Commit).tree_id)
+        if head_tree != recorded_tree:
+            # Someone committed inside the worktree: what differs between the
+            # recorded tree and HEAD may differ on disk too.
+            found |= set(trees.diff(repo.git, recorded_tree, head_tree))
+        return found
+
+    def settle(self, repo: Repo, path: Path, commit: str, entries: dict[str, trees.Entry | None]) -> None:
+        wt = pygit2.Repository(str(path))
+        index = wt.index
+        for rel, entry in sorted(entries.items()):
+            if entry is None:
+                try:
+                    index.remove(rel)
+                except (KeyError, OSError, pygit2.GitError):
+                    pass
+            else:
+                # The recorded id, not a re-read of the file: an edit made after
+                # the scan must still show up as a change in the next scan.
+                index.add(pygit2.IndexEntry(rel, pygit2.Oid(hex=entry.oid), pygit2.enums.FileMode(entry.mode)))
+        index.write()
+        wt.set_head(pygit2.Oid(hex=commit))
+
+    def remove(self, repo: Repo, path: Path) -> None:
+        name = _worktree_name(repo, path)
+        if path.exists():
+            shutil.rmtree(path)
+        if name is not None:
+            worktree = repo.git.lookup_worktree(name)
+            worktree.prune(True)
+
+
+def _worktree_name(repo: Repo, path: Path) -> str | None:
+    target = os.path.realpath(path)
+    for name in repo.git.list_worktrees():
+        try:
+            worktree = repo.git.lookup_worktree(name)
+        except (KeyError, pygit2.GitError):
+            continue
+        if os.path.realpath(worktree.path) == target:
+            return str(name)
+    return None
+
+
+def copy_included(source: Path, dest: Path, patterns: Iterable[str]) -> list[str]:
+    """Copy git-ignored files matching `patterns` (globs relative to the checkout) into a workspace."""
+    copied: list[str] = []
+    for pattern in patterns:
+        for found in sorted(source.glob(pattern)):
+            rel = found.relative_to(source)
+            if rel.parts and rel.parts[0] == ".git" or not found.is_file():
+                continue
+            target = dest / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(found, target, follow_symlinks=False)
+            copied.append(rel.as_posix())
+    return copied
+
+
+DEFAULT_BACKEND: Backend = GitWorktree()

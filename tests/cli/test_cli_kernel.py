@@ -1,0 +1,93 @@
+import json
+from pathlib import Path
+
+from tests.conftest import git, jitos
+
+
+def test_init_then_again_says_so(repo: Path) -> None:
+    assert "initialised" in jitos("init").stdout
+    second = jitos("init")
+    assert "already initialised" in second.stdout
+
+
+def test_commands_before_init_exit_2(repo: Path) -> None:
+    done = jitos("status", check=2)
+    assert "jitos init" in done.stderr
+
+
+def test_outside_a_repository_exits_2(tmp_path: Path) -> None:
+    done = jitos("init", cwd=tmp_path, check=2)
+    assert done.stderr.startswith("jitos: error:") and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_sws_new_json_shape(repo: Path) -> None:
+    jitos("init")
+    data = json.loads(jitos("sws", "new", "--name", "fix", "--json").stdout)
+    assert set(data) >= {"id", "path", "base"} and data["id"] == "s1"
+    listed = json.loads(jitos("sws", "list", "--json").stdout)
+    assert set(listed[0]) >= {"id", "name", "path", "base", "head", "state"}
+
+
+def test_sws_new_bad_name_exits_2_with_one_line(repo: Path) -> None:
+    jitos("init")
+    done = jitos("sws", "new", "--name", "a..b", check=2)
+    assert "invalid workspace name 'a..b'" in done.stderr
+    assert len(json.loads(jitos("log", "--json").stdout)) == 1
+
+
+def test_sws_new_from_option_like_value_exits_2(repo: Path) -> None:
+    jitos("init")
+    done = jitos("sws", "new", "--from=-x", check=2)
+    assert "not a revision" in done.stderr
+
+
+def test_unknown_id_exits_2(repo: Path) -> None:
+    jitos("init")
+    assert "no workspace 's9'" in jitos("sws", "path", "s9", check=2).stderr
+
+
+def test_sws_run_passes_exit_code_and_records_it(repo: Path) -> None:
+    jitos("init")
+    jitos("sws", "new")
+    done = jitos("sws", "run", "s1", "--", "sh", "-c", "echo hi; exit 7", check=7)
+    assert done.stdout == "hi\n"
+    entry = json.loads(jitos("log", "-n", "1", "--json").stdout)[0]
+    assert entry["kind"] == "run" and entry["data"]["exit"] == 7
+
+
+def test_status_and_log_json_shapes(repo: Path) -> None:
+    jitos("init")
+    jitos("sws", "new")
+    status = json.loads(jitos("status", "--json").stdout)
+    assert set(status) >= {"system", "tasks", "sws"} and status["sws"][0]["id"] == "s1"
+    log = json.loads(jitos("log", "--json").stdout)
+    assert [e["kind"] for e in log] == ["sws-new", "init"]
+    assert set(log[0]) >= {"id", "kind", "summary"}
+
+
+def test_verify_json_ok_and_failure_exit_1(repo: Path) -> None:
+    jitos("init")
+    jitos("sws", "new")
+    assert json.loads(jitos("verify", "--json").stdout) == {"ok": True, "events": 2, "objects": 1, "problems": []}
+    git(repo, "update-ref", "refs/jitos/system", "HEAD~0")
+    git(repo, "commit", "--allow-empty", "-qm", "x")
+    git(repo, "update-ref", "refs/jitos/system", "HEAD")
+    done = jitos("verify", check=1)
+    assert "refs/jitos/system is at" in done.stderr
+
+
+def test_discard_dirty_workspace_needs_force(repo: Path) -> None:
+    jitos("init")
+    path = Path(json.loads(jitos("sws", "new", "--json").stdout)["path"])
+    (path / "README.md").write_text("edit\n")
+    assert "--force" in jitos("sws", "discard", "s1", check=2).stderr
+    jitos("sws", "discard", "s1", "--force", "--reason", "abandon")
+    assert not path.exists()
+
+
+def test_bad_team_config_names_file_line_and_column(repo: Path) -> None:
+    (repo / ".jitos").mkdir()
+    (repo / ".jitos" / "config.toml").write_text("[sws]\ninclude = [\n")
+    jitos("init")
+    done = jitos("sws", "new", check=2)
+    assert ".jitos/config.toml:" in done.stderr and "fix the TOML syntax" in done.stderr

@@ -1,0 +1,95 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from kernel import canonical, history, refs, state
+from kernel.repo import open_repo
+from kernel.verify import verify
+from tests.conftest import git
+
+
+def test_history_commits_are_linear_with_fixed_identity_and_pinned_time(jrepo: Path) -> None:
+    jr = open_repo(jrepo)
+    with state.ledger(jr) as ledger:
+        ledger.record("note", "first note", data={"n": 1})
+        ledger.record("note", "second note", data={"n": 2})
+    lines = git(jrepo, "log", "--format=%an <%ae> %at|%P|%s", "refs/jitos/history").splitlines()
+    assert len(lines) == 3
+    assert {line.split("|")[0] for line in lines} == {"jitos <jitos@localhost> 1700000000"}
+    assert [len(line.split("|")[1].split()) for line in lines] == [1, 1, 0]
+    assert lines[0].endswith("|second note")
+
+
+def test_event_message_has_trailers_and_tree_holds_canonical_record(jrepo: Path) -> None:
+    jr = open_repo(jrepo)
+    with state.ledger(jr) as ledger:
+        rec = ledger.record("note", "hello", links={"sws": "s9"}, data={"b": 2, "a": [1]})
+    body = git(jrepo, "log", "-1", "--format=%B", "refs/jitos/history")
+    assert "Jitos-Event: note" in body and "Jitos-Sws: s9" in body and "Jitos-Seq: 2" in body
+    raw = subprocess.run(["git", "show", "refs/jitos/history:event.json"], cwd=jrepo, capture_output=True, check=True).stdout
+    assert raw == canonical.dumps(rec.event.record())
+    assert raw.startswith(b'{"data":{"a":[1],"b":2}')
+
+
+def test_time_is_read_from_the_clock_and_recorded_without_source_date_epoch(jrepo: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.delenv("SOURCE_DATE_EPOCH")
+    jr = open_repo(jrepo)
+    with state.ledger(jr) as ledger:
+        rec = ledger.record("note", "now")
+    assert rec.event.time > 1700000000
+    assert verify(jr).ok
+
+
+def test_concurrent_appenders_lose_nothing(jrepo: Path) -> None:
+    script = (
+        "import sys\n"
+        "from kernel import state\nfrom kernel.repo import open_repo\n"
+        "jr = open_repo()\n"
+        "for i in range(25):\n"
+        "    with state.ledger(jr) as l:\n"
+        "        l.record('note', f'writer {sys.argv[1]} note {i}')\n"
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(w)], cwd=jrepo) for w in range(4)]
+    assert all(p.wait() == 0 for p in procs)
+    jr = open_repo(jrepo)
+    events = history.events(jr)
+    assert [r.event.seq for r in events] == list(range(1, 102))
+    assert len({r.event.summary for r in events}) == 101
+    assert verify(jr).ok
+
+
+def test_a_journalled_move_left_by_a_dead_process_is_rolled_forward(jrepo: Path) -> None:
+    jr = open_repo(jrepo)
+    st = state.load(jr)
+    event = history.Event(seq=2, kind="note", time=1700000000, summary="half-done")
+    oid = history.write_commit(jr, event, st.head)
+    journal = {"message": "x", "moves": [{"name": history.HISTORY_REF, "old": st.head, "new": oid}]}
+    (jr.jitos_dir / "refs-journal.json").write_bytes(canonical.dumps(journal))
+    with refs.locked(jr):
+        pass
+    assert history.head(jr) == oid
+    assert not (jr.jitos_dir / "refs-journal.json").exists()
+    assert verify(jr).ok
+
+
+def test_sigkill_during_appends_leaves_history_verifiable(jrepo: Path) -> None:
+    script = (
+        "from kernel import state\nfrom kernel.repo import open_repo\n"
+        "jr = open_repo()\n"
+        "i = 0\n"
+        "while True:\n"
+        "    with state.ledger(jr) as l:\n"
+        "        l.record('note', f'note {i}', moves={'refs/jitos/scratch': l.state.head})\n"
+        "    i += 1\n"
+    )
+    for delay in (0.35, 0.5, 0.65):
+        proc = subprocess.Popen([sys.executable, "-c", script], cwd=jrepo)
+        try:
+            proc.wait(timeout=delay)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, 9)
+            proc.wait()
+        result = verify(open_repo(jrepo))
+        assert result.ok, result.problems
+    assert history.events(open_repo(jrepo))[-1].event.seq > 3

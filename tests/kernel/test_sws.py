@@ -1,0 +1,218 @@
+import os
+from pathlib import Path
+
+import pytest
+
+from kernel import history, refs, state, sws
+from kernel.errors import BadInput, NotFound
+from kernel.initialise import init
+from kernel.repo import open_repo
+from kernel.verify import verify
+from tests.conftest import commit_files, git
+
+
+def events(repo: Path) -> list[str]:
+    return [r.event.kind for r in history.events(open_repo(repo))]
+
+
+def test_new_workspace_is_a_worktree_at_the_system_with_a_ref(jrepo: Path) -> None:
+    ws = sws.new(open_repo(jrepo), name="fix")
+    assert ws.id == "s1" and ws.name == "fix"
+    assert (ws.path / "src" / "app.py").read_text() == "print('hi')\n"
+    assert git(ws.path, "rev-parse", "HEAD") == git(jrepo, "rev-parse", "HEAD")
+    assert refs.read(open_repo(jrepo), "refs/jitos/sws/s1") == ws.base
+    assert events(jrepo) == ["init", "sws-new"]
+
+
+def test_workspace_ids_are_derived_from_history(jrepo: Path) -> None:
+    ids = [sws.new(open_repo(jrepo)).id for _ in range(3)]
+    assert ids == ["s1", "s2", "s3"]
+
+
+def test_new_from_a_revision(jrepo: Path) -> None:
+    first = git(jrepo, "rev-parse", "HEAD")
+    commit_files(jrepo, {"x.txt": "x\n"})
+    ws = sws.new(open_repo(jrepo), from_rev=first[:10])
+    assert ws.base == first
+
+
+@pytest.mark.parametrize("rev", ["nope", "-rf", "--help", "HEAD~99"])
+def test_new_from_a_bad_revision_is_refused_without_an_event(jrepo: Path, rev: str) -> None:
+    with pytest.raises(BadInput):
+        sws.new(open_repo(jrepo), from_rev=rev)
+    assert events(jrepo) == ["init"]
+
+
+@pytest.mark.parametrize("name", ["../x", "a..b", "x@{1}", "-rf", "has space", "x" * 300, "s12", "a.lock", ""])
+def test_unsafe_names_are_refused_without_an_event(jrepo: Path, name: str) -> None:
+    with pytest.raises(BadInput, match="invalid workspace name"):
+        sws.new(open_repo(jrepo), name=name)
+    assert events(jrepo) == ["init"]
+
+
+def test_unknown_id_is_named(jrepo: Path) -> None:
+    with pytest.raises(NotFound, match="no workspace 's7'"):
+        sws.snapshot(open_repo(jrepo), "s7")
+
+
+def test_snapshot_records_changes_as_a_commit_and_an_overlay(jrepo: Path) -> None:
+    jr = open_repo(jrepo)
+    ws = sws.new(jr)
+    (ws.path / "src" / "app.py").write_text("print('fixed')\n")
+    (ws.path / "new.txt").write_text("new\n")
+    (ws.path / "README.md").unlink()
+    snap = sws.snapshot(jr, ws.id, "my edit")
+    assert snap.changed == ("README.md", "new.txt", "src/app.py")
+    assert git(jrepo, "show", f"{snap.head}:src/app.py") == "print('fixed')"
+    assert git(jrepo, "log", "-1", "--format=%s", snap.head) == "my edit"
+    manifest = (jr.overlays_dir / ws.id / "manifest.json").read_text()
+    assert '"README.md":{"whiteout":true}' in manifest
+    assert jr.store.get(__import__("json").loads(manifest)["entries"]["new.txt"]["digest"]) == b"new\n"
+    assert git(ws.path, "status", "--porcelain") == ""
+
+
+def test_snapshot_with_no_change_records_nothing(jrepo: Path) -> None:
+    ws = sws.new(open_repo(jrepo))
+    assert sws.snapshot(open_repo(jrepo), ws.id).event is None
+    assert events(jrepo) == ["init", "sws-new"]
+
+
+def test_second_snapshot_records_only_new_edits(jrepo: Path) -> None:
+    jr = open_repo(jrepo)
+    ws = sws.new(jr)
+    (ws.path / "a.txt").write_text("1\n")
+    first = sws.snapshot(jr, ws.id)
+    (ws.path / "b.txt").write_text("2\n")
+    second = sws.snapshot(jr, ws.id)
+    assert second.changed == ("b.txt",)
+    assert git(jrepo, "rev-parse", f"{second.head}^") == first.head
+
+
+def test_executable_bit_and_symlink_are_recorded_not_followed(jrepo: Path) -> None:
+    jr = open_repo(jrepo)
+    ws = sws.new(jr)
+    os.chmod(ws.path / "src" / "app.py", 0o755)
+    os.symlink("/etc/passwd", ws.path / "outside")
+    snap = sws.snapshot(jr, ws.id)
+    tree = git(jrepo, "ls-tree", "-r", snap.head)
+    assert "100755 blob" in next(l for l in tree.splitlines() if l.endswith("src/app.py"))
+    link_line = next(l for l in tree.splitlines() if l.endswith("outside"))
+    assert link_line.startswith("120000 blob")
+    assert git(jrepo, "cat-file", "-p", link_line.split()[2]) == "/etc/passwd"
+
+
+def test_file_replaced_by_folder_is_recorded(jrepo: Path) -> None:
+    jr = open_repo(jrepo)
+    ws = sws.new(jr)
+    (ws.path / "README.md").unlink()
+    (ws.path / "README.md").mkdir()
+    (ws.path / "README.md" / "index.md").write_text("inside\n")
+    snap = sws.snapshot(jr, ws.id)
+    assert git(jrepo, "show", f"{snap.head}:README.md/index.md") == "inside"
+    assert verify(jr).ok
+
+
+def test_non_utf8_file_name_is_refused_without_an_event(jrepo: Path) -> None:
+    jr = open_repo(jrepo)
+    ws = sws.new(jr)
+    with open(os.fsencode(ws.path) + b"/bad\xffname", "wb") as handle:
+        handle.write(b"x")
+    with pytest.raises(BadInput, match="not valid UTF-8"):
+        sws.snapshot(jr, ws.id)
+    assert events(jrepo) == ["init", "sws-new"]
+
+
+def test_workspace_never_touches_system_checkout_or_status(jrepo: Path) -> None:
+    jr = open_repo(jrepo)
+    system = refs.read(jr, history.SYSTEM_REF)
+    branch = git(jrepo, "rev-parse", "main")
+    ws = sws.new(jr)
+    (ws.path / "README.md").write_text("changed\n")
+    sws.snapshot(jr, ws.id)
+    sws.run(jr, ws.id, ["sh", "-c", "echo more > more.txt"])
+    assert refs.read(jr, history.SYSTEM_REF) == system
+    assert git(jrepo, "rev-parse", "main") == branch
+    assert (jrepo / "README.md").read_text() == "hello\n"
+    assert git(jrepo, "status", "--porcelain", "--ignored") == ""
+
+
+def test_run_records_exit_code_output_and_edits_in_one_event(jrepo: Path) -> None:
+    jr = open_repo(jrepo)
+    ws = sws.new(jr)
+    result = sws.run(jr, ws.id, ["sh", "-c", "echo out; echo err >&2; echo x > made.txt; exit 5"])
+    assert result.exit_code == 5
+    assert jr.store.get(result.stdout) == b"out\n" and jr.store.get(result.stderr) == b"err\n"
+    assert result.snapshot.changed == ("made.txt",)
+    last = history.events(jr)[-1].event
+    assert last.kind == "run" and last.data["exit"] == 5 and last.data["argv"][0] == "sh"
+
+
+def test_run_never_uses_a_shell_for_its_arguments(jrepo: Path) -> None:
+    jr = open_repo(jrepo)
+    ws = sws.new(jr)
+    result = sws.run(jr, ws.id, ["echo", "$(touch pwned); rm -rf x"])
+    assert jr.store.get(result.stdout) == b"$(touch pwned); rm -rf x\n"
+    assert not (ws.path / "pwned").exists()
+
+
+def test_run_of_a_missing_program_is_bad_input(jrepo: Path) -> None:
+    jr = open_repo(jrepo)
+    ws = sws.new(jr)
+    with pytest.raises(BadInput, match="command not found"):
+        sws.run(jr, ws.id, ["no-such-program-xyz"])
+    assert events(jrepo) == ["init", "sws-new"]
+
+
+def test_include_copies_ignored_files_into_new_workspaces(repo: Path) -> None:
+    commit_files(repo, {".gitignore": ".env\n"}, "ignore")
+    init(open_repo(repo))
+    jrepo = repo
+    (jrepo / ".env").write_text("SECRET=1\n")
+    (jrepo / ".jitos").mkdir()
+    (jrepo / ".jitos" / "config.toml").write_text('[sws]\ninclude = [".env"]\n')
+    ws = sws.new(open_repo(jrepo))
+    assert (ws.path / ".env").read_text() == "SECRET=1\n"
+    assert sws.snapshot(open_repo(jrepo), ws.id).event is None  # ignored, so never recorded
+
+
+def test_discard_refuses_unrecorded_edits_without_force(jrepo: Path) -> None:
+    jr = open_repo(jrepo)
+    ws = sws.new(jr)
+    (ws.path / "README.md").write_text("precious\n")
+    with pytest.raises(BadInput, match="unrecorded edits"):
+        sws.discard(jr, ws.id)
+    assert ws.path.is_dir() and (ws.path / "README.md").read_text() == "precious\n"
+    assert events(jrepo) == ["init", "sws-new"]
+
+
+def test_discard_with_force_records_edits_first_and_keeps_them_reachable(jrepo: Path) -> None:
+    jr = open_repo(jrepo)
+    ws = sws.new(jr)
+    (ws.path / "README.md").write_text("precious\n")
+    result = sws.discard(jr, ws.id, reason="wrong idea", force=True)
+    assert events(jrepo)[-2:] == ["snapshot", "sws-discard"]
+    assert not ws.path.exists()
+    assert git(jrepo, "show", "refs/jitos/sws/s1:README.md") == "precious"
+    assert result.head == git(jrepo, "rev-parse", "refs/jitos/sws/s1")
+    assert state.load(jr).sws["s1"].state == "discarded"
+    assert verify(jr).ok
+
+
+def test_discarded_workspace_cannot_change(jrepo: Path) -> None:
+    jr = open_repo(jrepo)
+    ws = sws.new(jr)
+    sws.discard(jr, ws.id)
+    with pytest.raises(BadInput, match="discarded"):
+        sws.snapshot(jr, ws.id)
+
+
+def test_diff_shows_recorded_and_unrecorded_edits_against_base(jrepo: Path) -> None:
+    jr = open_repo(jrepo)
+    ws = sws.new(jr)
+    (ws.path / "README.md").write_text("hello\nworld\n")
+    sws.snapshot(jr, ws.id)
+    (ws.path / "x.txt").write_text("x\n")
+    result = sws.diff(jr, ws.id)
+    assert [f[0] for f in result.files] == ["README.md", "x.txt"]
+    assert result.unrecorded == ("x.txt",)
+    assert "+world" in result.patch

@@ -1,0 +1,77 @@
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+from kernel import history, sws
+from kernel.initialise import init
+from kernel.repo import open_repo
+from kernel.verify import verify
+from tests.conftest import git
+
+
+def busy_repo(path: Path) -> None:
+    """The same scripted session, used by several tests."""
+    init(open_repo(path))
+    jr = open_repo(path)
+    a = sws.new(jr, name="alpha")
+    (a.path / "README.md").write_text("changed\n")
+    sws.snapshot(jr, a.id, "edit readme")
+    sws.run(jr, a.id, ["sh", "-c", "echo built > out.txt"])
+    b = sws.new(jr)
+    (b.path / "new.txt").write_text("b\n")
+    sws.discard(jr, b.id, reason="not needed", force=True)
+
+
+def test_verify_is_green_after_a_busy_session_and_gc(repo: Path) -> None:
+    busy_repo(repo)
+    git(repo, "gc", "-q", "--prune=now")
+    result = verify(open_repo(repo))
+    assert result.ok, result.problems
+    assert result.events == 7
+
+
+def test_same_script_on_identical_repos_gives_identical_ids(make_repo: Callable[..., Path]) -> None:
+    first, second = make_repo(name="one"), make_repo(name="two")
+    busy_repo(first)
+    busy_repo(second)
+
+    def jitos_refs(path: Path) -> str:
+        return git(path, "for-each-ref", "--format=%(refname) %(objectname)", "refs/jitos/")
+
+    assert jitos_refs(first) == jitos_refs(second)
+    assert "refs/jitos/sws/s2" in jitos_refs(first)
+
+
+def test_ref_moved_outside_jitos_is_reported(jrepo: Path) -> None:
+    jr = open_repo(jrepo)
+    ws = sws.new(jr)
+    git(jrepo, "commit", "--allow-empty", "-qm", "other")
+    git(jrepo, "update-ref", f"refs/jitos/sws/{ws.id}", "HEAD")
+    result = verify(jr)
+    assert not result.ok
+    assert result.problems[0].startswith("refs/jitos/sws/s1 is at")
+
+
+def test_corrupt_store_object_is_reported(jrepo: Path) -> None:
+    jr = open_repo(jrepo)
+    ws = sws.new(jr)
+    result = sws.run(jr, ws.id, ["echo", "log line"])
+    path = jr.store.path_of(result.stdout)
+    path.chmod(0o644)
+    path.write_bytes(b"tampered\n")
+    problems = verify(jr).problems
+    assert any("corrupt" in p and result.stdout in p for p in problems)
+
+
+def test_rewritten_history_event_is_reported(jrepo: Path) -> None:
+    jr = open_repo(jrepo)
+    head = history.head(jr)
+    assert head is not None
+    tree = git(jrepo, "rev-parse", f"{head}^{{tree}}")
+    forged = subprocess.run(
+        ["git", "commit-tree", tree, "-m", "forged summary"], cwd=jrepo, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    git(jrepo, "update-ref", history.HISTORY_REF, forged)
+    result = verify(open_repo(jrepo))
+    assert not result.ok
+    assert "does not reproduce" in result.problems[0]
