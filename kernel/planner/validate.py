@@ -1,0 +1,395 @@
+"""Check a plan against its domain, independently of the search that made it.
+
+Two things are checked. **Execution**: replaying the steps in plan order from the
+initial facts, every primitive's preconditions hold and its effects are applied
+(deletes, then adds). **Decomposition**: the tree is rooted at the plan's task,
+every compound node is decomposed by a method of its task whose head and subtasks
+match the node and its children under one consistent binding, the method's
+preconditions hold at some point after everything ordered before the node and
+before its first step, every step belongs to exactly one node, and every ordering
+pair of every method is respected by the plan's dependency edges.
+
+The validator never raises for an invalid plan: it returns the problems found.
+It never changes the plan or the domain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from kernel.planner.model import Decomposition, Domain, Fact, Literal, Method, Plan, Step, is_var
+from kernel.planner.state import State, ground, satisfy, schedule
+
+Binding = Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """`ok` when `problems` is empty; `steps` replayed; `final` the facts after the
+    last step (sorted) — useful to check a goal."""
+
+    ok: bool
+    problems: tuple[str, ...]
+    steps: int
+    final: tuple[Fact, ...]
+
+
+def _match(terms: tuple[str, ...], values: tuple[str, ...], theta: dict[str, str]) -> dict[str, str] | None:
+    out = dict(theta)
+    for t, v in zip(terms, values, strict=True):
+        if is_var(t):
+            if out.setdefault(t, v) != v:
+                return None
+        elif t != v:
+            return None
+    return out
+
+
+def unify(terms: tuple[str, ...], values: tuple[str, ...], theta: dict[str, str]) -> dict[str, str] | None:
+    """Extend `theta` so that `terms` equal the constants `values`, or None."""
+    if len(terms) != len(values):
+        return None
+    return _match(terms, values, theta)
+
+
+def child_id(parent: str, subtask: str) -> str:
+    """The path id of subtask `subtask` under node `parent`; runs of one id are `id*N`."""
+    if not parent:
+        return subtask
+    head, _, last = parent.rpartition(".")
+    base, star, count = last.partition("*")
+    if base == subtask:
+        n = int(count) if star else 1
+        last = f"{subtask}*{n + 1}"
+        return f"{head}.{last}" if head else last
+    return f"{parent}.{subtask}"
+
+
+class _Checker:
+    def __init__(self, domain: Domain, plan: Plan, facts: Iterable[Fact]) -> None:
+        self.domain = domain
+        self.plan = plan
+        self.problems: list[str] = []
+        self.index = {s.id: i for i, s in enumerate(plan.steps)}
+        self.steps = {s.id: s for s in plan.steps}
+        self.nodes = {d.id: d for d in plan.tree}
+        self.parent_of = {c: d for d in plan.tree for c in d.children}
+        self.states = [State.of(facts)]
+        self._spans: dict[str, tuple[int, int] | None] = {}
+        self._masks: dict[str, int] = {}
+        self._closures: dict[tuple[str, str, bool], frozenset[str]] = {}
+        self._windows: dict[str, tuple[int, int]] = {}
+        self.touched: list[list[tuple[Fact, bool]]] = [[] for _ in plan.steps]
+        self._schedules: dict[tuple[str, frozenset[str]], tuple[Literal, ...]] = {}
+        self._methods = {(m.task, m.name): m for ms in domain.methods.values() for m in ms}
+
+    def problem(self, text: str) -> None:
+        self.problems.append(text)
+
+    # -- execution
+
+    def replay(self) -> None:
+        state = self.states[0]
+        for i, step in enumerate(self.plan.steps):
+            state = self.apply(i, step, state)
+            self.states.append(state)
+
+    def apply(self, i: int, step: Step, state: State) -> State:
+        op = self.domain.operators.get(step.name)
+        if op is None:
+            self.problem(f"step {step.id}: {step.name} is not a primitive of the domain")
+            return state
+        theta = unify(op.params, step.args, {})
+        if theta is None:
+            self.problem(f"step {step.id}: {step.name} takes {len(op.params)} argument(s)")
+            return state
+        key = (op.name, frozenset(theta))
+        pre = self._schedules.get(key)
+        if pre is None:
+            pre = self._schedules[key] = schedule(op.pre, theta)
+        binding = next(satisfy(pre, state, theta), None)
+        if binding is None:
+            failed = [str(lit) for lit in op.pre if not holds((lit,), state, theta)]
+            self.problem(
+                f"step {i + 1} ({step.id}) {step.name}({', '.join(step.args)}): "
+                f"precondition does not hold: {'; '.join(failed) or 'no common binding'}"
+            )
+            binding = theta
+        touched = self.touched[i]
+        for lit in op.pre:
+            if lit.predicate == "=":
+                continue
+            fact = ground(lit, binding)
+            if lit.negated and any(is_var(t) for t in fact[1:]):
+                touched.append((("", lit.predicate), False))
+            else:
+                touched.append((fact, False))
+        adds = [ground(lit, binding) for lit in op.add]
+        dels = [ground(lit, binding) for lit in op.delete]
+        for fact in (*adds, *dels):
+            touched.append((fact, True))
+            touched.append((("", fact[0]), True))
+        return state.apply(adds, dels)
+
+    # -- decomposition
+
+    def tree(self) -> None:
+        plan = self.plan
+        if not plan.tree:
+            if len(plan.steps) != 1 or plan.steps[0].name != plan.task:
+                self.problem("the plan has no decomposition tree but is not a single primitive")
+            return
+        root = self.nodes.get("")
+        if root is None or (root.task, root.args, root.method) != (plan.task, plan.args, plan.method):
+            call = f"{plan.task}({', '.join(plan.args)})"
+            self.problem(f"the tree's root is not {call} decomposed by {plan.method}")
+            return
+        owner: dict[str, str] = {}
+        for node in plan.tree:
+            for child in node.children:
+                if child in owner:
+                    self.problem(f"{child} is a child of both {owner[child] or '(root)'} and {node.id}")
+                owner[child] = node.id
+        for node in plan.tree:
+            self.check_node(node)
+        for step in plan.steps:
+            if step.id not in owner:
+                self.problem(f"step {step.id} is not produced by any method")
+            elif step.parent != owner[step.id]:
+                self.problem(f"step {step.id} names parent {step.parent!r}, the tree {owner[step.id]!r}")
+        for node in plan.tree:
+            if node.id and node.id not in owner:
+                self.problem(f"node {node.id} hangs from no parent")
+        self.check_ordering()
+
+    def method_of(self, node: Decomposition) -> Method | None:
+        return self._methods.get((node.task, node.method))
+
+    def check_node(self, node: Decomposition) -> None:
+        where = f"node {node.id or '(root)'} {node.task}({', '.join(node.args)})"
+        method = self.method_of(node)
+        if method is None:
+            self.problem(f"{where}: {node.method} is not a method of {node.task}")
+            return
+        theta = unify(method.args, node.args, {})
+        if theta is None:
+            self.problem(f"{where}: its arguments do not match the head of {method.name}")
+            return
+        if len(node.children) != len(method.subtasks):
+            self.problem(
+                f"{where}: {method.name} has {len(method.subtasks)} subtask(s), "
+                f"the tree {len(node.children)}"
+            )
+            return
+        for sub, cid in zip(method.subtasks, node.children, strict=True):
+            if cid != child_id(node.id, sub.id):
+                self.problem(f"{where}: child {cid} should be {child_id(node.id, sub.id)}")
+            name, args = self.call(cid)
+            if name is None:
+                self.problem(f"{where}: child {cid} is neither a step nor a node")
+                return
+            if name != sub.task:
+                self.problem(f"{where}: child {cid} is {name}, {method.name} says {sub.task}")
+                return
+            extended = unify(sub.args, args, theta)
+            if extended is None:
+                self.problem(
+                    f"{where}: child {cid} {name}({', '.join(args)}) does not match "
+                    f"{sub.task}({', '.join(sub.args)}) under the method's binding"
+                )
+                return
+            theta = extended
+            if cid in self.steps and self.steps[cid].method != method.name:
+                self.problem(f"step {cid} names method {self.steps[cid].method}, its node {method.name}")
+        if method.pre and not self.pre_holds(node, method.pre, theta):
+            self.problem(
+                f"{where}: the preconditions of {method.name} hold at no point between "
+                "the steps ordered before it and its first step"
+            )
+
+    def call(self, cid: str) -> tuple[str | None, tuple[str, ...]]:
+        if cid in self.steps:
+            return self.steps[cid].name, self.steps[cid].args
+        if cid in self.nodes:
+            return self.nodes[cid].task, self.nodes[cid].args
+        return None, ()
+
+    def span(self, nid: str) -> tuple[int, int] | None:
+        """(first, last) plan index of the steps below `nid`, or None if it has none."""
+        if nid in self._spans:
+            return self._spans[nid]
+        result: tuple[int, int] | None = None
+        if nid in self.steps:
+            result = (self.index[nid], self.index[nid])
+        elif nid in self.nodes:
+            self._spans[nid] = None  # guards against a cyclic tree
+            for cid in self.nodes[nid].children:
+                sub = self.span(cid)
+                if sub is not None:
+                    result = sub if result is None else (min(result[0], sub[0]), max(result[1], sub[1]))
+        self._spans[nid] = result
+        return result
+
+    def mask(self, nid: str) -> int:
+        """Bit i set when plan step i is below `nid`."""
+        if nid not in self._masks:
+            self._masks[nid] = 0
+            if nid in self.steps:
+                self._masks[nid] = 1 << self.index[nid]
+            elif nid in self.nodes:
+                m = 0
+                for cid in self.nodes[nid].children:
+                    m |= self.mask(cid)
+                self._masks[nid] = m
+        return self._masks[nid]
+
+    def pre_holds(self, node: Decomposition, pre: tuple[Literal, ...], theta: Binding) -> bool:
+        lo, hi = self.window(node.id)
+        own = self.span(node.id)
+        if own is not None:
+            hi = min(hi, own[0])
+        env = dict(theta)
+        key = (node.method, frozenset(env))
+        lits = self._schedules.get(key)
+        if lits is None:
+            lits = self._schedules[key] = schedule(pre, env)
+        return any(
+            next(satisfy(lits, self.states[i], env), None) is not None
+            for i in range(lo, max(lo, hi) + 1)
+        )
+
+    def window(self, nid: str) -> tuple[int, int]:
+        """(lo, hi): node `nid` comes after plan index lo - 1 and before index hi,
+        by the orderings of every method above it."""
+        found = self._windows.get(nid)
+        if found is not None:
+            return found
+        lo, hi = 0, len(self.plan.steps)
+        parent = self.parent_of.get(nid)
+        method = self.method_of(parent) if parent is not None else None
+        if parent is not None and method is not None:
+            lo, hi = self.window(parent.id)
+            ids = {s.id: c for s, c in zip(method.subtasks, parent.children, strict=False)}
+            sid = next((s for s, c in ids.items() if c == nid), "")
+            for a in self.closure(method, sid, forward=False):
+                sp = self.span(ids[a])
+                if sp is not None:
+                    lo = max(lo, sp[1] + 1)
+            for b in self.closure(method, sid, forward=True):
+                sp = self.span(ids[b])
+                if sp is not None:
+                    hi = min(hi, sp[0])
+        self._windows[nid] = (lo, hi)
+        return lo, hi
+
+    def closure(self, method: Method, sid: str, *, forward: bool) -> frozenset[str]:
+        """Subtask ids ordered after (`forward`) or before `sid` in `method`, transitively."""
+        key = (method.name, sid, forward)
+        found = self._closures.get(key)
+        if found is None:
+            found = self._closures[key] = frozenset(_closure(method.ordering, sid, forward=forward))
+        return found
+
+    def check_ordering(self) -> None:
+        """For every method ordering pair (a, b), every step under b depends,
+        through `after` edges, on every step under a."""
+        reach: list[int] = []
+        for i, step in enumerate(self.plan.steps):
+            m = 0
+            for dep in step.after:
+                j = self.index.get(dep)
+                if j is None:
+                    self.problem(f"step {step.id} depends on unknown step {dep}")
+                elif j >= i:
+                    self.problem(f"step {step.id} depends on {dep}, which comes later in the plan")
+                else:
+                    m |= reach[j] | (1 << j)
+            reach.append(m)
+        for node in self.plan.tree:
+            method = self.method_of(node)
+            if method is None:
+                continue
+            ids = {s.id: c for s, c in zip(method.subtasks, node.children, strict=False)}
+            for a, b in method.ordering:
+                first = self.mask(ids.get(a, ""))
+                later = self.mask(ids.get(b, ""))
+                while later and first:
+                    low = later & -later
+                    i = low.bit_length() - 1
+                    if reach[i] & first != first:
+                        self.problem(
+                            f"node {node.id or '(root)'}: step {self.plan.steps[i].id} (under {b}) "
+                            f"does not come after every step under {a}"
+                        )
+                        break
+                    later ^= low
+        self.check_interference(reach)
+
+    def check_interference(self, reach: list[int]) -> None:
+        """Steps that touch one fact, at least one of them writing it, must be
+        ordered by `after` edges; otherwise an order of the steps that respects
+        the plan could reach other facts than the replay did. A predicate a step
+        needs absent (a negation with free variables) counts as read by it and
+        written by every step that writes a fact of that predicate."""
+        writers: dict[Fact, int] = {}
+        readers: dict[Fact, int] = {}
+        absent_read = {f for t in self.touched for f, w in t if not w and f and f[0] == ""}
+        for j, touched in enumerate(self.touched):
+            for fact, writes in dict.fromkeys(touched):
+                pseudo = fact[0] == ""
+                if pseudo and fact not in absent_read:
+                    continue
+                earlier = readers.get(fact, 0) if writes else writers.get(fact, 0)
+                if writes and not pseudo:
+                    earlier |= writers.get(fact, 0)
+                earlier &= ~(1 << j)
+                if reach[j] & earlier != earlier:
+                    i = (earlier & ~reach[j]).bit_length() - 1
+                    what = f"predicate {fact[1]}" if pseudo else f"fact ({' '.join(fact)})"
+                    self.problem(
+                        f"steps {self.plan.steps[i].id} and {self.plan.steps[j].id} both touch "
+                        f"{what}, one writing it, but the plan does not order them"
+                    )
+                if writes:
+                    writers[fact] = writers.get(fact, 0) | (1 << j)
+                else:
+                    readers[fact] = readers.get(fact, 0) | (1 << j)
+
+
+def _closure(ordering: tuple[tuple[str, str], ...], sid: str, *, forward: bool) -> set[str]:
+    out: set[str] = set()
+    frontier = [sid]
+    while frontier:
+        x = frontier.pop()
+        for a, b in ordering:
+            src, dst = (a, b) if forward else (b, a)
+            if src == x and dst not in out:
+                out.add(dst)
+                frontier.append(dst)
+    return out
+
+
+def holds(lits: tuple[Literal, ...], state: State, theta: Binding) -> bool:
+    """True when the conjunction `lits` holds in `state` under some extension of `theta`."""
+    env = dict(theta)
+    return next(satisfy(schedule(lits, env), state, env), None) is not None
+
+
+def validate(domain: Domain, facts: Iterable[Fact], plan: Plan) -> Verdict:
+    """Replay `plan` from `facts` and check its decomposition against `domain`."""
+    checker = _Checker(domain, plan, facts)
+    checker.replay()
+    checker.tree()
+    return Verdict(
+        ok=not checker.problems,
+        problems=tuple(checker.problems),
+        steps=len(plan.steps),
+        final=checker.states[-1].sorted(),
+    )
+
+
+def goal_problems(verdict: Verdict, goal: tuple[Literal, ...]) -> tuple[str, ...]:
+    """The goal literals that do not hold after the plan."""
+    final = State.of(verdict.final)
+    return tuple(f"goal {lit} does not hold after the plan" for lit in goal if not holds((lit,), final, {}))
