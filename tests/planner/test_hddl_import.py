@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from kernel.errors import BadInput
 from kernel.planner import hddl, hddl_import
-from kernel.planner.model import Literal, Subtask
+from kernel.planner.loader import load_domain, load_facts
+from kernel.planner.model import Domain, Literal, Subtask
 from kernel.planner.search import plan as search
 from kernel.planner.validate import goal_problems, validate
 
@@ -69,7 +71,7 @@ def test_the_goal_becomes_a_last_step_that_requires_it() -> None:
     root = next(m for m in imp.methods if m.task == "solve-blocks-p1")
     goal = next(o for o in imp.operators if o.name == "goal-blocks-p1")
     assert root.subtasks[-1] == Subtask("goal", "goal-blocks-p1", ())
-    assert {("t1", "goal"), ("t2", "goal"), ("t3", "goal")} <= set(root.ordering)
+    assert root.ordering == (("t1", "t2"), ("t2", "t3"), ("t3", "goal"))
     assert goal.pre == (
         Literal("ontable", ("c",)), Literal("on", ("b", "c")), Literal("on", ("a", "b"))
     )
@@ -115,3 +117,36 @@ def test_left_recursive_driving_finds_a_two_road_route() -> None:
     assert [s.args[1:] for s in steps if s.name == "drive"] == [
         ("city-1", "city-2"), ("city-2", "city-3"), ("city-3", "city-4")
     ]
+
+
+def without_origins(domain: Domain) -> tuple[object, ...]:
+    return (
+        {k: replace(v, origin=None) for k, v in domain.tasks.items()},
+        {k: replace(v, origin=None) for k, v in domain.operators.items()},
+        {k: tuple(replace(m, origin=None) for m in ms) for k, ms in domain.methods.items()},
+    )
+
+
+@pytest.mark.parametrize(("domain", "problem"), [("transport", "transport-p1"), ("hanoi", "hanoi-p3")])
+def test_written_method_files_load_as_the_translated_domain(
+    tmp_path: Path, domain: str, problem: str
+) -> None:
+    result = hddl_import.import_hddl(HDDL / f"{domain}.hddl", HDDL / f"{problem}.hddl", tmp_path)
+    loaded = load_domain(result.method_files)
+    assert without_origins(loaded) == without_origins(hddl_import.build(imported(domain, problem)))
+
+
+def test_written_facts_file_holds_the_problem_facts(tmp_path: Path) -> None:
+    result = hddl_import.import_hddl(HDDL / "blocks.hddl", HDDL / "blocks-p1.hddl", tmp_path)
+    assert result.facts_file == tmp_path / "facts" / "blocks-p1.toml"
+    assert set(load_facts(result.facts_file)) == set(imported("blocks", "blocks-p1").facts)
+
+
+def test_an_unordered_method_is_written_unordered(tmp_path: Path) -> None:
+    (tmp_path / "flags.hddl").write_text(
+        "(define (domain flags) (:task both)"
+        " (:method m :parameters () :task (both) :subtasks (and (a (x)) (b (y))))"
+        " (:action x :parameters ()) (:action y :parameters ()))"
+    )
+    result = hddl_import.import_hddl(tmp_path / "flags.hddl", None, tmp_path / "out")
+    assert load_domain(result.method_files).methods["both"][0].ordering == ()
