@@ -9,7 +9,7 @@ from pathlib import Path
 from kernel.planner import hddl, hddl_import
 from kernel.planner.model import Domain, Fact, Plan
 from kernel.planner.search import plan as search
-from kernel.planner.validate import goal_problems, validate
+from kernel.planner.validate import goal_problems, validate, verify_request
 
 HDDL = Path(__file__).parent / "hddl"
 
@@ -127,3 +127,22 @@ def test_goal_literals_not_reached_are_named() -> None:
     assert goal_problems(verdict, imported.goal) == (
         "goal on b c does not hold after the plan", "goal on a b does not hold after the plan"
     )
+
+
+def test_verify_request_rereads_the_library_and_facts_a_plan_used(tmp_path: Path) -> None:
+    written = hddl_import.import_hddl(HDDL / "hanoi.hddl", HDDL / "hanoi-p3.hddl", tmp_path)
+    _, _, plan, _ = solved("hanoi", "hanoi-p3")
+    verdicts = verify_request(
+        [plan], facts_file=written.facts_file, methods=[tmp_path], cwd=tmp_path
+    )
+    assert [(v.ok, v.steps) for v in verdicts] == [(True, 8)]
+
+
+def test_verify_request_reports_facts_the_plan_does_not_fit(tmp_path: Path) -> None:
+    written = hddl_import.import_hddl(HDDL / "hanoi.hddl", HDDL / "hanoi-p3.hddl", tmp_path)
+    _, _, plan, _ = solved("hanoi", "hanoi-p3")
+    assert written.facts_file is not None
+    other = tmp_path / "facts" / "other.toml"
+    other.write_text(written.facts_file.read_text().replace('"on d1 d2",', '"on d1 p2",'))
+    verdicts = verify_request([plan], facts_file=other, methods=[tmp_path], cwd=tmp_path)
+    assert not verdicts[0].ok
