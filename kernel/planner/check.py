@@ -34,7 +34,7 @@ VAR_RE = re.compile(r"^\?[A-Za-z_][A-Za-z0-9_\-]*$")
 
 
 def _where(origin: Origin | None, kind: str, name: str) -> str:
-    return f"{origin}: {kind} {name!r}" if origin else f"{kind} {name!r}"
+    return str(origin) if origin else f"{kind} {name!r}"
 
 
 def build_domain(
@@ -207,6 +207,16 @@ def _check_method(
             want = len(ops[sub.task].params)
         else:
             raise BadInput(f"{where}: subtask {sub.id!r} names unknown task {sub.task!r}")
+        bound = _bound_by(method.args, method.pre)
+        for arg in sub.args:
+            if arg.startswith("?"):
+                continue
+            for ref in placeholders(arg, f"{where}: subtask {sub.id!r}"):
+                if f"?{ref}" not in bound:
+                    raise BadInput(
+                        f"{where}: subtask {sub.id!r} argument '{arg}' refers to {{{ref}}}, "
+                        f"but ?{ref} is not a parameter or bound by 'pre'"
+                    )
         if len(sub.args) != want:
             raise BadInput(
                 f"{where}: subtask {sub.id!r} calls {sub.task!r} with {len(sub.args)} "

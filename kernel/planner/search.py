@@ -43,6 +43,7 @@ from kernel.planner.model import (
     is_var,
 )
 from kernel.planner.state import Env, State, deref, first_unmet, ground, satisfy, schedule
+from kernel.planner.templates import render
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -271,6 +272,9 @@ class _Search:
                     if is_var(value) and value == term:
                         value = renames.setdefault(term, f"{term}#{self.fresh_counter}")
                     term = value
+                elif "{" in term or "}" in term:
+                    values = {k[1:]: deref(k, env) for k in env if k.startswith("?")}
+                    term = render(term, values, {}, [])
                 args.append(term)
             agenda = (_Item(sub.task, tuple(args), record.number, sub.id, item.depth + 1, below),
                       agenda)

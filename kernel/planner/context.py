@@ -1,0 +1,85 @@
+"""Where the planner's inputs come from on disk: the shipped methods, a
+repository's `.jitos/methods/`, its configuration, and the facts derived from
+that configuration. One small place to swap for the kernel's repository helper.
+
+Only reads files; never runs git, writes or prints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import kernel
+from kernel.planner.loader import Layer, expand_paths, method_files, read_toml
+from kernel.planner.model import Fact
+
+REPO_METHODS = Path(".jitos") / "methods"
+TEAM_CONFIG = Path(".jitos") / "config.toml"
+
+
+def shipped_methods_dir() -> Path:
+    """The `methods/` folder installed with jitos."""
+    return Path(kernel.__file__).resolve().parent.parent / "methods"
+
+
+def find_repo_root(start: Path | None = None) -> Path | None:
+    """The nearest folder at or above `start` holding `.git` (a folder or a file,
+    as in a worktree), or None outside any repository."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / ".git").exists():
+            return folder
+    return None
+
+
+def library_layers(root: Path | None, extra: Sequence[Path] = ()) -> list[Layer]:
+    """Shipped methods, then the repository's (if any), then `extra` files/folders."""
+    shipped = shipped_methods_dir()
+    layers = [Layer("shipped", method_files(shipped), shipped.parent)]
+    if root is not None:
+        layers.append(Layer("repo", method_files(root / REPO_METHODS), root))
+    if extra:
+        layers.append(Layer("file", expand_paths(extra)))
+    return layers
+
+
+def load_config(root: Path | None) -> dict[str, object]:
+    """`.jitos/config.toml`, overlaid by the local `<.git>/jitos/config.toml`
+    when `.git` is a folder. Missing files are an empty configuration."""
+    if root is None:
+        return {}
+    merged: dict[str, object] = {}
+    for path, shown in (
+        (root / TEAM_CONFIG, TEAM_CONFIG.as_posix()),
+        (root / ".git" / "jitos" / "config.toml", ".git/jitos/config.toml"),
+    ):
+        if path.is_file():
+            merged = _merge(merged, read_toml(path, shown))
+    return merged
+
+
+def _merge(base: Mapping[str, object], over: Mapping[str, object]) -> dict[str, object]:
+    out = dict(base)
+    for key, value in over.items():
+        old = out.get(key)
+        if isinstance(old, Mapping) and isinstance(value, Mapping):
+            out[key] = _merge(old, value)
+        else:
+            out[key] = value
+    return out
+
+
+def config_facts(config: Mapping[str, object], prefix: str = "") -> tuple[Fact, ...]:
+    """`("config", "gate.command")` for every configured, non-empty leaf value, so
+    methods can choose on what a repository has configured."""
+    facts: list[Fact] = []
+    for key in sorted(config):
+        value = config[key]
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            facts.extend(config_facts(value, f"{dotted}."))
+        elif value not in ("", [], None):
+            facts.append(("config", dotted))
+    return tuple(facts)
+
