@@ -3,7 +3,9 @@ render the result. No planning logic here."""
 
 from __future__ import annotations
 
+import shlex
 import sys
+from collections.abc import Sequence
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
@@ -11,9 +13,10 @@ from typing import Annotated, Any
 import typer
 
 from jitos_cli import render as out
-from kernel.errors import BadInput
+from kernel.errors import BadInput, IntegrityError
+from kernel.planner.hddl_import import import_hddl
 from kernel.planner.loader import Library
-from kernel.planner.model import DEFAULT_DEPTH_LIMIT, DEFAULT_NODE_BUDGET, TaskCall
+from kernel.planner.model import DEFAULT_DEPTH_LIMIT, DEFAULT_NODE_BUDGET, Plan, TaskCall
 from kernel.planner.render import (
     canonical_json,
     plan_dot,
@@ -22,6 +25,7 @@ from kernel.planner.render import (
     result_dict,
 )
 from kernel.planner.request import library, plan_request, require_plan
+from kernel.planner.validate import Verdict, verify_request
 
 methods_app = typer.Typer(help="The HTN method library.", no_args_is_help=True)
 
@@ -62,6 +66,9 @@ def plan(
     budget: Annotated[
         int, typer.Option("--budget", min=1, help="Search node budget.")
     ] = DEFAULT_NODE_BUDGET,
+    verify: Annotated[
+        bool, typer.Option("--verify", help="Replay each plan and check its decomposition.")
+    ] = False,
 ) -> None:
     """Show plan candidates for an intent; runs nothing."""
     args = list(words or [])
@@ -84,12 +91,16 @@ def plan(
     require_plan(planned)
     result = planned.result
     many = all_plans or max_plans is not None
+    plans = result.plans if many else result.plans[:1]
+    verdicts = _verify(plans, facts, methods) if verify else None
     fmt = Format.json if as_json else fmt
     if fmt is Format.json:
         data = result_dict(result, text=planned.text, intent=planned.intent, candidates=many)
+        if verdicts is not None:
+            data["verify"] = [_verdict_dict(v) for v in verdicts]
         sys.stdout.write(canonical_json(data))
+        _require_valid(verdicts)
         return
-    plans = result.plans if many else result.plans[:1]
     for i, candidate in enumerate(plans, start=1):
         if fmt is Format.dot:
             sys.stdout.write(plan_dot(candidate))
@@ -103,6 +114,31 @@ def plan(
             f"{len(plans)} plan(s) from {how}; {result.stats.nodes} search node(s)", "dim",
             sys.stderr,
         ))
+    for i, verdict in enumerate(verdicts or (), start=1):
+        word = "valid" if verdict.ok else "INVALID"
+        out.err(f"plan {i}: {word}: {verdict.steps} step(s) replayed, decomposition checked")
+        for problem in verdict.problems:
+            out.err(f"  {problem}")
+    _require_valid(verdicts)
+
+
+def _verify(
+    plans: Sequence[Plan], facts: Path | None, methods: list[Path] | None
+) -> tuple[Verdict, ...]:
+    return verify_request(plans, facts_file=facts, methods=tuple(methods or ()))
+
+
+def _verdict_dict(verdict: Verdict) -> dict[str, Any]:
+    return {"ok": verdict.ok, "steps": verdict.steps, "problems": list(verdict.problems)}
+
+
+def _require_valid(verdicts: Sequence[Verdict] | None) -> None:
+    for i, verdict in enumerate(verdicts or (), start=1):
+        if not verdict.ok:
+            raise IntegrityError(
+                f"plan {i} fails verification: {verdict.problems[0]} (the search and the "
+                "validator disagree; please report it with the method and facts files)"
+            )
 
 
 @methods_app.command("list")
@@ -142,6 +178,47 @@ def methods_check(
     counts = {k: sum(1 for e in lib.entries if e.kind == k)
               for k in ("task", "primitive", "method", "intent")}
     out.out("ok: " + ", ".join(f"{n} {k}(s)" for k, n in counts.items()))
+
+
+@methods_app.command("import-hddl")
+def methods_import_hddl(
+    domain: Annotated[Path, typer.Argument(help="HDDL domain file.", show_default=False)],
+    problem: Annotated[
+        Path | None, typer.Argument(help="HDDL problem file.", show_default=False)
+    ] = None,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", help="Folder for the method files (default: ./<domain>/)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Translate an HDDL domain (and problem) from the IPC HTN track into method
+    files plus a facts file, and print the `jitos plan` command that solves it."""
+    result = import_hddl(domain, problem, out_dir)
+    command = _hddl_plan_command(result.out, result.facts_file, result.task)
+    if as_json:
+        sys.stdout.write(canonical_json({
+            "domain": result.domain,
+            "problem": result.problem or None,
+            "method_files": [str(p) for p in result.method_files],
+            "facts_file": str(result.facts_file) if result.facts_file else None,
+            "task": result.task,
+            "counts": dict(result.counts),
+            "command": command,
+        }))
+        return
+    for path in (*result.method_files, *([result.facts_file] if result.facts_file else [])):
+        out.out(f"wrote {path}")
+    out.out(", ".join(f"{n} {k}" for k, n in result.counts.items()))
+    if command:
+        out.out("plan it with: " + " ".join(shlex.quote(a) for a in command))
+
+
+def _hddl_plan_command(target: Path, facts: Path | None, task: str | None) -> list[str]:
+    if task is None or facts is None:
+        return []
+    return ["jitos", "plan", "--methods", str(target), "--facts", str(facts), "--task", task,
+            "--verify"]
 
 
 def _rows(lib: Library) -> list[dict[str, Any]]:

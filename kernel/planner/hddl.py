@@ -296,7 +296,7 @@ class _Parser:
             return (Literal(name, args, positive=False),)
         if h in _UNSUPPORTED_FORMULA:
             raise self.src.error(
-                e.pos, f"({h} …) in a {what} is not supported by jitos: {_UNSUPPORTED_FORMULA[h]}"
+                e.pos, f"({h} …) in the {what} is not supported by jitos: {_UNSUPPORTED_FORMULA[h]}"
             )
         name, args = self.atom(e, what)
         return (Literal(name, args),)

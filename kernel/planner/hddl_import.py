@@ -438,21 +438,25 @@ class ImportResult:
 
     domain: str
     problem: str
+    out: Path
     method_files: tuple[Path, ...]
     facts_file: Path | None
     task: str | None
     counts: Mapping[str, int]
 
 
-def import_hddl(domain_file: Path, problem_file: Path | None, out: Path) -> ImportResult:
+def import_hddl(
+    domain_file: Path, problem_file: Path | None, out: Path | None = None
+) -> ImportResult:
     """Read an HDDL domain (and problem), translate and check them, and write
-    the method files (and facts file) under `out`."""
+    the method files (and facts file) under `out` (default: `./<domain name>/`)."""
     domain = hddl.parse_domain(hddl.read_text(domain_file), str(domain_file))
     problem = None
     if problem_file is not None:
         problem = hddl.parse_problem(hddl.read_text(problem_file), str(problem_file))
     imported = translate(domain, problem)
     build(imported)
+    out = Path(domain.name) if out is None else out
     files = to_toml(imported, domain_file.name, problem_file.name if problem_file else "")
     written: list[Path] = []
     for name, text in files.items():
@@ -467,6 +471,7 @@ def import_hddl(domain_file: Path, problem_file: Path | None, out: Path) -> Impo
     return ImportResult(
         domain=imported.domain,
         problem=imported.problem,
+        out=out,
         method_files=tuple(p for p in written if p != facts),
         facts_file=facts,
         task=imported.root.name if imported.root else None,
