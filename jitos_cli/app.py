@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from jitos_cli import core, planning, workspaces
+from jitos_cli import core, landing, planning, workspaces
 
 app = typer.Typer(
     name="jitos",
@@ -19,6 +19,8 @@ app = typer.Typer(
 
 app.command("init")(core.init)
 app.add_typer(workspaces.sws_app, name="sws")
+app.command("collapse")(landing.collapse)
+app.command("undo")(landing.undo)
 app.command("status")(core.status)
 app.command("log")(core.log)
 app.command("verify")(core.verify)

@@ -40,6 +40,10 @@ def workspace_json(ws: Any) -> dict[str, Any]:
     return {"id": ws.id, "name": ws.name, "path": str(ws.path), "base": ws.base, "head": ws.head, "state": ws.state}
 
 
+def prediction_json(p: Any) -> dict[str, Any]:
+    return {"clean": p.clean, "rebase": p.rebase, "conflicts": list(p.conflicts)}
+
+
 def status(json: JsonOpt = False) -> None:
     """The system, tasks and workspaces, folded from history."""
     from kernel.repo import open_repo
@@ -48,15 +52,23 @@ def status(json: JsonOpt = False) -> None:
     st = do_status(open_repo())
     if json:
         emit_json({"system": st.system, "branch": st.branch, "history": st.history, "events": st.events,
-                   "tasks": list(st.tasks), "sws": [workspace_json(w) for w in st.workspaces]})
+                   "tasks": list(st.tasks),
+                   "sws": [{**workspace_json(w), "collapse": prediction_json(st.predictions[w.id])}
+                           for w in st.workspaces]})
         return
     out(f"system  {st.system[:12]}  (branch {st.branch}, {st.events} events)")
     if not st.workspaces:
         out("no active workspaces — `jitos sws new` makes one")
     for ws in st.workspaces:
         label = f" ({ws.name})" if ws.name else ""
-        moved = "clean" if ws.head == ws.base else f"snapshot {ws.head[:12]}"
-        out(f"  {style(ws.id, 'bold')}{label}  base {ws.base[:12]}  {moved}  {ws.path}")
+        moved = "no snapshot yet" if ws.head == ws.base else f"snapshot {ws.head[:12]}"
+        p = st.predictions[ws.id]
+        if p.conflicts:
+            verdict = style(f"would conflict on {len(p.conflicts)} path(s): {', '.join(p.conflicts[:3])}", "red")
+        else:
+            verdict = style("would collapse cleanly" + (" (after re-base)" if p.rebase else ""), "green")
+        out(f"  {style(ws.id, 'bold')}{label}  base {ws.base[:12]}  {moved}  {verdict}")
+        out(f"      {ws.path}")
 
 
 def log(

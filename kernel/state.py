@@ -110,6 +110,7 @@ class Ledger:
         links: Mapping[str, str] | None = None,
         moves: Mapping[str, str | None] | None = None,
         extra_moves: tuple[refs.RefMove, ...] = (),
+        when: int | None = None,
     ) -> Recorded:
         """Append an event; `moves` maps jitos refs to their new target (None deletes);
         each ref's expected old value is the one history recorded."""
@@ -124,6 +125,7 @@ class Ledger:
             links=links,
             moves=cas,
             extra_moves=extra_moves,
+            when=when,
         )
         self.state = self.state.apply(rec)
         return rec

@@ -1,11 +1,13 @@
-"""Read-only views folded from history: `status` and `log`. Never writes."""
+"""Read-only views folded from history: `status` (with a collapse prediction per
+workspace, computed in memory) and `log`. Never writes."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from kernel import history, state
+from kernel import history, refs, state
+from kernel.collapse import conflicts
 from kernel.repo import Repo
 from kernel.sws import Workspace, view
 
@@ -29,12 +31,29 @@ class Status:
     events: int
     workspaces: tuple[Workspace, ...]
     tasks: tuple[dict[str, Any], ...]
+    predictions: dict[str, Prediction]
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    """Whether a workspace's recorded head would collapse onto the current system."""
+
+    clean: bool
+    rebase: bool
+    conflicts: tuple[str, ...]
 
 
 def status(repo: Repo) -> Status:
     st = state.load(repo)
-    workspaces = tuple(view(repo, s) for s in st.sws.values() if s.state == state.SWS_ACTIVE)
-    return Status(st.system or "", st.branch or "", st.head or "", st.seq, workspaces, ())
+    active = [s for s in st.sws.values() if s.state == state.SWS_ACTIVE]
+    # A collapse adopts commits made on the branch first, so predict against its tip.
+    target = refs.read(repo, f"refs/heads/{st.branch}") or st.system
+    predictions = {}
+    for sws in active:
+        clash = tuple(conflicts(repo, sws.base, target, sws.head)) if target and sws.base != target else ()
+        predictions[sws.id] = Prediction(not clash, sws.base != target, clash)
+    workspaces = tuple(view(repo, s) for s in active)
+    return Status(st.system or "", st.branch or "", st.head or "", st.seq, workspaces, (), predictions)
 
 
 def log(repo: Repo, limit: int | None = None, sws: str | None = None) -> list[LogEntry]:

@@ -34,6 +34,8 @@ class Backend(Protocol):
 
     def remove(self, repo: Repo, path: Path) -> None: ...
 
+    def move_to(self, repo: Repo, path: Path, commit: str, changes: dict[str, trees.Entry | None]) -> None: ...
+
 
 class GitWorktree:
     """Workspaces as `git worktree`s with a detached HEAD."""
@@ -81,6 +83,11 @@ class GitWorktree:
         index.write()
         wt.set_head(pygit2.Oid(hex=commit))
 
+    def move_to(self, repo: Repo, path: Path, commit: str, changes: dict[str, trees.Entry | None]) -> None:
+        """Rewrite `changes` on disk and point HEAD at `commit` (a re-based snapshot)."""
+        write_paths(repo, path, changes)
+        pygit2.Repository(str(path)).set_head(pygit2.Oid(hex=commit))
+
     def remove(self, repo: Repo, path: Path) -> None:
         name = _worktree_name(repo, path)
         if path.exists():
@@ -118,3 +125,82 @@ def copy_included(source: Path, dest: Path, patterns: Iterable[str]) -> list[str
 
 
 DEFAULT_BACKEND: Backend = GitWorktree()
+
+
+def write_paths(repo: Repo, root: Path, changes: dict[str, trees.Entry | None]) -> None:
+    """Make the files under `root` match `changes` (deletions first, so a file
+    can become a folder and back), then record them in that checkout's index
+    with fresh stat data, as `git merge --ff-only` would."""
+    checkout = pygit2.Repository(str(root))
+    index = checkout.index
+    for rel in sorted((p for p, e in changes.items() if e is None), reverse=True):
+        target = root / rel
+        if target.is_symlink() or target.is_file():
+            target.unlink()
+        try:
+            index.remove(rel)
+        except (KeyError, OSError, pygit2.GitError):
+            pass
+        _prune_empty_dirs(root, target.parent)
+    for rel, entry in sorted((p, e) for p, e in changes.items() if e is not None):
+        target = root / rel
+        for parent in reversed(target.relative_to(root).parents[:-1]):
+            folder = root / parent
+            if folder.is_symlink() or folder.is_file():
+                folder.unlink()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.is_symlink() or target.is_file():
+            target.unlink()
+        elif target.is_dir():
+            shutil.rmtree(target)
+        blob = repo.git[entry.oid]
+        assert isinstance(blob, pygit2.Blob)
+        if entry.mode == trees.LINK_MODE:
+            os.symlink(blob.data, target)
+        else:
+            target.write_bytes(blob.data)
+            os.chmod(target, 0o755 if entry.mode == trees.EXEC_MODE else 0o644)
+        index.add(rel)
+    index.write()
+
+
+def _prune_empty_dirs(root: Path, folder: Path) -> None:
+    while folder != root and folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
+        folder = folder.parent
+
+
+def local_edits(repo: Repo, root: Path, base_tree: str, paths: Iterable[str]) -> list[str]:
+    """Paths among `paths` whose index or file in the checkout at `root` differ
+    from `base_tree` (including untracked files where the base has none)."""
+    checkout = pygit2.Repository(str(root))
+    index = checkout.index
+    tree = repo.git[base_tree]
+    assert isinstance(tree, pygit2.Tree)
+    dirty: list[str] = []
+    for rel in sorted(paths):
+        try:
+            obj = tree[rel]
+            want: trees.Entry | None = trees.Entry(str(obj.id), int(obj.filemode))
+        except KeyError:
+            want = None
+        staged = index[rel] if rel in index else None  # noqa: SIM401 - pygit2 Index has no get()
+        have_index = trees.Entry(str(staged.id), int(staged.mode)) if staged is not None else None
+        if have_index != want or _on_disk(root / rel) != want:
+            dirty.append(rel)
+    return dirty
+
+
+def _on_disk(path: Path) -> trees.Entry | None:
+    try:
+        info = os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    import stat as st
+
+    if st.S_ISLNK(info.st_mode):
+        return trees.Entry(str(pygit2.hash(os.fsencode(os.readlink(path)))), trees.LINK_MODE)
+    if st.S_ISREG(info.st_mode):
+        mode = trees.EXEC_MODE if info.st_mode & 0o111 else trees.BLOB_MODE
+        return trees.Entry(str(pygit2.hashfile(str(path))), mode)
+    return None

@@ -1,0 +1,100 @@
+"""`jitos collapse` and `jitos undo`: gate, then land; conflicts exit 3, red gates 4."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from jitos_cli.core import JsonOpt
+from jitos_cli.render import emit_json, err, out, style
+
+
+def collapse_json(result: Any) -> dict[str, Any]:
+    g = result.gate
+    return {
+        "sws": result.sws,
+        "committed": result.committed,
+        "outcome": result.outcome,
+        "system": result.system,
+        "conflicts": list(result.conflicts),
+        "gate": None if g is None else {"command": list(g.command), "passed": g.passed, "cached": g.cached,
+                                        "log": g.log, "exit": g.exit_code},
+        "gate_skipped": result.gate_skipped,
+        "adopted": list(result.adopted),
+        "rebased": result.rebased,
+        "paths": list(result.paths),
+        "left_behind": list(result.left_behind),
+        "event": result.event,
+    }
+
+
+def render(result: Any, json: bool) -> None:
+    from kernel.errors import EXIT_CONFLICT, EXIT_GATE_RED
+
+    if json:
+        emit_json(collapse_json(result))
+    elif result.committed:
+        if result.adopted:
+            out(f"adopted {len(result.adopted)} commit(s) made on the branch outside jitos")
+        if result.rebased:
+            out(f"re-based {result.sws} onto the current system")
+        if result.gate is not None:
+            cached = " (cached)" if result.gate.cached else ""
+            out(f"gate {style('passed', 'green')}{cached}: {' '.join(result.gate.command)}")
+        else:
+            out(f"gate {result.gate_skipped}")
+        out(f"{style('collapsed', 'green')} {result.sws} → {result.system[:12]} ({len(result.paths)} path(s))")
+        if result.left_behind:
+            err(f"note: {len(result.left_behind)} path(s) changed after the gate started did not land; "
+                f"they stay in the workspace folder: {', '.join(result.left_behind[:5])}")
+    elif result.outcome == "gate-failed":
+        g = result.gate
+        cached = " (cached result; --rerun-gate to run it again)" if g.cached else ""
+        err(f"gate {style('failed', 'red')}{cached}: {' '.join(g.command)} (exit {g.exit_code}); nothing applied")
+        from kernel.repo import open_repo
+
+        tail = open_repo().store.get(g.log).decode("utf-8", "replace").splitlines()[-20:]
+        for line in tail:
+            err(f"  | {line}")
+        err(f"full log: store object {g.log} (under .git/jitos/store)")
+    else:
+        where = "in your checkout of the branch (commit or stash them first)" if result.outcome == "checkout-dirty" \
+            else "on both the system and the workspace"
+        err(f"{style('conflict', 'red')}: {len(result.conflicts)} path(s) changed {where}; nothing applied:")
+        for path in result.conflicts:
+            err(f"  {path}")
+    if not result.committed:
+        raise typer.Exit(EXIT_GATE_RED if result.outcome == "gate-failed" else EXIT_CONFLICT)
+
+
+def collapse(
+    key: Annotated[str, typer.Argument(metavar="ID", help="Workspace id or name.")],
+    gate: Annotated[str | None, typer.Option("--gate", metavar="CMD", help="Gate command (split like a shell, never run by one).")] = None,
+    no_gate: Annotated[bool, typer.Option("--no-gate", help="Land without a gate (recorded, with --reason).")] = False,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why the gate is skipped.")] = None,
+    rerun_gate: Annotated[bool, typer.Option("--rerun-gate", help="Run the gate even if this tree already has a result.")] = False,
+    message: Annotated[str | None, typer.Option("-m", "--message", help="Collapse commit message.")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Gate the workspace merged onto the current system, then land it (fast-forward)."""
+    from kernel.collapse import collapse as do_collapse
+    from kernel.repo import open_repo
+
+    render(do_collapse(open_repo(), key, gate_cmd=gate, no_gate=no_gate, reason=reason, rerun_gate=rerun_gate,
+                       message=message), json)
+
+
+def undo(
+    which: Annotated[str | None, typer.Argument(metavar="[COLLAPSE]", help="Collapse commit id or #seq (default: the latest).")] = None,
+    gate: Annotated[str | None, typer.Option("--gate", metavar="CMD", help="Gate command.")] = None,
+    no_gate: Annotated[bool, typer.Option("--no-gate", help="Land without a gate (recorded).")] = False,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why the gate is skipped.")] = None,
+    rerun_gate: Annotated[bool, typer.Option("--rerun-gate")] = False,
+    json: JsonOpt = False,
+) -> None:
+    """Land a new collapse that restores the tree from before an earlier collapse."""
+    from kernel.repo import open_repo
+    from kernel.undo import undo as do_undo
+
+    render(do_undo(open_repo(), which, gate_cmd=gate, no_gate=no_gate, reason=reason, rerun_gate=rerun_gate), json)

@@ -1,0 +1,308 @@
+"""Collapse: the only way work becomes real.
+
+Land exactly the tree that passed the gate (the "not rocket science" rule),
+locally and deterministically:
+
+1. adopt commits made on the system branch outside jitos (an `adopt` event);
+2. re-base the workspace onto the current system when the paths each side
+   changed since the workspace's base are disjoint — else a `conflict` event
+   listing the paths, and nothing applied;
+3. run the gate on exactly that tree (cached by tree id and argv) — red is a
+   `gate-failed` event and nothing applied;
+4. refuse if the user's checkout of the branch has local edits the update
+   would overwrite; otherwise one canonical collapse commit (parent: the
+   system) becomes the system, the branch moves fast-forward and the history
+   ref records it, in one ref transaction; then the checkout is updated.
+
+Conflicts and red gates are returned as data; this module never prints.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pygit2
+
+from kernel import canonical, gate, history, refs, state, trees
+from kernel.errors import BadInput, JitosError
+from kernel.history import SYSTEM_REF
+from kernel.repo import Repo
+from kernel.state import Ledger, Sws
+from kernel.sws import _snapshot_locked, find_active, scan, workspace_path
+from kernel.worktree import DEFAULT_BACKEND, local_edits, write_paths
+
+MAX_ATTEMPTS = 5
+SHOWN = 200
+
+
+@dataclass(frozen=True, slots=True)
+class CollapseResult:
+    sws: str
+    committed: bool
+    system: str
+    outcome: str  # committed | conflict | gate-failed | checkout-dirty
+    conflicts: tuple[str, ...] = ()
+    gate: gate.GateResult | None = None
+    gate_skipped: str | None = None
+    adopted: tuple[str, ...] = ()
+    rebased: bool = False
+    event: str = ""
+    paths: tuple[str, ...] = field(default_factory=tuple)
+    left_behind: tuple[str, ...] = ()
+
+
+def _tree_of(repo: Repo, commit: str) -> str:
+    obj = repo.git[commit]
+    assert isinstance(obj, pygit2.Commit)
+    return str(obj.tree_id)
+
+
+def conflicts(repo: Repo, base: str, system: str, head: str) -> list[str]:
+    """Paths both sides changed differently since `base` (identical changes agree),
+    including a file on one side where the other has a folder."""
+    b = _tree_of(repo, base)
+    d_sys = trees.diff(repo.git, b, _tree_of(repo, system))
+    d_ws = trees.diff(repo.git, b, _tree_of(repo, head))
+    clash = {p for p in d_sys.keys() & d_ws.keys() if d_sys[p] != d_ws[p]}
+    for mine, theirs in ((d_ws, d_sys), (d_sys, d_ws)):
+        for path, entry in mine.items():
+            if entry is None:
+                continue
+            parts = path.split("/")
+            for i in range(1, len(parts)):
+                if theirs.get("/".join(parts[:i])) is not None:
+                    clash.add(path)
+    return sorted(clash)
+
+
+def _who(repo: Repo) -> str:
+    try:
+        sig = repo.git.default_signature
+        return f"{sig.name} <{sig.email}>"
+    except (KeyError, pygit2.GitError):
+        return os.environ.get("USER", "unknown")
+
+
+def _author(repo: Repo, when: int) -> pygit2.Signature:
+    try:
+        sig = repo.git.default_signature
+        return pygit2.Signature(sig.name, sig.email, when, 0)
+    except (KeyError, pygit2.GitError):
+        return history.signature(when)
+
+
+def adopt(repo: Repo, ledger: Ledger) -> tuple[str, ...]:
+    """Bring commits made on the system branch outside jitos into the system."""
+    st = ledger.state
+    branch_ref = f"refs/heads/{st.branch}"
+    tip = refs.read(repo, branch_ref)
+    system = st.system
+    assert system is not None
+    if tip is None:
+        raise BadInput(
+            f"the system branch {st.branch!r} no longer exists; recreate it with "
+            f"`git branch {st.branch} {system[:12]}`"
+        )
+    if tip == system:
+        return ()
+    diverged = not repo.git.descendant_of(tip, system)
+    walker = repo.git.walk(tip, pygit2.enums.SortMode.TOPOLOGICAL | pygit2.enums.SortMode.REVERSE)
+    walker.hide(system)
+    commits = tuple(str(c.id) for c in walker)
+    note = " (the branch was rewritten; its old commits stay in history)" if diverged else ""
+    ledger.record(
+        "adopt",
+        f"adopt {len(commits)} commit(s) made on {st.branch} outside jitos{note}",
+        data={"branch": st.branch, "from": system, "to": tip, "commits": list(commits[:SHOWN]),
+              "count": len(commits), "diverged": diverged},
+        moves={SYSTEM_REF: tip},
+    )
+    return commits
+
+
+def _rebase(repo: Repo, ledger: Ledger, sws: Sws, system: str) -> Sws:
+    base_tree, head_tree = _tree_of(repo, sws.base), _tree_of(repo, sws.head)
+    d_ws = trees.diff(repo.git, base_tree, head_tree)
+    new_tree = trees.apply(repo.git, _tree_of(repo, system), d_ws)
+    when = canonical.now()
+    sig = history.signature(when)
+    msg = f"re-base {sws.id} onto {system[:12]}\n\nJitos-Sws: {sws.id}\n"
+    commit = str(repo.git.create_commit(None, sig, sig, msg, pygit2.Oid(hex=new_tree), [pygit2.Oid(hex=sws.head)]))
+    moved = trees.diff(repo.git, head_tree, new_tree)
+    # Files first: if we die before the event, the next scan sees the system's
+    # changes as edits identical to the system's, which never conflict.
+    DEFAULT_BACKEND.move_to(repo, workspace_path(repo, sws.id), commit, moved)
+    ledger.record(
+        "rebase",
+        f"sws {sws.id}: re-based onto system {system[:12]} ({len(moved)} path(s) from the system)",
+        data={"base": system, "from": sws.base, "commit": commit, "tree": new_tree,
+              "paths": sorted(moved)[:SHOWN]},
+        links={"sws": sws.id},
+        moves={sws.ref: commit},
+        when=when,
+    )
+    return ledger.state.sws[sws.id]
+
+
+def _checkouts(repo: Repo, branch: str) -> list[Path]:
+    """Work trees that have the system branch checked out (never jitos's own)."""
+    ref = f"refs/heads/{branch}"
+    found: list[Path] = []
+    git = repo.git
+    if repo.workdir is not None and not git.head_is_unborn and not git.head_is_detached and git.head.name == ref:
+        found.append(repo.workdir)
+    ours = os.path.realpath(repo.workspaces_dir)
+    for name in git.list_worktrees():
+        try:
+            path = git.lookup_worktree(name).path
+            if os.path.realpath(path).startswith(ours + os.sep) or not os.path.isdir(path):
+                continue
+            other = pygit2.Repository(path)
+            if not other.head_is_detached and other.head.name == ref:
+                found.append(Path(path))
+        except (KeyError, pygit2.GitError):
+            continue
+    return found
+
+
+def _message(repo: Repo, st: state.State, sws: Sws, paths: int, custom: str | None) -> str:
+    if custom:
+        return custom.strip()
+    notes = [
+        str(rec.event.data["message"])
+        for rec in history.walk(repo, st.head)
+        if rec.event.links.get("sws") == sws.id and rec.event.kind == "snapshot" and rec.event.data.get("message")
+    ]
+    notes.reverse()
+    label = f" ({sws.name})" if sws.name else ""
+    if len(notes) == 1:
+        return notes[0]
+    title = f"Collapse {sws.id}{label}: {paths} path{'s' if paths != 1 else ''}"
+    return title + ("\n\n" + "\n".join(f"- {n}" for n in notes) if notes else "")
+
+
+def _gate_trailer(result: gate.GateResult | None, skipped: str | None) -> str:
+    if result is None:
+        return skipped or "skipped"
+    return f"{' '.join(result.command)} passed (log {result.log[:16]})"
+
+
+def collapse(
+    repo: Repo,
+    key: str,
+    *,
+    gate_cmd: str | None = None,
+    no_gate: bool = False,
+    reason: str | None = None,
+    rerun_gate: bool = False,
+    message: str | None = None,
+) -> CollapseResult:
+    if no_gate and gate_cmd is not None:
+        raise BadInput("--gate and --no-gate contradict each other; use one")
+    config = repo.config()
+    argv = None if no_gate else gate.resolve(gate_cmd, config)
+    skipped = None
+    if no_gate:
+        skipped = f"skipped by {_who(repo)}: {reason or 'no reason given'}"
+    adopted: tuple[str, ...] = ()
+    rebased = False
+    for _ in range(MAX_ATTEMPTS):
+        with state.ledger(repo) as ledger:
+            sws = find_active(ledger.state, key)
+            _snapshot_locked(repo, ledger, sws, "before collapse")
+            adopted += adopt(repo, ledger)
+            sws = ledger.state.sws[sws.id]
+            system = ledger.state.system
+            assert system is not None
+            if sws.base != system:
+                clash = conflicts(repo, sws.base, system, sws.head)
+                if clash:
+                    rec = ledger.record(
+                        "conflict",
+                        f"sws {sws.id}: cannot collapse, {len(clash)} path(s) changed on both sides",
+                        data={"paths": clash, "base": sws.base, "system": system, "head": sws.head},
+                        links={"sws": sws.id},
+                    )
+                    return CollapseResult(sws.id, False, system, "conflict", tuple(clash), adopted=adopted,
+                                          rebased=rebased, event=rec.oid)
+                sws = _rebase(repo, ledger, sws, system)
+                rebased = True
+            tree = _tree_of(repo, sws.head)
+            known = gate.cached(ledger.state, repo, tree, argv) if argv and not rerun_gate else None
+        result = known
+        if argv and result is None:
+            gate.check_runnable(argv, workspace_path(repo, sws.id))
+            result = gate.run(repo, argv, workspace_path(repo, sws.id), tree, sws.id, config)
+        with state.ledger(repo) as ledger:
+            if result is not None and (not result.cached or not result.passed):
+                rec = ledger.record(
+                    "gate-passed" if result.passed else "gate-failed",
+                    f"sws {sws.id}: gate {'passed' if result.passed else 'failed'}: {' '.join(result.command)[:60]}"
+                    + (" (cached result)" if result.cached else ""),
+                    data={"tree": tree, "command": list(result.command), "exit": result.exit_code,
+                          "log": result.log, "cached": result.cached},
+                    links={"sws": sws.id},
+                )
+                if not result.passed:
+                    return CollapseResult(sws.id, False, ledger.state.system or "", "gate-failed", gate=result,
+                                          adopted=adopted, rebased=rebased, event=rec.oid)
+            current = ledger.state.sws[sws.id]
+            branch_ref = f"refs/heads/{ledger.state.branch}"
+            if (ledger.state.system != system or refs.read(repo, branch_ref) != system
+                    or current.head != sws.head or current.state != state.SWS_ACTIVE):
+                continue  # the world moved while the gate ran: start over from it
+            return _commit(repo, ledger, current, system, tree, result, skipped, message, adopted, rebased)
+    raise JitosError(f"the system kept moving during {MAX_ATTEMPTS} collapse attempts; try again")
+
+
+def _commit(
+    repo: Repo, ledger: Ledger, sws: Sws, system: str, tree: str, result: gate.GateResult | None,
+    skipped: str | None, message: str | None, adopted: tuple[str, ...], rebased: bool,
+) -> CollapseResult:
+    st = ledger.state
+    branch = st.branch or ""
+    changed = trees.diff(repo.git, _tree_of(repo, system), tree)
+    checkouts = _checkouts(repo, branch)
+    dirty = sorted({p for root in checkouts for p in local_edits(repo, root, _tree_of(repo, system), changed)})
+    if dirty:
+        rec = ledger.record(
+            "conflict",
+            f"sws {sws.id}: not collapsed, local edits in the {branch} checkout would be overwritten",
+            data={"paths": dirty, "checkout": True, "system": system, "head": sws.head},
+            links={"sws": sws.id},
+        )
+        return CollapseResult(sws.id, False, system, "checkout-dirty", tuple(dirty), gate=result,
+                              adopted=adopted, rebased=rebased, event=rec.oid)
+    when = canonical.now()
+    seq = st.seq + 1
+    body = _message(repo, st, sws, len(changed), message)
+    trailers = f"Jitos-Sws: {sws.id}\nJitos-Event: collapse #{seq}\nJitos-Gate: {_gate_trailer(result, skipped)}\n"
+    text = body + "\n\n" + trailers
+    commit = str(repo.git.create_commit(None, _author(repo, when), history.signature(when), text,
+                                        pygit2.Oid(hex=tree), [pygit2.Oid(hex=system)]))
+    gate_data = None if result is None else {
+        "command": list(result.command), "passed": True, "cached": result.cached, "log": result.log,
+        "event": result.event}
+    rec = ledger.record(
+        "collapse",
+        f"sws {sws.id}: collapsed into {branch} as {commit[:12]} ({len(changed)} path(s))",
+        data={"commit": commit, "parent": system, "tree": tree, "branch": branch, "gate": gate_data,
+              "gate_skipped": skipped, "paths": sorted(changed)[:SHOWN], "changed": len(changed),
+              "head": sws.head},
+        links={"sws": sws.id},
+        moves={SYSTEM_REF: commit},
+        extra_moves=(refs.RefMove(f"refs/heads/{branch}", system, commit),),
+        when=when,
+    )
+    for root in checkouts:
+        write_paths(repo, root, dict(changed))
+    # Edits made while the gate ran (or files the gate wrote) were not tested,
+    # so they did not land; the workspace folder stays while it holds any.
+    path = workspace_path(repo, sws.id)
+    left = tuple(sorted(scan(repo, ledger.state.sws[sws.id]).changes)) if path.is_dir() else ()
+    if path.is_dir() and not left:
+        DEFAULT_BACKEND.remove(repo, path)
+    return CollapseResult(sws.id, True, commit, "committed", gate=result, gate_skipped=skipped, adopted=adopted,
+                          rebased=rebased, event=rec.oid, paths=tuple(sorted(changed)), left_behind=left)

@@ -1,0 +1,95 @@
+"""The gate: the command (an argv, never a shell string) that must pass on
+exactly the tree a collapse will commit. Runs it in a workspace, stores its
+log, and finds earlier results for the same (tree, argv) in history so a
+tree is not re-tested unless asked.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from kernel.errors import BadInput
+from kernel.repo import Config, Repo, environ_for_git_child
+from kernel.state import State
+
+DEFAULT_TIMEOUT = 3600
+
+
+@dataclass(frozen=True, slots=True)
+class GateResult:
+    command: tuple[str, ...]
+    tree: str
+    passed: bool
+    exit_code: int | None
+    log: str
+    cached: bool
+    event: str | None = None
+
+
+def resolve(cli_gate: str | None, config: Config) -> tuple[str, ...]:
+    """The gate argv: `--gate` (split like a shell would, but never run by one) or `[gate] command`."""
+    if cli_gate is not None:
+        try:
+            argv = tuple(shlex.split(cli_gate))
+        except ValueError as err:
+            raise BadInput(f"cannot split --gate {cli_gate!r}: {err}; check its quotes") from None
+        if not argv:
+            raise BadInput("--gate is empty; give the test command, e.g. --gate 'pytest -q'")
+        return argv
+    if config.gate_command:
+        return config.gate_command
+    raise BadInput(
+        "no gate: pass --gate 'CMD', set [gate] command in .jitos/config.toml, "
+        "or skip it explicitly with --no-gate --reason '…'"
+    )
+
+
+def check_runnable(argv: tuple[str, ...], cwd: Path) -> None:
+    program = argv[0]
+    if "/" in program:
+        candidate = cwd / program
+        if not (candidate.is_file() and os.access(candidate, os.X_OK)):
+            raise BadInput(f"gate command {program!r} is not an executable file in the workspace")
+    elif shutil.which(program) is None:
+        raise BadInput(f"gate command not found: {program!r}; install it or fix [gate] command / --gate")
+
+
+def cached(st: State, repo: Repo, tree: str, argv: tuple[str, ...]) -> GateResult | None:
+    """The latest recorded result for this tree and argv, if any."""
+    from kernel import history
+
+    for rec in history.walk(repo, st.head):
+        event = rec.event
+        if event.kind in ("gate-passed", "gate-failed") and event.data.get("tree") == tree \
+                and tuple(event.data.get("command", ())) == argv:
+            return GateResult(argv, tree, event.kind == "gate-passed", event.data.get("exit"),
+                              str(event.data["log"]), True, rec.oid)
+    return None
+
+
+def run(repo: Repo, argv: tuple[str, ...], cwd: Path, tree: str, sws_id: str, config: Config) -> GateResult:
+    """Run the gate in `cwd` with stdout and stderr interleaved into one stored log."""
+    timeout = config.raw.get("gate", {}).get("timeout", DEFAULT_TIMEOUT)
+    env = environ_for_git_child()
+    env.update({"JITOS_SWS": sws_id, "JITOS_GATE": "1", "JITOS_TREE": tree})
+    tmp_dir = repo.jitos_dir / "tmp"
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryFile(dir=tmp_dir) as log:
+        try:
+            done = subprocess.run(list(argv), check=False, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                  stdin=subprocess.DEVNULL, timeout=timeout)
+            exit_code: int | None = done.returncode
+        except subprocess.TimeoutExpired:
+            log.write(f"\n[jitos] gate timed out after {timeout}s\n".encode())
+            exit_code = None
+        except OSError as err:
+            raise BadInput(f"cannot run gate {argv[0]!r}: {err.strerror}") from None
+        log.seek(0)
+        digest = repo.store.put(log.read())
+    return GateResult(argv, tree, exit_code == 0, exit_code, digest, False)

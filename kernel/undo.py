@@ -1,0 +1,64 @@
+"""`jitos undo`: land a new collapse that restores the tree before an earlier
+one. It is an ordinary workspace (named `undo-<seq>`) based on the collapse
+commit, holding the reverse change, collapsed like any other — so it is
+recorded, gated, re-based, and a conflict if later collapses touched the same
+paths. History is never rewritten.
+"""
+
+from __future__ import annotations
+
+import pygit2
+
+from kernel import history, sws, trees
+from kernel.collapse import CollapseResult, collapse
+from kernel.errors import BadInput, NotFound
+from kernel.repo import Repo
+from kernel.worktree import write_paths
+
+
+def find_collapse(repo: Repo, which: str | None) -> history.Recorded:
+    """The latest collapse, or the one named by history id, collapse commit id (prefixes) or #seq."""
+    history.require(repo)
+    key = (which or "").lstrip("#")
+    if which is not None and (not key or key.startswith("-")):
+        raise BadInput(f"{which!r} does not name a collapse; give a commit id or #seq from `jitos log`")
+    for rec in history.walk(repo):
+        if rec.event.kind != "collapse":
+            continue
+        commit = str(rec.event.data["commit"])
+        if which is None or rec.oid.startswith(key) or commit.startswith(key) or str(rec.event.seq) == key:
+            return rec
+    if which is None:
+        raise NotFound("nothing to undo: no collapse is recorded yet")
+    raise NotFound(f"no collapse matches {which!r}; see `jitos log` for collapse ids")
+
+
+def undo(
+    repo: Repo,
+    which: str | None = None,
+    *,
+    gate_cmd: str | None = None,
+    no_gate: bool = False,
+    reason: str | None = None,
+    rerun_gate: bool = False,
+) -> CollapseResult:
+    rec = find_collapse(repo, which)
+    done = str(rec.event.data["commit"])
+    before = str(rec.event.data["parent"])
+    commit = repo.git[done]
+    assert isinstance(commit, pygit2.Commit)
+    subject = commit.message.splitlines()[0] if commit.message else done[:12]
+    before_commit = repo.git[before]
+    assert isinstance(before_commit, pygit2.Commit)
+    reverse = trees.diff(repo.git, str(commit.tree_id), str(before_commit.tree_id))
+    name = f"undo-{rec.event.seq}"
+    earlier = [w for w in sws.list_all(repo) if w.name == name]
+    if earlier:  # an earlier attempt (red gate, conflict): collapse it again
+        ws = earlier[0]
+    else:
+        ws = sws.new(repo, from_rev=done, name=name)
+        write_paths(repo, ws.path, reverse)
+        sws.snapshot(repo, ws.id, f"Undo \"{subject}\"")
+    message = f"Undo \"{subject}\"\n\nRestores the tree from before collapse #{rec.event.seq} ({done[:12]})."
+    return collapse(repo, ws.id, message=message, gate_cmd=gate_cmd, no_gate=no_gate, reason=reason,
+                    rerun_gate=rerun_gate)

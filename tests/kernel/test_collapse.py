@@ -1,0 +1,296 @@
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from kernel import history, refs, state, sws
+from kernel.collapse import collapse
+from kernel.errors import BadInput
+from kernel.initialise import init
+from kernel.repo import open_repo
+from kernel.undo import undo
+from kernel.verify import verify
+from kernel.views import status
+from tests.conftest import commit_files, git
+
+PASS = "true"
+FAIL = "false"
+
+
+def edit(path: Path, files: dict[str, str | None]) -> None:
+    for rel, content in files.items():
+        target = path / rel
+        if content is None:
+            target.unlink()
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(content)
+
+
+def workspace(jrepo: Path, files: dict[str, str | None], name: str | None = None) -> str:
+    jr = open_repo(jrepo)
+    ws = sws.new(jr, name=name)
+    edit(ws.path, files)
+    sws.snapshot(jr, ws.id, f"edit {', '.join(files)}")
+    return ws.id
+
+
+def frozen(jrepo: Path) -> tuple[str, str, str, str]:
+    """System ref, branch, checkout content and status: what must not change on refusal."""
+    return (
+        git(jrepo, "rev-parse", "refs/jitos/system"),
+        git(jrepo, "rev-parse", "main"),
+        (jrepo / "README.md").read_text(),
+        git(jrepo, "status", "--porcelain"),
+    )
+
+
+def test_green_gate_lands_one_commit_on_system_branch_and_checkout(jrepo: Path) -> None:
+    before = git(jrepo, "rev-parse", "main")
+    sid = workspace(jrepo, {"README.md": "fixed\n"})
+    result = collapse(open_repo(jrepo), sid, gate_cmd=PASS)
+    assert result.committed and result.outcome == "committed"
+    assert git(jrepo, "rev-parse", "main") == result.system == git(jrepo, "rev-parse", "refs/jitos/system")
+    assert git(jrepo, "rev-parse", "main^") == before
+    assert (jrepo / "README.md").read_text() == "fixed\n"
+    assert git(jrepo, "status", "--porcelain") == ""
+    body = git(jrepo, "log", "-1", "--format=%B")
+    assert "Jitos-Sws: s1" in body and "Jitos-Gate: true passed" in body and "Jitos-Event: collapse #" in body
+    assert state.load(open_repo(jrepo)).sws[sid].state == "collapsed"
+    assert verify(open_repo(jrepo)).ok
+
+
+def test_red_gate_changes_nothing_but_history(jrepo: Path) -> None:
+    sid = workspace(jrepo, {"README.md": "broken\n"})
+    before = frozen(jrepo)
+    result = collapse(open_repo(jrepo), sid, gate_cmd=FAIL)
+    assert not result.committed and result.outcome == "gate-failed"
+    assert frozen(jrepo) == before
+    last = history.events(open_repo(jrepo))[-1].event
+    assert last.kind == "gate-failed" and last.data["exit"] == 1
+    assert open_repo(jrepo).store.has(last.data["log"])
+
+
+def test_gate_runs_on_the_rebased_tree_in_the_workspace(jrepo: Path) -> None:
+    sid = workspace(jrepo, {"mine.txt": "mine\n"})
+    commit_files(jrepo, {"theirs.txt": "theirs\n"}, "outside")
+    gate = "sh -c 'test -f mine.txt && test -f theirs.txt && git diff --quiet HEAD'"
+    result = collapse(open_repo(jrepo), sid, gate_cmd=gate)
+    assert result.committed and result.rebased and len(result.adopted) == 1
+    assert git(jrepo, "show", "main:mine.txt") == "mine"
+    kinds = [r.event.kind for r in history.events(open_repo(jrepo))]
+    assert kinds[-4:] == ["adopt", "rebase", "gate-passed", "collapse"]
+
+
+def test_outside_commits_are_adopted_never_lost(jrepo: Path) -> None:
+    sid = workspace(jrepo, {"mine.txt": "x\n"})
+    outside = commit_files(jrepo, {"theirs.txt": "y\n"}, "made without jitos")
+    result = collapse(open_repo(jrepo), sid, no_gate=True, reason="test")
+    assert result.adopted == (outside,)
+    assert git(jrepo, "rev-parse", "main^") == outside
+
+
+def test_conflict_exits_with_sorted_paths_and_applies_nothing(jrepo: Path) -> None:
+    sid = workspace(jrepo, {"src/app.py": "mine\n", "README.md": "mine\n"})
+    commit_files(jrepo, {"src/app.py": "theirs\n", "README.md": "theirs\n"}, "outside")
+    before = git(jrepo, "rev-parse", "main"), (jrepo / "README.md").read_text()
+    result = collapse(open_repo(jrepo), sid, gate_cmd=PASS)
+    assert result.outcome == "conflict" and result.conflicts == ("README.md", "src/app.py")
+    assert (git(jrepo, "rev-parse", "main"), (jrepo / "README.md").read_text()) == before
+    assert history.events(open_repo(jrepo))[-1].event.data["paths"] == ["README.md", "src/app.py"]
+
+
+def test_identical_change_on_both_sides_is_not_a_conflict(jrepo: Path) -> None:
+    sid = workspace(jrepo, {"README.md": "same\n"})
+    commit_files(jrepo, {"README.md": "same\n"}, "outside")
+    assert collapse(open_repo(jrepo), sid, gate_cmd=PASS).committed
+
+
+def test_file_on_one_side_folder_on_the_other_conflicts(jrepo: Path) -> None:
+    sid = workspace(jrepo, {"docs": "a file\n"})
+    commit_files(jrepo, {"docs/index.md": "a folder\n"}, "outside")
+    result = collapse(open_repo(jrepo), sid, gate_cmd=PASS)
+    assert result.outcome == "conflict" and "docs" in result.conflicts or "docs/index.md" in result.conflicts
+
+
+def test_mode_change_and_deletion_are_paths_like_any_other(jrepo: Path) -> None:
+    jr = open_repo(jrepo)
+    ws = sws.new(jr)
+    os.chmod(ws.path / "src" / "app.py", 0o755)
+    (ws.path / "README.md").unlink()
+    sws.snapshot(jr, ws.id)
+    commit_files(jrepo, {"src/app.py": "changed\n"}, "outside")
+    result = collapse(open_repo(jrepo), ws.id, gate_cmd=PASS)
+    assert result.conflicts == ("src/app.py",)
+
+
+def test_dirty_checkout_is_refused_before_anything_moves(jrepo: Path) -> None:
+    sid = workspace(jrepo, {"README.md": "from workspace\n"})
+    (jrepo / "README.md").write_text("my local edit\n")
+    before = frozen(jrepo)
+    result = collapse(open_repo(jrepo), sid, gate_cmd=PASS)
+    assert result.outcome == "checkout-dirty" and result.conflicts == ("README.md",)
+    assert frozen(jrepo) == before
+    assert (jrepo / "README.md").read_text() == "my local edit\n"
+
+
+def test_local_edits_elsewhere_survive_a_collapse(jrepo: Path) -> None:
+    sid = workspace(jrepo, {"README.md": "from workspace\n"})
+    (jrepo / "src" / "app.py").write_text("unrelated local edit\n")
+    (jrepo / "scratch.txt").write_text("untracked\n")
+    assert collapse(open_repo(jrepo), sid, gate_cmd=PASS).committed
+    assert (jrepo / "src" / "app.py").read_text() == "unrelated local edit\n"
+    assert (jrepo / "scratch.txt").read_text() == "untracked\n"
+    assert (jrepo / "README.md").read_text() == "from workspace\n"
+
+
+def test_untracked_file_in_the_way_is_refused(jrepo: Path) -> None:
+    sid = workspace(jrepo, {"new.txt": "from workspace\n"})
+    (jrepo / "new.txt").write_text("mine, untracked\n")
+    result = collapse(open_repo(jrepo), sid, gate_cmd=PASS)
+    assert result.outcome == "checkout-dirty" and (jrepo / "new.txt").read_text() == "mine, untracked\n"
+
+
+@pytest.mark.parametrize("order", [("a", "b"), ("b", "a")])
+def test_disjoint_workspaces_land_in_either_order_with_the_same_tree(
+    make_repo: Callable[..., Path], order: tuple[str, str]
+) -> None:
+    path = make_repo(name="r" + "".join(order))
+    init(open_repo(path))
+    ids = {"a": workspace(path, {"a.txt": "a\n"}, name="a"), "b": workspace(path, {"b.txt": "b\n"}, name="b")}
+    for key in order:
+        assert collapse(open_repo(path), ids[key], gate_cmd=PASS).committed
+    tree = git(path, "rev-parse", "main^{tree}")
+    assert tree == git(path, "rev-parse", "refs/jitos/system^{tree}")
+    assert git(path, "show", "main:a.txt") == "a" and git(path, "show", "main:b.txt") == "b"
+
+
+def test_gate_result_is_cached_by_tree_and_argv(jrepo: Path, tmp_path: Path) -> None:
+    counter = tmp_path / "runs"
+    gate = f"sh -c 'echo run >> {counter}; exit 1'"
+    sid = workspace(jrepo, {"README.md": "x\n"})
+    assert collapse(open_repo(jrepo), sid, gate_cmd=gate).outcome == "gate-failed"
+    again = collapse(open_repo(jrepo), sid, gate_cmd=gate)
+    assert again.gate is not None and again.gate.cached and again.outcome == "gate-failed"
+    assert counter.read_text().count("run") == 1
+    collapse(open_repo(jrepo), sid, gate_cmd=gate, rerun_gate=True)
+    assert counter.read_text().count("run") == 2
+
+
+def test_no_gate_is_recorded_with_reason(jrepo: Path) -> None:
+    sid = workspace(jrepo, {"README.md": "x\n"})
+    result = collapse(open_repo(jrepo), sid, no_gate=True, reason="docs only")
+    assert result.committed
+    event = history.events(open_repo(jrepo))[-1].event
+    assert event.data["gate"] is None and "docs only" in event.data["gate_skipped"]
+    assert "docs only" in git(jrepo, "log", "-1", "--format=%B")
+
+
+def test_missing_gate_is_bad_input(jrepo: Path) -> None:
+    sid = workspace(jrepo, {"README.md": "x\n"})
+    with pytest.raises(BadInput, match="no gate"):
+        collapse(open_repo(jrepo), sid)
+
+
+def test_gate_from_config_is_an_argv(make_repo: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    path = make_repo(files={"README.md": "x\n", ".jitos/config.toml": '[gate]\ncommand = ["test", "-f", "README.md"]\n'})
+    monkeypatch.chdir(path)
+    init(open_repo(path))
+    sid = workspace(path, {"README.md": "y\n"})
+    result = collapse(open_repo(path), sid)
+    assert result.committed and result.gate is not None and result.gate.command == ("test", "-f", "README.md")
+
+
+def test_racing_collapses_one_wins_the_other_rebases(jrepo: Path, tmp_path: Path) -> None:
+    slow = workspace(jrepo, {"slow.txt": "slow\n"}, name="slow")
+    fast = workspace(jrepo, {"fast.txt": "fast\n"}, name="fast")
+    started = tmp_path / "started"
+    script = (
+        "from kernel.collapse import collapse\nfrom kernel.repo import open_repo\n"
+        f"r = collapse(open_repo(), {slow!r}, gate_cmd=\"sh -c 'touch {started}; sleep 1'\")\n"
+        "print(r.outcome, r.rebased)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=jrepo, stdout=subprocess.PIPE, text=True)
+    while not started.exists():
+        time.sleep(0.02)
+    assert collapse(open_repo(jrepo), fast, gate_cmd=PASS).committed
+    out, _ = proc.communicate(timeout=60)
+    assert out.split() == ["committed", "True"]
+    assert git(jrepo, "show", "main:slow.txt") == "slow" and git(jrepo, "show", "main:fast.txt") == "fast"
+    assert verify(open_repo(jrepo)).ok
+
+
+def test_racing_collapses_on_the_same_path_one_wins_the_other_conflicts(jrepo: Path, tmp_path: Path) -> None:
+    slow = workspace(jrepo, {"README.md": "slow\n"}, name="slow")
+    fast = workspace(jrepo, {"README.md": "fast\n"}, name="fast")
+    started = tmp_path / "started"
+    script = (
+        "from kernel.collapse import collapse\nfrom kernel.repo import open_repo\n"
+        f"r = collapse(open_repo(), {slow!r}, gate_cmd=\"sh -c 'touch {started}; sleep 1'\")\n"
+        "print(r.outcome)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=jrepo, stdout=subprocess.PIPE, text=True)
+    while not started.exists():
+        time.sleep(0.02)
+    assert collapse(open_repo(jrepo), fast, gate_cmd=PASS).committed
+    out, _ = proc.communicate(timeout=60)
+    assert out.strip() == "conflict"
+    assert git(jrepo, "show", "main:README.md") == "fast"
+
+
+def test_collapse_ids_are_deterministic(make_repo: Callable[..., Path]) -> None:
+    systems = []
+    for name in ("one", "two"):
+        path = make_repo(name=name)
+        init(open_repo(path))
+        sid = workspace(path, {"README.md": "x\n"})
+        commit_files(path, {"other.txt": "o\n"}, "outside")
+        systems.append(collapse(open_repo(path), sid, gate_cmd=PASS).system)
+        systems.append(git(path, "rev-parse", "refs/jitos/history"))
+    assert systems[0] == systems[2] and systems[1] == systems[3]
+
+
+def test_status_predicts_conflicts_without_writing(jrepo: Path) -> None:
+    clean = workspace(jrepo, {"new.txt": "n\n"})
+    clash = workspace(jrepo, {"README.md": "mine\n"})
+    commit_files(jrepo, {"README.md": "theirs\n"}, "outside")
+    adopt_free = history.head(open_repo(jrepo))
+    st = status(open_repo(jrepo))
+    assert st.predictions[clean].clean
+    assert st.predictions[clash].conflicts == ("README.md",)
+    assert history.head(open_repo(jrepo)) == adopt_free
+
+
+def test_undo_restores_the_previous_tree_as_a_new_collapse(jrepo: Path) -> None:
+    before = git(jrepo, "rev-parse", "main^{tree}")
+    sid = workspace(jrepo, {"README.md": "oops\n", "extra.txt": "e\n"})
+    landed = collapse(open_repo(jrepo), sid, gate_cmd=PASS)
+    result = undo(open_repo(jrepo), gate_cmd=PASS)
+    assert result.committed
+    assert git(jrepo, "rev-parse", "main^{tree}") == before
+    assert git(jrepo, "rev-parse", "main^") == landed.system
+    assert (jrepo / "README.md").read_text() == "hello\n" and not (jrepo / "extra.txt").exists()
+
+
+def test_undo_conflicts_when_a_later_collapse_touched_the_same_paths(jrepo: Path) -> None:
+    first = workspace(jrepo, {"README.md": "one\n"})
+    collapse(open_repo(jrepo), first, gate_cmd=PASS)
+    seq = history.events(open_repo(jrepo))[-1].event.seq
+    second = workspace(jrepo, {"README.md": "two\n"})
+    collapse(open_repo(jrepo), second, gate_cmd=PASS)
+    result = undo(open_repo(jrepo), f"#{seq}", gate_cmd=PASS)
+    assert result.outcome == "conflict" and result.conflicts == ("README.md",)
+    assert git(jrepo, "show", "main:README.md") == "two"
+
+
+def test_refs_move_together(jrepo: Path) -> None:
+    sid = workspace(jrepo, {"README.md": "x\n"})
+    result = collapse(open_repo(jrepo), sid, gate_cmd=PASS)
+    jr = open_repo(jrepo)
+    event = history.events(jr)[-1]
+    assert event.event.refs == {history.SYSTEM_REF: result.system}
+    assert refs.read(jr, "refs/heads/main") == result.system == refs.read(jr, history.SYSTEM_REF)
