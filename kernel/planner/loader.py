@@ -96,7 +96,9 @@ def read_toml(path: Path, shown: str | None = None) -> dict[str, Any]:
         m = _TOML_POS.match(str(err))
         if m:
             raise BadInput(f"{name}:{m['line']}:{m['col']}: {m['msg']}") from None
-        raise BadInput(f"{name}:1:1: {err}") from None
+        message = str(err).replace(" (at end of document)", "")
+        lines = text.split("\n")
+        raise BadInput(f"{name}:{len(lines)}:{len(lines[-1]) + 1}: {message}") from None
 
 
 def method_files(folder: Path) -> tuple[Path, ...]:
