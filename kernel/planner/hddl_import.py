@@ -28,8 +28,9 @@ from typing import Any
 import tomli_w
 
 from kernel.errors import BadInput
-from kernel.planner import hddl
+from kernel.planner import context, hddl
 from kernel.planner.check import build_domain
+from kernel.planner.loader import load_library
 from kernel.planner.model import (
     Domain,
     Execution,
@@ -468,11 +469,19 @@ def import_hddl(
             raise BadInput(f"{path}: cannot write: {err}") from None
         written.append(path)
     facts = next((p for p in written if p.parent.name == "facts"), None)
+    method_files = tuple(p for p in written if p != facts)
+    try:
+        load_library(context.library_layers(context.find_repo_root(), method_files))
+    except BadInput as err:
+        raise BadInput(
+            f"the imported methods clash with the method library `jitos plan` also loads: "
+            f"{err.message} (rename in the HDDL file: importing again overwrites the method files)"
+        ) from None
     return ImportResult(
         domain=imported.domain,
         problem=imported.problem,
         out=out,
-        method_files=tuple(p for p in written if p != facts),
+        method_files=method_files,
         facts_file=facts,
         task=imported.root.name if imported.root else None,
         counts={

@@ -150,3 +150,12 @@ def test_an_unordered_method_is_written_unordered(tmp_path: Path) -> None:
     )
     result = hddl_import.import_hddl(tmp_path / "flags.hddl", None, tmp_path / "out")
     assert load_domain(result.method_files).methods["both"][0].ordering == ()
+
+
+def test_a_name_clashing_with_the_shipped_methods_is_refused_at_import(tmp_path: Path) -> None:
+    (tmp_path / "d.hddl").write_text(
+        "(define (domain d) (:task snapshot :parameters (?x))"
+        " (:method m :parameters (?x) :task (snapshot ?x) :subtasks ()))"
+    )
+    with pytest.raises(BadInput, match=r"clash with the method library .*\[primitive\.snapshot\]"):
+        hddl_import.import_hddl(tmp_path / "d.hddl", None, tmp_path / "out")
