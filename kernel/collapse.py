@@ -30,7 +30,7 @@ from kernel.errors import BadInput, JitosError
 from kernel.history import SYSTEM_REF
 from kernel.repo import Repo
 from kernel.state import Ledger, Sws
-from kernel.sws import _snapshot_locked, find_active, scan, workspace_path
+from kernel.sws import record_changes, find_active, scan, workspace_path
 from kernel.worktree import DEFAULT_BACKEND, local_edits, write_paths
 
 MAX_ATTEMPTS = 5
@@ -122,7 +122,7 @@ def adopt(repo: Repo, ledger: Ledger) -> tuple[str, ...]:
     return commits
 
 
-def _rebase(repo: Repo, ledger: Ledger, sws: Sws, system: str) -> Sws:
+def _rebase(repo: Repo, ledger: Ledger, sws: Sws, system: str, extra_links: dict[str, str]) -> Sws:
     base_tree, head_tree = _tree_of(repo, sws.base), _tree_of(repo, sws.head)
     d_ws = trees.diff(repo.git, base_tree, head_tree)
     new_tree = trees.apply(repo.git, _tree_of(repo, system), d_ws)
@@ -139,7 +139,7 @@ def _rebase(repo: Repo, ledger: Ledger, sws: Sws, system: str) -> Sws:
         f"sws {sws.id}: re-based onto system {system[:12]} ({len(moved)} path(s) from the system)",
         data={"base": system, "from": sws.base, "commit": commit, "tree": new_tree,
               "paths": sorted(moved)[:SHOWN]},
-        links={"sws": sws.id},
+        links={"sws": sws.id, **extra_links},
         moves={sws.ref: commit},
         when=when,
     )
@@ -183,6 +183,10 @@ def _message(repo: Repo, st: state.State, sws: Sws, paths: int, custom: str | No
     return title + ("\n\n" + "\n".join(f"- {n}" for n in notes) if notes else "")
 
 
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
 def _gate_trailer(result: gate.GateResult | None, skipped: str | None) -> str:
     if result is None:
         return skipped or "skipped"
@@ -198,11 +202,17 @@ def collapse(
     reason: str | None = None,
     rerun_gate: bool = False,
     message: str | None = None,
+    gate_argv: tuple[str, ...] | None = None,
+    provenance: dict[str, str] | None = None,
 ) -> CollapseResult:
+    """Land workspace `key`. `provenance` (intent, task, step) becomes `Jitos-*`
+    trailers on the collapse commit; task and step also link every event recorded."""
     if no_gate and gate_cmd is not None:
         raise BadInput("--gate and --no-gate contradict each other; use one")
     config = repo.config()
-    argv = None if no_gate else gate.resolve(gate_cmd, config)
+    argv = None if no_gate else (gate_argv or gate.resolve(gate_cmd, config))
+    prov = dict(provenance or {})
+    extra_links = {k: v for k, v in prov.items() if k in ("task", "step")}
     skipped = None
     if no_gate:
         skipped = f"skipped by {_who(repo)}: {reason or 'no reason given'}"
@@ -211,7 +221,7 @@ def collapse(
     for _ in range(MAX_ATTEMPTS):
         with state.ledger(repo) as ledger:
             sws = find_active(ledger.state, key)
-            _snapshot_locked(repo, ledger, sws, "before collapse")
+            record_changes(repo, ledger, sws, "before collapse")
             adopted += adopt(repo, ledger)
             sws = ledger.state.sws[sws.id]
             system = ledger.state.system
@@ -223,11 +233,11 @@ def collapse(
                         "conflict",
                         f"sws {sws.id}: cannot collapse, {len(clash)} path(s) changed on both sides",
                         data={"paths": clash, "base": sws.base, "system": system, "head": sws.head},
-                        links={"sws": sws.id},
+                        links={"sws": sws.id, **extra_links},
                     )
                     return CollapseResult(sws.id, False, system, "conflict", tuple(clash), adopted=adopted,
                                           rebased=rebased, event=rec.oid)
-                sws = _rebase(repo, ledger, sws, system)
+                sws = _rebase(repo, ledger, sws, system, extra_links)
                 rebased = True
             tree = _tree_of(repo, sws.head)
             known = gate.cached(ledger.state, repo, tree, argv) if argv and not rerun_gate else None
@@ -243,7 +253,7 @@ def collapse(
                     + (" (cached result)" if result.cached else ""),
                     data={"tree": tree, "command": list(result.command), "exit": result.exit_code,
                           "log": result.log, "cached": result.cached},
-                    links={"sws": sws.id},
+                    links={"sws": sws.id, **extra_links},
                 )
                 if not result.passed:
                     return CollapseResult(sws.id, False, ledger.state.system or "", "gate-failed", gate=result,
@@ -253,14 +263,16 @@ def collapse(
             if (ledger.state.system != system or refs.read(repo, branch_ref) != system
                     or current.head != sws.head or current.state != state.SWS_ACTIVE):
                 continue  # the world moved while the gate ran: start over from it
-            return _commit(repo, ledger, current, system, tree, result, skipped, message, adopted, rebased)
+            return _commit(repo, ledger, current, system, tree, result, skipped, message, adopted, rebased, prov)
     raise JitosError(f"the system kept moving during {MAX_ATTEMPTS} collapse attempts; try again")
 
 
 def _commit(
     repo: Repo, ledger: Ledger, sws: Sws, system: str, tree: str, result: gate.GateResult | None,
     skipped: str | None, message: str | None, adopted: tuple[str, ...], rebased: bool,
+    prov: dict[str, str],
 ) -> CollapseResult:
+    links = {"sws": sws.id, **{k: v for k, v in prov.items() if k in ("task", "step")}}
     st = ledger.state
     branch = st.branch or ""
     changed = trees.diff(repo.git, _tree_of(repo, system), tree)
@@ -271,14 +283,16 @@ def _commit(
             "conflict",
             f"sws {sws.id}: not collapsed, local edits in the {branch} checkout would be overwritten",
             data={"paths": dirty, "checkout": True, "system": system, "head": sws.head},
-            links={"sws": sws.id},
+            links=links,
         )
         return CollapseResult(sws.id, False, system, "checkout-dirty", tuple(dirty), gate=result,
                               adopted=adopted, rebased=rebased, event=rec.oid)
     when = canonical.now()
     seq = st.seq + 1
     body = _message(repo, st, sws, len(changed), message)
-    trailers = f"Jitos-Sws: {sws.id}\nJitos-Event: collapse #{seq}\nJitos-Gate: {_gate_trailer(result, skipped)}\n"
+    lines = [f"Jitos-{key.capitalize()}: {_one_line(prov[key])}" for key in ("intent", "task", "step") if key in prov]
+    lines += [f"Jitos-Sws: {sws.id}", f"Jitos-Event: collapse #{seq}", f"Jitos-Gate: {_gate_trailer(result, skipped)}"]
+    trailers = "\n".join(lines) + "\n"
     text = body + "\n\n" + trailers
     commit = str(repo.git.create_commit(None, _author(repo, when), history.signature(when), text,
                                         pygit2.Oid(hex=tree), [pygit2.Oid(hex=system)]))
@@ -291,7 +305,7 @@ def _commit(
         data={"commit": commit, "parent": system, "tree": tree, "branch": branch, "gate": gate_data,
               "gate_skipped": skipped, "paths": sorted(changed)[:SHOWN], "changed": len(changed),
               "head": sws.head},
-        links={"sws": sws.id},
+        links=links,
         moves={SYSTEM_REF: commit},
         extra_moves=(refs.RefMove(f"refs/heads/{branch}", system, commit),),
         when=when,

@@ -79,7 +79,7 @@ class Recorded:
 
 def message(event: Event) -> str:
     trailers = [f"Jitos-Event: {event.kind}", f"Jitos-Seq: {event.seq}"]
-    trailers += [f"Jitos-{key.capitalize()}: {value}" for key, value in sorted(event.links.items())]
+    trailers += [f"Jitos-{key.capitalize()}: {' '.join(value.split())}" for key, value in sorted(event.links.items())]
     summary = event.summary.replace("\n", " ").strip() or event.kind
     return f"{summary}\n\n" + "\n".join(trailers) + "\n"
 

@@ -44,6 +44,7 @@ class State:
     branch: str | None = None
     refs: Mapping[str, str] = field(default_factory=dict)
     sws: Mapping[str, Sws] = field(default_factory=dict)
+    counts: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def system(self) -> str | None:
@@ -75,10 +76,15 @@ class State:
             elif event.kind == "rebase":
                 updated = replace(updated, base=event.data["base"])
             sws[sws_id] = updated
-        return State(rec.oid, event.seq, branch, new_refs, sws)
+        counts = dict(self.counts)
+        counts[event.kind] = counts.get(event.kind, 0) + 1
+        return State(rec.oid, event.seq, branch, new_refs, sws, counts)
 
     def next_sws_id(self) -> str:
         return f"s{len(self.sws) + 1}"
+
+    def next_task_id(self) -> str:
+        return f"t{self.counts.get('task', 0) + 1}"
 
 
 def fold(records: list[Recorded], start: State | None = None) -> State:

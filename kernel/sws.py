@@ -124,7 +124,8 @@ def find_active(st: State, key: str) -> Sws:
     return sws
 
 
-def new(repo: Repo, from_rev: str | None = None, name: str | None = None, backend: Backend = DEFAULT_BACKEND) -> Workspace:
+def new(repo: Repo, from_rev: str | None = None, name: str | None = None, backend: Backend = DEFAULT_BACKEND,
+        task: str | None = None) -> Workspace:
     if name is not None:
         check_name(name)
     config = repo.config()
@@ -148,7 +149,7 @@ def new(repo: Repo, from_rev: str | None = None, name: str | None = None, backen
                 "sws-new",
                 f"sws {sws_id}{label}: new workspace from {base[:12]}",
                 data={"base": base, "name": name, "from": from_rev},
-                links={"sws": sws_id},
+                links={"sws": sws_id, **({"task": task} if task else {})},
                 moves={history.SWS_REF_PREFIX + sws_id: base},
             )
         except BaseException:
@@ -251,11 +252,14 @@ def _update_overlay(repo: Repo, sws: Sws, found: Scan) -> str:
     return _write_overlay(repo, sws.id, {"base": sws.base, "entries": entries})
 
 
-def _snapshot_locked(
+def record_changes(
     repo: Repo, ledger: Ledger, sws: Sws, message: str | None, kind: str = "snapshot",
     extra: dict[str, object] | None = None, backend: Backend = DEFAULT_BACKEND,
+    links: dict[str, str] | None = None, summary: str | None = None,
 ) -> Snapshot:
-    """Scan and record; with nothing changed, records nothing (unless `kind` is not a snapshot)."""
+    """Scan the workspace and record what changed as a snapshot commit inside an
+    event of `kind` (with `extra` data). With nothing changed a plain snapshot
+    records nothing; any other kind is recorded regardless. Caller holds the ledger."""
     found = scan(repo, sws, backend)
     paths = tuple(sorted(found.changes))
     data: dict[str, object] = dict(extra or {})
@@ -276,8 +280,8 @@ def _snapshot_locked(
         moves[sws.ref] = head
     elif kind == "snapshot":
         return Snapshot(sws.id, (), sws.head, None)
-    summary = _summary(kind, sws, paths, data)
-    rec = ledger.record(kind, summary, data=data, links={"sws": sws.id}, moves=moves)
+    summary = summary or _summary(kind, sws, paths, data)
+    rec = ledger.record(kind, summary, data=data, links={"sws": sws.id, **(links or {})}, moves=moves)
     if paths:
         backend.settle(repo, workspace_path(repo, sws.id), head, dict(found.changes))
     return Snapshot(sws.id, paths, head, rec.oid)
@@ -296,7 +300,7 @@ def _summary(kind: str, sws: Sws, paths: tuple[str, ...], data: dict[str, object
 def snapshot(repo: Repo, key: str, message: str | None = None) -> Snapshot:
     with state.ledger(repo) as ledger:
         sws = find_active(ledger.state, key)
-        return _snapshot_locked(repo, ledger, sws, message)
+        return record_changes(repo, ledger, sws, message)
 
 
 def diff(repo: Repo, key: str) -> DiffResult:
@@ -335,7 +339,7 @@ def discard(repo: Repo, key: str, reason: str | None = None, force: bool = False
                     f"run `jitos sws snapshot {sws.id}` first, or pass --force to snapshot them and discard"
                 )
             if pending.changes:
-                kept = _snapshot_locked(repo, ledger, sws, "snapshot before discard", backend=backend)
+                kept = record_changes(repo, ledger, sws, "snapshot before discard", backend=backend)
                 sws = ledger.state.sws[sws.id]
         ledger.record(
             "sws-discard",
@@ -376,5 +380,5 @@ def run(repo: Repo, key: str, argv: list[str]) -> RunResult:
         sws = find_active(ledger.state, key)
         extra: dict[str, object] = {"argv": list(argv), "exit": done.returncode, "stdout": stdout_digest,
                                     "stderr": stderr_digest}
-        snap = _snapshot_locked(repo, ledger, sws, f"after `{' '.join(argv)[:60]}`", kind="run", extra=extra)
+        snap = record_changes(repo, ledger, sws, f"after `{' '.join(argv)[:60]}`", kind="run", extra=extra)
     return RunResult(sws.id, tuple(argv), done.returncode, stdout_digest, stderr_digest, snap, snap.event or "")

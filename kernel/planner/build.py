@@ -165,15 +165,7 @@ def _dependencies(
     steps: Sequence[StepRecord], records: Sequence[DecompRecord]
 ) -> list[list[int]]:
     """Direct predecessors of each step, transitively reduced, ascending."""
-    n = len(steps)
-    succ: list[set[int]] = [set() for _ in range(n)]
-    pred: list[set[int]] = [set() for _ in range(n)]
-
-    def edge(i: int, j: int) -> None:
-        if i != j:
-            succ[i].add(j)
-            pred[j].add(i)
-
+    succ: list[set[int]] = [set() for _ in steps]
     last_writer: dict[Fact, int] = {}
     readers: dict[Fact, list[int]] = {}
     writers_of: dict[str, list[int]] = {}
@@ -182,61 +174,78 @@ def _dependencies(
         for fact in s.reads:
             w = last_writer.get(fact)
             if w is not None:
-                edge(w, j)
+                succ[w].add(j)
             readers.setdefault(fact, []).append(j)
         for name in s.absent:
             for w in writers_of.get(name, ()):
-                edge(w, j)
+                succ[w].add(j)
             absent_readers.setdefault(name, []).append(j)
         for fact in (*s.adds, *s.dels):
             w = last_writer.get(fact)
-            if w is not None:
-                edge(w, j)
+            if w is not None and w != j:
+                succ[w].add(j)
             for r in readers.pop(fact, ()):
-                edge(r, j)
+                if r != j:
+                    succ[r].add(j)
             for r in absent_readers.get(fact[0], ()):
-                edge(r, j)
+                if r != j:
+                    succ[r].add(j)
             last_writer[fact] = j
             writers_of.setdefault(fact[0], []).append(j)
-    _method_edges(steps, records, succ, pred)
+    _method_edges(steps, records, succ)
     return _reduce(succ)
 
 
+class _Shape(NamedTuple):
+    """For one method and one pattern of empty subtasks: the orderings to draw
+    (between nonempty subtasks, transitively reduced), and which subtasks hold
+    the first and the last steps of the whole."""
+
+    pairs: tuple[tuple[str, str], ...]
+    firsts: tuple[str, ...]
+    lasts: tuple[str, ...]
+
+
+def _shape(method: Method, nonempty: frozenset[str]) -> _Shape:
+    closure = {(a, b) for a, b in _closure(method.ordering) if a in nonempty and b in nonempty}
+    ids = [s.id for s in method.subtasks if s.id in nonempty]
+    pairs = tuple(
+        (a, b) for a, b in sorted(closure)
+        if not any((a, c) in closure and (c, b) in closure for c in ids)
+    )
+    firsts = tuple(i for i in ids if not any((o, i) in closure for o in ids))
+    lasts = tuple(i for i in ids if not any((i, o) in closure for o in ids))
+    return _Shape(pairs, firsts, lasts)
+
+
 def _method_edges(
-    steps: Sequence[StepRecord],
-    records: Sequence[DecompRecord],
-    succ: list[set[int]],
-    pred: list[set[int]],
+    steps: Sequence[StepRecord], records: Sequence[DecompRecord], succ: list[set[int]]
 ) -> None:
-    """For each `a < b` (transitively) in a method, order the last steps of a's
-    subtree before the first steps of b's. Subtrees are contiguous in plan order."""
-    first: dict[tuple[int, str], int] = {}
-    last: dict[tuple[int, str], int] = {}
+    """For each `a < b` in a method, order the last steps of a's subtree before
+    the first steps of b's. "Last" and "first" are structural (from the methods'
+    orderings), a superset of the true sinks and sources; the surplus edges
+    are implied by others and vanish in the transitive reduction."""
+    ends: dict[tuple[int, str], tuple[tuple[int, ...], tuple[int, ...]]] = {}
     for i, s in enumerate(steps):
-        key = (s.parent, s.sub)
-        while True:
-            first.setdefault(key, i)
-            last[key] = i
-            if key[0] < 0:
-                break
-            rec = records[key[0]]
-            key = (rec.parent, rec.sub)
-    closures: dict[str, list[tuple[str, str]]] = {}
+        if s.parent >= 0:
+            ends[(s.parent, s.sub)] = ((i,), (i,))
+    shapes: dict[tuple[str, frozenset[str]], _Shape] = {}
     for rec in reversed(records):
-        pairs = closures.get(rec.method.name)
-        if pairs is None:
-            pairs = closures[rec.method.name] = _closure(rec.method.ordering)
-        for a, b in pairs:
-            ka, kb = (rec.number, a), (rec.number, b)
-            if ka not in first or kb not in first:
-                continue
-            lo_a, hi_a, lo_b, hi_b = first[ka], last[ka], first[kb], last[kb]
-            sinks = [i for i in range(lo_a, hi_a + 1) if not any(s <= hi_a for s in succ[i])]
-            sources = [j for j in range(lo_b, hi_b + 1) if not any(i >= lo_b for i in pred[j])]
-            for i in sinks:
+        number = rec.number
+        mine = {sub.id: ends[(number, sub.id)] for sub in rec.method.subtasks
+                if (number, sub.id) in ends}
+        key = (rec.method.name, frozenset(mine))
+        shape = shapes.get(key)
+        if shape is None:
+            shape = shapes[key] = _shape(rec.method, key[1])
+        for a, b in shape.pairs:
+            sources = mine[b][0]
+            for i in mine[a][1]:
                 succ[i].update(sources)
-            for j in sources:
-                pred[j].update(sinks)
+        if mine and rec.parent >= 0:
+            firsts = tuple(j for sub in shape.firsts for j in mine[sub][0])
+            lasts = tuple(i for sub in shape.lasts for i in mine[sub][1])
+            ends[(rec.parent, rec.sub)] = (firsts, lasts)
 
 
 def _closure(ordering: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:

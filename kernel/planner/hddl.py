@@ -344,14 +344,19 @@ class _Parser:
         out: list[tuple[str, str]] = []
         for c in constraints:
             parts = self.lst(c, f"an ordering constraint of {what}")
-            if len(parts) != 3 or self.head(c) not in ("<", ">"):
+            words = [p.text if isinstance(p, Sym) else "" for p in parts]
+            if len(parts) == 3 and words[0] in ("<", ">"):
+                op, left, right = words[0], parts[1], parts[2]  # (< t1 t2)
+            elif len(parts) == 3 and words[1] in ("<", ">"):
+                op, left, right = words[1], parts[0], parts[2]  # (t1 < t2)
+            else:
                 raise self.src.error(c.pos, "an ordering constraint must read (< before after)")
-            a = self.sym(parts[1], "a subtask id")
-            b = self.sym(parts[2], "a subtask id")
-            for sid, part in ((a, parts[1]), (b, parts[2])):
+            a = self.sym(left, "a subtask id")
+            b = self.sym(right, "a subtask id")
+            for sid, part in ((a, left), (b, right)):
                 if sid not in ids:
                     raise self.src.error(part.pos, f"ordering names unknown subtask '{sid}' in {what}")
-            out.append((a, b) if self.head(c) == "<" else (b, a))
+            out.append((a, b) if op == "<" else (b, a))
         return out
 
     def task_network(self, pairs: list[tuple[str, SExpr, Pos]], what: str) -> Network:
@@ -434,6 +439,14 @@ class _Parser:
 
     def task(self, sec: SExpr) -> TaskDef:
         name, pairs = self.named(sec, ":task")
+        for key, value, pos in pairs:
+            if key in (":precondition", ":effect") and not (isinstance(value, SList) and not value.items):
+                raise self.src.error(
+                    pos, f"{key} on compound task '{name}' is not supported by jitos: move it "
+                    "into each of its methods (preconditions) or into an action (effects)"
+                )
+            if key not in (":parameters", ":precondition", ":effect"):
+                raise self.src.error(pos, f"unknown key {key} in task '{name}'")
         return TaskDef(name, self.params(pairs, f"task '{name}'"), sec.pos)
 
     def method(self, sec: SExpr) -> MethodDef:

@@ -18,14 +18,19 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from kernel.planner.model import Fact, Literal, is_var
 
 Env = dict[str, str]
-IndexKey = tuple[str, ...] | tuple[str, int, str]
+#: Per predicate: every fact of it (sorted) and, by (argument position, value),
+#: the facts with that value there (sorted).
+PredIndex = tuple[tuple[Fact, ...], dict[tuple[int, str], tuple[Fact, ...]]]
 
 
-def _keys(fact: Fact) -> Iterator[IndexKey]:
-    pred = fact[0]
-    yield (pred,)
-    for pos in range(1, len(fact)):
-        yield (pred, pos, fact[pos])
+def _without(entry: tuple[Fact, ...], fact: Fact) -> tuple[Fact, ...]:
+    i = bisect.bisect_left(entry, fact)
+    return entry[:i] + entry[i + 1 :]
+
+
+def _with(entry: tuple[Fact, ...], fact: Fact) -> tuple[Fact, ...]:
+    i = bisect.bisect_left(entry, fact)
+    return (*entry[:i], fact, *entry[i:])
 
 
 class State:
@@ -33,18 +38,24 @@ class State:
 
     __slots__ = ("_index", "facts")
 
-    def __init__(self, facts: frozenset[Fact], index: dict[IndexKey, tuple[Fact, ...]]) -> None:
+    def __init__(self, facts: frozenset[Fact], index: dict[str, PredIndex]) -> None:
         self.facts = facts
         self._index = index
 
     @classmethod
     def of(cls, facts: Iterable[Fact]) -> State:
         fset = frozenset(tuple(f) for f in facts)
-        groups: dict[IndexKey, list[Fact]] = {}
+        groups: dict[str, list[Fact]] = {}
         for fact in sorted(fset):
-            for key in _keys(fact):
-                groups.setdefault(key, []).append(fact)
-        return cls(fset, {k: tuple(v) for k, v in groups.items()})
+            groups.setdefault(fact[0], []).append(fact)
+        index: dict[str, PredIndex] = {}
+        for pred, group in groups.items():
+            by_pos: dict[tuple[int, str], list[Fact]] = {}
+            for fact in group:
+                for pos in range(1, len(fact)):
+                    by_pos.setdefault((pos, fact[pos]), []).append(fact)
+            index[pred] = (tuple(group), {k: tuple(v) for k, v in by_pos.items()})
+        return cls(fset, index)
 
     def __contains__(self, fact: object) -> bool:
         return fact in self.facts
@@ -65,12 +76,14 @@ class State:
         """Facts that may match `pattern` (a predicate then terms, already
         substituted), in sorted order: the smallest index entry among the bound
         positions, or every fact of the predicate."""
-        index = self._index
-        best = index.get((pattern[0],), ())
+        found = self._index.get(pattern[0])
+        if found is None:
+            return ()
+        best, by_pos = found
         for pos in range(1, len(pattern)):
             term = pattern[pos]
-            if not is_var(term):
-                entry = index.get((pattern[0], pos, term), ())
+            if not term.startswith("?"):
+                entry = by_pos.get((pos, term), ())
                 if len(entry) < len(best):
                     best = entry
                     if not best:
@@ -78,27 +91,36 @@ class State:
         return best
 
     def apply(self, add: Iterable[Fact], delete: Iterable[Fact]) -> State:
-        """A new state: `delete` removed, then `add` added (a fact in both stays)."""
+        """A new state: `delete` removed, then `add` added (a fact in both stays).
+        Only the index entries of predicates that changed are copied."""
         adds = frozenset(add)
-        removed = [f for f in set(delete) if f in self.facts and f not in adds]
-        added = [f for f in adds if f not in self.facts]
+        facts = self.facts
+        removed = [f for f in set(delete) if f in facts and f not in adds]
+        added = [f for f in adds if f not in facts]
         if not removed and not added:
             return self
         index = dict(self._index)
-        for fact in removed:
-            for key in _keys(fact):
-                entry = list(index[key])
-                del entry[bisect.bisect_left(entry, fact)]
+        copied: set[str] = set()
+        for fact, keep in [*((f, False) for f in removed), *((f, True) for f in added)]:
+            pred = fact[0]
+            every, by_pos = index.get(pred, ((), {}))
+            if pred not in copied:
+                by_pos = dict(by_pos)
+                copied.add(pred)
+            change = _with if keep else _without
+            every = change(every, fact)
+            for pos in range(1, len(fact)):
+                key = (pos, fact[pos])
+                entry = change(by_pos.get(key, ()), fact)
                 if entry:
-                    index[key] = tuple(entry)
+                    by_pos[key] = entry
                 else:
-                    del index[key]
-        for fact in added:
-            for key in _keys(fact):
-                entry = list(index.get(key, ()))
-                bisect.insort(entry, fact)
-                index[key] = tuple(entry)
-        return State((self.facts - frozenset(removed)) | frozenset(added), index)
+                    del by_pos[key]
+            if every:
+                index[pred] = (every, by_pos)
+            else:
+                del index[pred]
+        return State((facts - frozenset(removed)) | frozenset(added), index)
 
 
 def deref(term: str, env: Mapping[str, str]) -> str:
