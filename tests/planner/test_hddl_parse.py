@@ -130,3 +130,18 @@ def test_ordering_on_an_unknown_subtask_is_located() -> None:
 def test_numeric_fluents_are_refused() -> None:
     with pytest.raises(BadInput, match=r":functions \(numeric fluents\) are not supported"):
         parse_domain(domain("(:functions (cost))"))
+
+
+def test_infix_ordering_as_written_by_ipc_2020_files() -> None:
+    d = parse_domain(method(":subtasks (and (a (p ?x)) (b (q ?x))) :ordering (and (a < b))"))
+    assert d.methods[0].network.ordering == (("a", "b"),)
+
+
+def test_a_task_with_empty_precondition_and_effect_is_accepted() -> None:
+    d = parse_domain(domain("(:task go :parameters (?x) :precondition () :effect ())"))
+    assert d.tasks[0].name == "go"
+
+
+def test_a_compound_task_precondition_is_refused_with_advice() -> None:
+    with pytest.raises(BadInput, match="compound task 'go' .* move it into each of its methods"):
+        parse_domain(domain("(:task go :parameters (?x) :precondition (p ?x))"))
