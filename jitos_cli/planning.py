@@ -205,8 +205,11 @@ def methods_import_hddl(
             "task": result.task,
             "counts": dict(result.counts),
             "command": command,
+            "notes": list(result.notes),
         }))
         return
+    for note in result.notes:
+        out.err(f"note: {note}")
     for path in (*result.method_files, *([result.facts_file] if result.facts_file else [])):
         out.out(f"wrote {path}")
     out.out(", ".join(f"{n} {k}" for k, n in result.counts.items()))

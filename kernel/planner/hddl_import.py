@@ -60,6 +60,7 @@ class Imported:
     facts: tuple[Fact, ...]
     root: TaskCall | None
     goal: tuple[Literal, ...]
+    notes: tuple[str, ...] = ()
 
 
 class _Types:
@@ -297,10 +298,13 @@ class _Translator:
 
 def translate(domain: hddl.Domain, problem: hddl.Problem | None = None) -> Imported:
     """Translate an HDDL domain (and problem) into jitos definitions."""
+    notes: list[str] = []
     if problem is not None and problem.domain and problem.domain != domain.name:
-        raise BadInput(
-            f"{problem.source}: the problem is for domain '{problem.domain}', "
-            f"but {domain.source} defines '{domain.name}'"
+        # IPC files disagree on this more often than not (problems for BLOCKS say
+        # "blocksworld"); a problem for another domain fails on its tasks or types.
+        notes.append(
+            f"{problem.source} names domain '{problem.domain}', {domain.source} defines "
+            f"'{domain.name}'; imported anyway"
         )
     tr = _Translator(domain, problem)
     tasks = [tr.task(t) for t in domain.tasks]
@@ -327,6 +331,7 @@ def translate(domain: hddl.Domain, problem: hddl.Problem | None = None) -> Impor
         facts=facts,
         root=root,
         goal=goal,
+        notes=tuple(notes),
     )
 
 
@@ -444,6 +449,7 @@ class ImportResult:
     facts_file: Path | None
     task: str | None
     counts: Mapping[str, int]
+    notes: tuple[str, ...] = ()
 
 
 def import_hddl(
@@ -488,4 +494,5 @@ def import_hddl(
             "tasks": len(domain.tasks), "primitives": len(domain.actions),
             "methods": len(domain.methods), "facts": len(imported.facts),
         },
+        notes=imported.notes,
     )
