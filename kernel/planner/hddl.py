@@ -370,7 +370,7 @@ class _Parser:
                 subtasks, ordered = value, key.startswith(":ordered")
             elif key == ":ordering":
                 ordering = value
-            elif key == ":constraints":
+            elif key == ":constraints" and not (isinstance(value, SList) and not value.items):
                 raise self.src.error(
                     pos,
                     f":constraints in {what} are not supported by jitos: move variable "

@@ -145,3 +145,8 @@ def test_a_task_with_empty_precondition_and_effect_is_accepted() -> None:
 def test_a_compound_task_precondition_is_refused_with_advice() -> None:
     with pytest.raises(BadInput, match="compound task 'go' .* move it into each of its methods"):
         parse_domain(domain("(:task go :parameters (?x) :precondition (p ?x))"))
+
+
+def test_empty_constraints_are_accepted() -> None:
+    d = parse_domain(method(":subtasks (a (p ?x)) :constraints ( )"))
+    assert [s.id for s in d.methods[0].network.subtasks] == ["a"]
