@@ -24,6 +24,7 @@ from kernel.planner import context
 from kernel.planner.loader import load_facts, load_library
 from kernel.planner.model import Decomposition, Domain, Fact, Literal, Method, Plan, Step, is_var
 from kernel.planner.state import State, ground, satisfy, schedule
+from kernel.planner.templates import render
 
 Binding = Mapping[str, str]
 
@@ -186,6 +187,7 @@ class _Checker:
                 f"the tree {len(node.children)}"
             )
             return
+        templates: list[tuple[str, str, str, str]] = []  # (child, template, value, call)
         for sub, cid in zip(method.subtasks, node.children, strict=True):
             if cid != child_id(node.id, sub.id):
                 self.problem(f"{where}: child {cid} should be {child_id(node.id, sub.id)}")
@@ -196,7 +198,13 @@ class _Checker:
             if name != sub.task:
                 self.problem(f"{where}: child {cid} is {name}, {method.name} says {sub.task}")
                 return
-            extended = unify(sub.args, args, theta)
+            # A constant argument with {placeholders} is filled from the binding (the
+            # search renders it); compare it once every variable is bound.
+            keep = [i for i, t in enumerate(sub.args) if not _is_template(t)]
+            extended = (
+                unify(tuple(sub.args[i] for i in keep), tuple(args[i] for i in keep), theta)
+                if len(args) == len(sub.args) else None
+            )
             if extended is None:
                 self.problem(
                     f"{where}: child {cid} {name}({', '.join(args)}) does not match "
@@ -204,8 +212,19 @@ class _Checker:
                 )
                 return
             theta = extended
+            call = f"{name}({', '.join(args)})"
+            templates.extend(
+                (cid, t, a, call) for t, a in zip(sub.args, args, strict=True) if _is_template(t)
+            )
             if cid in self.steps and self.steps[cid].method != method.name:
                 self.problem(f"step {cid} names method {self.steps[cid].method}, its node {method.name}")
+        values = {k[1:]: v for k, v in theta.items()}
+        for cid, template, value, call in templates:
+            if render(template, values, {}, []) != value:
+                self.problem(
+                    f"{where}: child {cid} {call} does not fill the template {template!r} "
+                    "with the method's binding"
+                )
         if method.pre and not self.pre_holds(node, method.pre, theta):
             self.problem(
                 f"{where}: the preconditions of {method.name} hold at no point between "
@@ -359,6 +378,10 @@ class _Checker:
                     writers[fact] = writers.get(fact, 0) | (1 << j)
                 else:
                     readers[fact] = readers.get(fact, 0) | (1 << j)
+
+
+def _is_template(term: str) -> bool:
+    return not is_var(term) and ("{" in term or "}" in term)
 
 
 def _closure(ordering: tuple[tuple[str, str], ...], sid: str, *, forward: bool) -> set[str]:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from kernel.planner import hddl, hddl_import
 from kernel.planner.model import Domain, Fact, Plan
+from kernel.planner.request import plan_request
 from kernel.planner.search import plan as search
 from kernel.planner.validate import goal_problems, validate, verify_request
 
@@ -146,3 +147,21 @@ def test_verify_request_reports_facts_the_plan_does_not_fit(tmp_path: Path) -> N
     other.write_text(written.facts_file.read_text().replace('"on d1 d2",', '"on d1 p2",'))
     verdicts = verify_request([plan], facts_file=other, methods=[tmp_path], cwd=tmp_path)
     assert not verdicts[0].ok
+
+
+def test_plans_from_the_shipped_methods_verify(repo: Path) -> None:
+    planned = plan_request("fix the bug in slug()", cwd=repo)
+    verdicts = verify_request(planned.result.plans, cwd=repo)
+    assert [v.problems for v in verdicts] == [()]
+
+
+def test_a_subtask_template_filled_with_other_text_is_reported(repo: Path) -> None:
+    planned = plan_request("fix the bug in slug()", cwd=repo)
+    plan = planned.result.plans[0]
+    edits = [d for d in plan.tree if d.task == "edit"]
+    tree = tuple(replace(d, args=("something else",)) if d is edits[0] else d for d in plan.tree)
+    steps = tuple(
+        replace(s, args=("something else",)) if s.parent == edits[0].id else s for s in plan.steps
+    )
+    problems = verify_request([replace(plan, tree=tree, steps=steps)], cwd=repo)[0].problems
+    assert any("does not fill the template" in p for p in problems)
