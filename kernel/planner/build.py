@@ -207,15 +207,42 @@ class _Shape(NamedTuple):
 
 
 def _shape(method: Method, nonempty: frozenset[str]) -> _Shape:
-    closure = {(a, b) for a, b in _closure(method.ordering) if a in nonempty and b in nonempty}
-    ids = [s.id for s in method.subtasks if s.id in nonempty]
-    pairs = tuple(
-        (a, b) for a, b in sorted(closure)
-        if not any((a, c) in closure and (c, b) in closure for c in ids)
-    )
-    firsts = tuple(i for i in ids if not any((o, i) in closure for o in ids))
-    lasts = tuple(i for i in ids if not any((i, o) in closure for o in ids))
-    return _Shape(pairs, firsts, lasts)
+    ids = [s.id for s in method.subtasks]
+    pos = {sid: i for i, sid in enumerate(ids)}
+    succ: list[set[int]] = [set() for _ in ids]
+    indegree = [0] * len(ids)
+    for a, b in set(method.ordering):
+        succ[pos[a]].add(pos[b])
+        indegree[pos[b]] += 1
+    topo: list[int] = []
+    ready = [i for i, d in enumerate(indegree) if d == 0]
+    while ready:
+        u = ready.pop()
+        topo.append(u)
+        for v in succ[u]:
+            indegree[v] -= 1
+            if indegree[v] == 0:
+                ready.append(v)
+    rank = {u: r for r, u in enumerate(topo)}
+    reach = [0] * len(ids)
+    for u in reversed(topo):
+        for v in succ[u]:
+            reach[u] |= reach[v] | (1 << v)
+    mask = sum(1 << pos[i] for i in nonempty)
+    live = sorted((pos[i] for i in nonempty), key=rank.__getitem__)
+    pairs: list[tuple[str, str]] = []
+    reached = 0
+    for u in live:
+        below = reach[u] & mask
+        reached |= below
+        covered = 0
+        for v in live:
+            if (below >> v) & 1 and not (covered >> v) & 1:
+                pairs.append((ids[u], ids[v]))
+                covered |= reach[v]
+    firsts = tuple(ids[u] for u in sorted(live) if not (reached >> u) & 1)
+    lasts = tuple(ids[u] for u in sorted(live) if not reach[u] & mask)
+    return _Shape(tuple(pairs), firsts, lasts)
 
 
 def _method_edges(
@@ -246,23 +273,6 @@ def _method_edges(
             firsts = tuple(j for sub in shape.firsts for j in mine[sub][0])
             lasts = tuple(i for sub in shape.lasts for i in mine[sub][1])
             ends[(rec.parent, rec.sub)] = (firsts, lasts)
-
-
-def _closure(ordering: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
-    after: dict[str, set[str]] = {}
-    for a, b in ordering:
-        after.setdefault(a, set()).add(b)
-    pairs: set[tuple[str, str]] = set()
-    for start, nexts in after.items():
-        stack, seen = list(nexts), set()
-        while stack:
-            nxt = stack.pop()
-            if nxt in seen:
-                continue
-            seen.add(nxt)
-            pairs.add((start, nxt))
-            stack.extend(after.get(nxt, ()))
-    return sorted(pairs)
 
 
 def _reduce(succ: list[set[int]]) -> list[list[int]]:

@@ -68,6 +68,15 @@ class Literal:
     predicate: str
     args: tuple[Term, ...]
     negated: bool = False
+    #: `(predicate, *args)`, and the positions in it that hold variables;
+    #: derived, for fast grounding.
+    pattern: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    var_positions: tuple[int, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "pattern", (self.predicate, *self.args))
+        positions = tuple(i for i, a in enumerate(self.args, start=1) if a.startswith("?"))
+        object.__setattr__(self, "var_positions", positions)
 
     def variables(self) -> tuple[str, ...]:
         return tuple(a for a in self.args if is_var(a))

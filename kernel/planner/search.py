@@ -43,7 +43,16 @@ from kernel.planner.model import (
     TaskCall,
     is_var,
 )
-from kernel.planner.state import Env, State, deref, first_unmet, ground, satisfy, schedule
+from kernel.planner.state import (
+    Env,
+    State,
+    check_ground,
+    deref,
+    first_unmet,
+    ground,
+    satisfy,
+    schedule,
+)
 from kernel.planner.templates import render
 
 log = logging.getLogger(__name__)
@@ -60,7 +69,8 @@ class _Guard(NamedTuple):
 
 
 class _Item(NamedTuple):
-    """A task on the agenda, created by decomposition record `parent` as subtask `sub`."""
+    """A task on the agenda, created by decomposition record `parent` as subtask
+    `sub`; `open` when an argument is a variable still to be bound."""
 
     name: str
     args: tuple[str, ...]
@@ -68,6 +78,7 @@ class _Item(NamedTuple):
     sub: str
     depth: int
     guard: _Guard | None
+    open: bool
 
 
 Agenda = tuple[_Item, "Agenda"] | None
@@ -121,6 +132,23 @@ def plan(
             gc.enable()
 
 
+class _CompiledOp(NamedTuple):
+    op: Operator
+    params: tuple[str, ...]
+
+
+class _CompiledMethod(NamedTuple):
+    """A method prepared for the search: whether its head is distinct variables
+    (then binding is a zip), whether its preconditions use only head variables
+    (then they are a test, not a search), and its subtasks in linear order with each
+    argument's kind: 0 constant, 1 variable, 2 template."""
+
+    method: Method
+    simple_head: bool
+    closed: bool
+    subtasks: tuple[tuple[Subtask, tuple[int, ...]], ...]
+
+
 class _Search:
     def __init__(self, domain: Domain, depth_limit: int, node_budget: int) -> None:
         self.domain = domain
@@ -129,20 +157,24 @@ class _Search:
         self.nodes = 0
         self.max_depth = 0
         self.fresh_counter = 0
-        self.failure: Failure | None = None
+        # The deepest failure so far: its key (steps done, depth) and what is
+        # needed to explain it; the message is only written if no plan is found.
         self.failure_key = (-1, -1)
+        self._failure: tuple[_Node, _Item, Any] | None = None
         self._schedules: dict[tuple[str, str, frozenset[str]], tuple[Literal, ...]] = {}
-        self._orders: dict[str, tuple[Subtask, ...]] = {}
-        self._simple: dict[tuple[str, str], tuple[frozenset[str], tuple[Literal, ...]]] = {}
+        self._simple: dict[tuple[str, str], tuple[Literal, ...]] = {}
+        self._methods: dict[str, tuple[_CompiledMethod, ...]] = {}
+        self._closed_cache: dict[str, bool] = {}
 
     def run(
         self, task: TaskCall, state: State, config: Mapping[str, object], max_plans: int
     ) -> PlanResult:
-        root = _Item(task.name, task.args, -1, task.name, 0, None)
+        root = _Item(task.name, task.args, -1, task.name, 0, None, False)
         start = _Node(state, (root, None), None, 0, None, 0, {})
         stack: list[Iterator[_Node]] = [iter((start,))]
         plans = []
         stopped = "complete"
+        operators = self.domain.operators
         while stack:
             node = next(stack[-1], None)
             if node is None:
@@ -160,51 +192,58 @@ class _Search:
                 stopped = "budget"
                 break
             self.nodes += 1
-            stack.append(self._expand(node))
+            item, rest = node.agenda
+            self.max_depth = max(self.max_depth, item.depth)
+            op = operators.get(item.name)
+            if op is not None:
+                stack.append(self._apply(node, item, rest, op))
+            else:
+                stack.append(self._decompose(node, item, rest))
         stats = SearchStats(nodes=self.nodes, stopped=stopped, max_depth=self.max_depth)
         return PlanResult(task=task, plans=tuple(plans), stats=stats,
-                          failure=None if plans else self.failure)
+                          failure=None if plans else self._explain())
 
     # -- failure bookkeeping ------------------------------------------------
 
-    def _deeper(self, node: _Node, item: _Item) -> bool:
-        return (node.nsteps, item.depth) > self.failure_key
+    def _fail(self, node: _Node, item: _Item, why: Any) -> None:
+        """Remember a failure if it is the deepest yet. `why` is a message, or
+        `(state, [(method name or "", pre, env), …])` to explain lazily."""
+        key = (node.nsteps, item.depth)
+        if key > self.failure_key:
+            self.failure_key = key
+            self._failure = (node, item, why)
 
-    def _fail(self, node: _Node, item: _Item, reason: str) -> None:
-        if self._deeper(node, item):
-            self.failure_key = (node.nsteps, item.depth)
-            self.failure = Failure(item.name, tuple(deref(a, node.fresh) for a in item.args),
-                                   reason, item.depth, node.nsteps)
-
-    def _unmet(self, pre: Sequence[Literal], state: State, env: Env) -> str:
-        lit = first_unmet(pre, state, env)
-        if lit is None:
-            return "preconditions hold but no binding completes them"
-        shown = Literal(lit.predicate, tuple(deref(a, env) for a in lit.args), lit.negated)
-        return f"precondition '{shown}' does not hold"
+    def _explain(self) -> Failure | None:
+        if self._failure is None:
+            return None
+        node, item, why = self._failure
+        if not isinstance(why, str):
+            state, tried = why
+            parts = []
+            for name, pre, env in tried:
+                lit = first_unmet(pre, state, env)
+                if lit is None:
+                    text = "preconditions hold but no binding completes them"
+                else:
+                    shown = Literal(lit.predicate, tuple(deref(a, env) for a in lit.args),
+                                    lit.negated)
+                    text = f"precondition '{shown}' does not hold"
+                parts.append(f"{name}: {text}" if name else text)
+            why = parts[0] if len(tried) == 1 and not tried[0][0] else (
+                "no method applies: " + "; ".join(parts))
+        args = tuple(deref(a, node.fresh) for a in item.args)
+        return Failure(item.name, args, why, item.depth, node.nsteps)
 
     # -- expansion ----------------------------------------------------------
 
-    def _expand(self, node: _Node) -> Iterator[_Node]:
-        assert node.agenda is not None
-        item, rest = node.agenda
-        self.max_depth = max(self.max_depth, item.depth)
-        op = self.domain.operators.get(item.name)
-        if op is not None:
-            return self._apply(node, item, rest, op)
-        return self._decompose(node, item, rest)
-
-    def _schedule(self, kind: str, name: str, pre: tuple[Literal, ...], env: Env) -> tuple[
-        Literal, ...
-    ]:
-        if not any(v.startswith("?") for v in env.values()):
-            simple = self._simple.get((kind, name))
-            if simple is not None and simple[0] == env.keys():
-                return simple[1]
-            bound = frozenset(env)
-            ordered = schedule(pre, bound)
-            self._simple[(kind, name)] = (bound, ordered)
-            return ordered
+    def _schedule(
+        self, kind: str, name: str, pre: tuple[Literal, ...], env: Env, ground_call: bool
+    ) -> tuple[Literal, ...]:
+        if ground_call:
+            found = self._simple.get((kind, name))
+            if found is None:
+                found = self._simple[(kind, name)] = schedule(pre, env)
+            return found
         bound = frozenset(k for k, v in env.items() if not is_var(deref(v, env)))
         key = (kind, name, bound)
         found = self._schedules.get(key)
@@ -213,35 +252,73 @@ class _Search:
         return found
 
     def _apply(self, node: _Node, item: _Item, rest: Agenda, op: Operator) -> Iterator[_Node]:
-        env = _bind_head(op.params, item.args, node.fresh)
-        if env is None:
-            self._fail(node, item, "arguments do not match the primitive's parameters")
-            return
-        pre = self._schedule("o", op.name, op.pre, env)
+        if item.open or not self._closed(op.name, op.params, op.pre):
+            return self._apply_bindings(node, item, rest, op)
+        # Every variable is a parameter and every parameter is bound: a test, not a search.
+        env = dict(zip(op.params, item.args, strict=True))
+        state = node.state
+        reads = check_ground(op.pre, state, env)
+        if reads is None:
+            self._fail(node, item, (state, [("", op.pre, env)]))
+            return iter(())
+        adds = tuple([ground(lit, env) for lit in op.add])
+        dels = tuple([ground(lit, env) for lit in op.delete])
+        record = StepRecord(op, item.args, item.parent, item.sub, reads, (), adds, dels)
+        return iter((_Node(state.apply(adds, dels), rest, (record, node.steps), node.nsteps + 1,
+                           node.records, node.nrecords, node.fresh),))
+
+    def _closed(self, name: str, params: tuple[str, ...], pre: tuple[Literal, ...]) -> bool:
+        found = self._closed_cache.get(name)
+        if found is None:
+            names = set(params)
+            found = self._closed_cache[name] = all(
+                set(lit.variables()) <= names for lit in pre
+            )
+        return found
+
+    def _apply_bindings(
+        self, node: _Node, item: _Item, rest: Agenda, op: Operator
+    ) -> Iterator[_Node]:
+        if item.open:
+            bound = _bind_head(op.params, item.args, node.fresh)
+            if bound is None:
+                self._fail(node, item, "arguments do not match the primitive's parameters")
+                return
+            env = bound
+        else:
+            env = dict(zip(op.params, item.args, strict=True))
+        pre = self._schedule("o", op.name, op.pre, env, not item.open)
+        state = node.state
         applied = False
-        for found in satisfy(pre, node.state, env):
-            values = tuple(deref(p, found) for p in op.params)
-            if any(is_var(v) for v in values):
-                free = [p for p, v in zip(op.params, values, strict=True) if is_var(v)]
-                self._fail(node, item, f"parameter {free[0]} is not bound by any precondition")
-                continue
+        for found in satisfy(pre, state, env):
+            if item.open:
+                values = tuple(deref(p, found) for p in op.params)
+                if any(v.startswith("?") for v in values):
+                    free = [p for p, v in zip(op.params, values, strict=True) if is_var(v)]
+                    self._fail(node, item, f"parameter {free[0]} is not bound by any precondition")
+                    continue
+            else:
+                values = item.args
             applied = True
-            adds = tuple(ground(lit, found) for lit in op.add)
-            dels = tuple(ground(lit, found) for lit in op.delete)
+            adds = tuple([ground(lit, found) for lit in op.add])
+            dels = tuple([ground(lit, found) for lit in op.delete])
             reads, absent = _reads(pre, found)
-            state = node.state.apply(adds, dels)
-            fresh, rest2 = _propagate(item.args, found, node.fresh, rest)
+            fresh, rest2 = (
+                _propagate(item.args, found, node.fresh, rest) if item.open
+                else (node.fresh, rest)
+            )
             record = StepRecord(op, values, item.parent, item.sub, reads, absent, adds, dels)
-            yield _Node(state, rest2, (record, node.steps), node.nsteps + 1,
+            yield _Node(state.apply(adds, dels), rest2, (record, node.steps), node.nsteps + 1,
                         node.records, node.nrecords, fresh)
-        if not applied and self._deeper(node, item):
-            self._fail(node, item, self._unmet(pre, node.state, env))
+        if not applied:
+            self._fail(node, item, (state, [("", pre, env)]))
 
     def _decompose(self, node: _Node, item: _Item, rest: Agenda) -> Iterator[_Node]:
         if item.depth >= self.depth_limit:
             self._fail(node, item, f"depth limit {self.depth_limit} reached; raise --depth")
             return
-        facts = node.state.facts
+        state = node.state
+        facts = state.facts
         guard = item.guard
         while guard is not None:
             if (
@@ -254,54 +331,100 @@ class _Search:
                 return
             guard = guard.up
         below = _Guard(item.name, item.args, facts, item.guard)
-        methods = self.domain.methods.get(item.name, ())
-        reasons: list[str] = []
-        for method in methods:
-            env = _bind_head(method.args, item.args, node.fresh)
+        methods = self._compiled(item.name)
+        tried: list[tuple[str, tuple[Literal, ...], Env]] = []
+        produced = False
+        for cm in methods:
+            method = cm.method
+            if cm.simple_head and not item.open:
+                env: Env | None = dict(zip(method.args, item.args, strict=True))
+            else:
+                env = _bind_head(method.args, item.args, node.fresh)
             if env is None:
-                reasons.append(f"{method.name}: head does not match the arguments")
                 continue
-            pre = self._schedule("m", method.name, method.pre, env)
+            if cm.closed and not item.open:
+                if check_ground(method.pre, state, env) is None:
+                    tried.append((method.name, method.pre, env))
+                else:
+                    produced = True
+                    yield self._push(node, item, rest, cm, env, below)
+                continue
+            pre = self._schedule("m", method.name, method.pre, env,
+                                 cm.simple_head and not item.open)
             matched = False
-            for found in satisfy(pre, node.state, env):
-                matched = True
-                yield self._push(node, item, rest, method, found, below)
-            if not matched and self._deeper(node, item):
-                reasons.append(f"{method.name}: {self._unmet(pre, node.state, env)}")
+            for found in satisfy(pre, state, env):
+                matched = produced = True
+                yield self._push(node, item, rest, cm, found, below)
+            if not matched:
+                tried.append((method.name, pre, env))
         if not methods:
             self._fail(node, item, "the task has no methods")
-        elif reasons and len(reasons) == len(methods):
-            self._fail(node, item, "no method applies: " + "; ".join(reasons))
+        elif not produced:
+            if tried:
+                self._fail(node, item, (state, tried))
+            else:
+                self._fail(node, item, "no method's head matches the arguments")
 
     def _push(
-        self, node: _Node, item: _Item, rest: Agenda, method: Method, env: Env, below: _Guard
+        self, node: _Node, item: _Item, rest: Agenda, cm: _CompiledMethod, env: Env,
+        below: _Guard,
     ) -> _Node:
-        fresh, agenda = _propagate(item.args, env, node.fresh, rest)
-        self.fresh_counter += 1
-        renames: dict[str, str] = {}
-        record = DecompRecord(node.nrecords, item.parent, item.sub, item.name, item.args, method)
-        for sub in reversed(self._order(method)):
-            args = []
-            for term in sub.args:
-                if is_var(term):
-                    value = deref(term, env)
-                    if is_var(value) and value == term:
-                        value = renames.setdefault(term, f"{term}#{self.fresh_counter}")
-                    term = value
-                elif "{" in term or "}" in term:
-                    values = {k[1:]: deref(k, env) for k in env if k.startswith("?")}
-                    term = render(term, values, {}, [])
-                args.append(term)
-            agenda = (_Item(sub.task, tuple(args), record.number, sub.id, item.depth + 1, below),
-                      agenda)
+        if item.open:
+            fresh, agenda = _propagate(item.args, env, node.fresh, rest)
+        else:
+            fresh, agenda = node.fresh, rest
+        number = node.nrecords
+        depth = item.depth + 1
+        renames: dict[str, str] | None = None
+        for sub, kinds in cm.subtasks:
+            args = sub.args
+            is_open = False
+            if any(kinds):
+                out = []
+                for term, kind in zip(args, kinds, strict=True):
+                    if kind == 1:
+                        value = env.get(term, term)
+                        while value in env:
+                            value = env[value]
+                        if value.startswith("?"):
+                            is_open = True
+                            if value == term:
+                                if renames is None:
+                                    renames = {}
+                                    self.fresh_counter += 1
+                                value = renames.setdefault(term, f"{term}#{self.fresh_counter}")
+                        term = value
+                    elif kind == 2:
+                        values = {k[1:]: deref(k, env) for k in env if k.startswith("?")}
+                        term = render(term, values, {}, [])
+                    out.append(term)
+                args = tuple(out)
+            agenda = (_Item(sub.task, args, number, sub.id, depth, below, is_open), agenda)
+        record = DecompRecord(number, item.parent, item.sub, item.name, item.args, cm.method)
         return _Node(node.state, agenda, node.steps, node.nsteps,
-                     (record, node.records), node.nrecords + 1, fresh)
+                     (record, node.records), number + 1, fresh)
 
-    def _order(self, method: Method) -> tuple[Subtask, ...]:
-        found = self._orders.get(method.name)
+    def _compiled(self, task: str) -> tuple[_CompiledMethod, ...]:
+        found = self._methods.get(task)
         if found is None:
-            found = self._orders[method.name] = linearise(method)
+            found = self._methods[task] = tuple(
+                _compile(m) for m in self.domain.methods.get(task, ())
+            )
         return found
+
+
+def _compile(method: Method) -> _CompiledMethod:
+    head = method.args
+    simple = all(is_var(a) for a in head) and len(set(head)) == len(head)
+    subtasks = []
+    for sub in reversed(linearise(method)):
+        kinds = tuple(
+            1 if is_var(a) else 2 if ("{" in a or "}" in a) else 0 for a in sub.args
+        )
+        subtasks.append((sub, kinds))
+    names = set(head)
+    closed = simple and all(set(lit.variables()) <= names for lit in method.pre)
+    return _CompiledMethod(method, simple, closed, tuple(subtasks))
 
 
 def linearise(method: Method) -> tuple[Subtask, ...]:

@@ -33,6 +33,9 @@ def _with(entry: tuple[Fact, ...], fact: Fact) -> tuple[Fact, ...]:
     return (*entry[:i], fact, *entry[i:])
 
 
+_EMPTY: PredIndex = ((), {})
+
+
 class State:
     """An immutable set of facts with canonical-order lookups."""
 
@@ -93,34 +96,38 @@ class State:
     def apply(self, add: Iterable[Fact], delete: Iterable[Fact]) -> State:
         """A new state: `delete` removed, then `add` added (a fact in both stays).
         Only the index entries of predicates that changed are copied."""
-        adds = frozenset(add)
         facts = self.facts
-        removed = [f for f in set(delete) if f in facts and f not in adds]
-        added = [f for f in adds if f not in facts]
+        added = set(add)
+        removed = facts.intersection(delete)
+        removed -= added
+        added -= facts
         if not removed and not added:
             return self
-        index = dict(self._index)
-        copied: set[str] = set()
-        for fact, keep in [*((f, False) for f in removed), *((f, True) for f in added)]:
-            pred = fact[0]
-            every, by_pos = index.get(pred, ((), {}))
-            if pred not in copied:
-                by_pos = dict(by_pos)
-                copied.add(pred)
-            change = _with if keep else _without
-            every = change(every, fact)
-            for pos in range(1, len(fact)):
-                key = (pos, fact[pos])
-                entry = change(by_pos.get(key, ()), fact)
-                if entry:
-                    by_pos[key] = entry
-                else:
-                    del by_pos[key]
+        index = self._index.copy()
+        for pred in {f[0] for f in removed} | {f[0] for f in added}:
+            out = [f for f in removed if f[0] == pred]
+            into = [f for f in added if f[0] == pred]
+            every, by_pos = index.get(pred, _EMPTY)
+            by_pos = by_pos.copy()
+            for fact in out:
+                every = _without(every, fact)
+                for pos in range(1, len(fact)):
+                    key = (pos, fact[pos])
+                    entry = _without(by_pos[key], fact)
+                    if entry:
+                        by_pos[key] = entry
+                    else:
+                        del by_pos[key]
+            for fact in into:
+                every = _with(every, fact)
+                for pos in range(1, len(fact)):
+                    key = (pos, fact[pos])
+                    by_pos[key] = _with(by_pos.get(key, ()), fact)
             if every:
                 index[pred] = (every, by_pos)
             else:
                 del index[pred]
-        return State((facts - frozenset(removed)) | frozenset(added), index)
+        return State((facts - removed) | added, index)
 
 
 def deref(term: str, env: Mapping[str, str]) -> str:
@@ -131,13 +138,22 @@ def deref(term: str, env: Mapping[str, str]) -> str:
 
 
 def ground(lit: Literal, env: Mapping[str, str]) -> Fact:
-    out = [lit.predicate]
-    for a in lit.args:
-        if a.startswith("?"):
-            while a in env:
-                a = env[a]
-        out.append(a)
+    """The literal's fact with bound variables replaced (free ones stay)."""
+    positions = lit.var_positions
+    if not positions:
+        return lit.pattern
+    out = list(lit.pattern)
+    for i in positions:
+        a = out[i]
+        while a in env:
+            a = env[a]
+        out[i] = a
     return tuple(out)
+
+
+def _is_open(lit: Literal, fact: Fact) -> bool:
+    """Whether the grounded `fact` of `lit` still holds a variable."""
+    return any(fact[i].startswith("?") for i in lit.var_positions)
 
 
 def schedule(lits: Sequence[Literal], bound: Iterable[str]) -> tuple[Literal, ...]:
@@ -174,18 +190,21 @@ def schedule(lits: Sequence[Literal], bound: Iterable[str]) -> tuple[Literal, ..
 
 def _unify_fact(pattern: Fact, fact: Fact, env: Env) -> Env | None:
     new: Env | None = None
-    for term, value in zip(pattern, fact, strict=True):
-        if is_var(term):
-            cur = (new or env).get(term)
-            if cur is None:
-                if new is None:
-                    new = dict(env)
-                new[term] = value
-            elif cur != value:
-                return None
-        elif term != value:
+    for i in range(1, len(pattern)):
+        term = pattern[i]
+        value = fact[i]
+        if term == value:
+            continue
+        if not term.startswith("?"):
             return None
-    return new if new is not None else env
+        cur = (env if new is None else new).get(term)
+        if cur is None:
+            if new is None:
+                new = dict(env)
+            new[term] = value
+        elif cur != value:
+            return None
+    return env if new is None else new
 
 
 def _exists(pattern: Fact, state: State) -> bool:
@@ -232,7 +251,7 @@ def _satisfy(lits: Sequence[Literal], i: int, state: State, env: Env) -> Iterato
                 return
             i += 1
             continue
-        if not any(is_var(t) for t in pattern[1:]):
+        if not _is_open(lit, pattern):
             if pattern not in state.facts:
                 return
             i += 1
@@ -246,6 +265,23 @@ def _satisfy(lits: Sequence[Literal], i: int, state: State, env: Env) -> Iterato
                 yield from _satisfy(lits, i + 1, state, bound)
         return
     yield env
+
+
+def check_ground(lits: Sequence[Literal], state: State, env: Env) -> tuple[Fact, ...] | None:
+    """For a conjunction whose variables `env` all binds: the facts it reads
+    (tested present or absent) if it holds, else None. No search needed."""
+    facts = state.facts
+    reads: list[Fact] = []
+    for lit in lits:
+        fact = ground(lit, env)
+        if lit.predicate == "=":
+            if (fact[1] == fact[2]) == lit.negated:
+                return None
+            continue
+        if (fact in facts) == lit.negated:
+            return None
+        reads.append(fact)
+    return tuple(reads)
 
 
 def first_unmet(lits: Sequence[Literal], state: State, env: Env) -> Literal | None:
