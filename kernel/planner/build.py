@@ -122,6 +122,8 @@ def build_plan(
                 missing=missing,
             )
         )
+    node_ids = {(s.parent, s.sub): ids[i] for i, s in enumerate(steps)}
+    node_ids.update(((r.parent, r.sub), names[r.number]) for r in records)
     tree = tuple(
         Decomposition(
             id=names[r.number],
@@ -129,7 +131,7 @@ def build_plan(
             args=tuple(deref(a, fresh) for a in r.args) if fresh else r.args,
             method=r.method.name,
             parent=None if r.parent < 0 else names[r.parent],
-            children=tuple(str(paths[r.number].child(s.id)) for s in r.method.subtasks),
+            children=tuple(node_ids[(r.number, s.id)] for s in r.method.subtasks),
         )
         for r in records
     )
@@ -166,32 +168,42 @@ def _dependencies(
 ) -> list[list[int]]:
     """Direct predecessors of each step, transitively reduced, ascending."""
     succ: list[set[int]] = [set() for _ in steps]
+    written: set[Fact] = set()
+    for s in steps:
+        written.update(s.adds)
+        written.update(s.dels)
+    track_absent = any(s.absent for s in steps)
     last_writer: dict[Fact, int] = {}
     readers: dict[Fact, list[int]] = {}
     writers_of: dict[str, list[int]] = {}
     absent_readers: dict[str, list[int]] = {}
     for j, s in enumerate(steps):
         for fact in s.reads:
-            w = last_writer.get(fact)
-            if w is not None:
-                succ[w].add(j)
-            readers.setdefault(fact, []).append(j)
+            if fact in written:
+                w = last_writer.get(fact)
+                if w is not None:
+                    succ[w].add(j)
+                readers.setdefault(fact, []).append(j)
         for name in s.absent:
             for w in writers_of.get(name, ()):
                 succ[w].add(j)
             absent_readers.setdefault(name, []).append(j)
-        for fact in (*s.adds, *s.dels):
+        for fact in s.adds + s.dels:
             w = last_writer.get(fact)
             if w is not None and w != j:
                 succ[w].add(j)
-            for r in readers.pop(fact, ()):
-                if r != j:
-                    succ[r].add(j)
-            for r in absent_readers.get(fact[0], ()):
-                if r != j:
-                    succ[r].add(j)
+            waiting = readers.pop(fact, None)
+            if waiting:
+                succ_of = succ
+                for r in waiting:
+                    if r != j:
+                        succ_of[r].add(j)
             last_writer[fact] = j
-            writers_of.setdefault(fact[0], []).append(j)
+            if track_absent:
+                for r in absent_readers.get(fact[0], ()):
+                    if r != j:
+                        succ[r].add(j)
+                writers_of.setdefault(fact[0], []).append(j)
     _method_edges(steps, records, succ)
     return _reduce(succ)
 
