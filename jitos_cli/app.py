@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from jitos_cli import core, landing, planning, workspaces
+from jitos_cli import core, landing, planning, tasks, workspaces
 
 app = typer.Typer(
     name="jitos",
@@ -18,11 +18,16 @@ app = typer.Typer(
 )
 
 app.command("init")(core.init)
+app.command("intent")(tasks.intent)
+app.command("resume")(tasks.resume)
 app.add_typer(workspaces.sws_app, name="sws")
 app.command("collapse")(landing.collapse)
 app.command("undo")(landing.undo)
 app.command("status")(core.status)
 app.command("log")(core.log)
+app.command("why")(tasks.why)
+app.command("show")(tasks.show)
 app.command("verify")(core.verify)
+app.command("demo")(tasks.demo)
 app.command("plan")(planning.plan)
 app.add_typer(planning.methods_app, name="methods")

@@ -57,6 +57,12 @@ def status(json: JsonOpt = False) -> None:
                            for w in st.workspaces]})
         return
     out(f"system  {st.system[:12]}  (branch {st.branch}, {st.events} events)")
+    colours = {"done": "green", "failed": "red", "interrupted": "yellow", "waiting": "yellow"}
+    for task in st.tasks:
+        state = style(f"{task['state']:<11}", colours.get(task["state"], "bold"))
+        out(f"  {style(task['id'], 'bold')}  {state} {task['intent'][:60]}")
+        if task["state"] != "done":
+            out(f"      {task['why']}")
     if not st.workspaces:
         out("no active workspaces — `jitos sws new` makes one")
     for ws in st.workspaces:
@@ -74,13 +80,14 @@ def status(json: JsonOpt = False) -> None:
 def log(
     limit: Annotated[int | None, typer.Option("-n", "--max-count", help="Show at most N events.", min=1)] = None,
     sws: Annotated[str | None, typer.Option("--sws", help="Only events of this workspace.")] = None,
+    task: Annotated[str | None, typer.Option("--task", help="Only events of this task.")] = None,
     json: JsonOpt = False,
 ) -> None:
     """Events, newest first."""
     from kernel.repo import open_repo
     from kernel.views import log as do_log
 
-    entries = do_log(open_repo(), limit=limit, sws=sws)
+    entries = do_log(open_repo(), limit=limit, sws=sws, task=task)
     if json:
         emit_json([{"id": e.id, "seq": e.seq, "kind": e.kind, "summary": e.summary, "time": e.time,
                     "links": e.links, "data": e.data} for e in entries])

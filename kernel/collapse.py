@@ -30,7 +30,7 @@ from kernel.errors import BadInput, JitosError
 from kernel.history import SYSTEM_REF
 from kernel.repo import Repo
 from kernel.state import Ledger, Sws
-from kernel.sws import record_changes, find_active, scan, workspace_path
+from kernel.sws import find_active, record_changes, scan, workspace_path
 from kernel.worktree import DEFAULT_BACKEND, local_edits, write_paths
 
 MAX_ATTEMPTS = 5

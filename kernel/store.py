@@ -19,6 +19,7 @@ import blake3
 from kernel.errors import IntegrityError, NotFound
 
 DIGEST_RE = re.compile(r"^[0-9a-f]{64}$")
+re_prefix = re.compile(r"^[0-9a-f]{8,64}$")
 _CHUNK = 1 << 20
 
 
@@ -71,6 +72,17 @@ class Store:
             return path.read_bytes()
         except FileNotFoundError:
             raise NotFound(f"object {digest[:12]} is not in the store at {self.root}") from None
+
+    def get_prefix(self, prefix: str) -> bytes:
+        """An object by a unique digest prefix of at least 8 characters."""
+        if not re_prefix.match(prefix):
+            raise NotFound(f"{prefix!r} is not a digest prefix (8-64 lowercase hex characters)")
+        folder = self.root / prefix[:2]
+        matches = sorted(f for f in os.listdir(folder) if f.startswith(prefix[2:])) if folder.is_dir() else []
+        if len(matches) != 1:
+            found = "no object" if not matches else f"{len(matches)} objects"
+            raise NotFound(f"{found} in the store match {prefix!r}; give more of the digest")
+        return self.get(prefix[:2] + matches[0])
 
     def digests(self) -> Iterator[str]:
         if not self.root.is_dir():

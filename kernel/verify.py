@@ -17,9 +17,9 @@ from kernel import canonical, history, refs, state
 from kernel.errors import IntegrityError, JitosError
 from kernel.history import HISTORY_REF
 from kernel.repo import Repo
-from kernel.store import digest_bytes
+from kernel.store import DIGEST_RE, digest_bytes
 
-DIGEST_KEYS = frozenset({"stdout", "stderr", "overlay", "log", "artifact", "artifacts"})
+DIGEST_KEYS = frozenset({"stdout", "stderr", "overlay", "log"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +37,7 @@ def _digests(value: Any, key: str = "") -> Iterator[str]:
     elif isinstance(value, list):
         for item in value:
             yield from _digests(item, key)
-    elif isinstance(value, str) and key in DIGEST_KEYS:
+    elif isinstance(value, str) and key in DIGEST_KEYS and DIGEST_RE.match(value):
         yield value
 
 

@@ -43,6 +43,18 @@ class Prediction:
     conflicts: tuple[str, ...]
 
 
+def task_summaries(repo: Repo) -> tuple[dict[str, Any], ...]:
+    from kernel.intent import all_tasks, live_state
+
+    out = []
+    for task in all_tasks(repo):
+        live = live_state(repo, task)
+        why = task.why() if live == task.state else f"interrupted: no process is running it — `jitos resume {task.id}`"
+        out.append({"id": task.id, "intent": task.intent, "task": task.task, "state": live, "why": why,
+                    "sws": task.sws, "system": task.system})
+    return tuple(out)
+
+
 def status(repo: Repo) -> Status:
     st = state.load(repo)
     active = [s for s in st.sws.values() if s.state == state.SWS_ACTIVE]
@@ -53,16 +65,19 @@ def status(repo: Repo) -> Status:
         clash = tuple(conflicts(repo, sws.base, target, sws.head)) if target and sws.base != target else ()
         predictions[sws.id] = Prediction(not clash, sws.base != target, clash)
     workspaces = tuple(view(repo, s) for s in active)
-    return Status(st.system or "", st.branch or "", st.head or "", st.seq, workspaces, (), predictions)
+    return Status(st.system or "", st.branch or "", st.head or "", st.seq, workspaces, task_summaries(repo),
+                  predictions)
 
 
-def log(repo: Repo, limit: int | None = None, sws: str | None = None) -> list[LogEntry]:
-    """Events newest first, optionally only those linked to one workspace."""
+def log(repo: Repo, limit: int | None = None, sws: str | None = None, task: str | None = None) -> list[LogEntry]:
+    """Events newest first, optionally only those linked to one workspace or task."""
     history.require(repo)
     entries: list[LogEntry] = []
     for rec in history.walk(repo):
         event = rec.event
         if sws is not None and event.links.get("sws") != sws:
+            continue
+        if task is not None and event.links.get("task") != task:
             continue
         entries.append(
             LogEntry(rec.oid, event.seq, event.kind, event.summary, event.time, dict(event.links), dict(event.data))
@@ -70,3 +85,79 @@ def log(repo: Repo, limit: int | None = None, sws: str | None = None) -> list[Lo
         if limit is not None and len(entries) >= limit:
             break
     return entries
+
+
+@dataclass(frozen=True, slots=True)
+class Why:
+    """The answer to `jitos why ID`: what the subject is, its state, the reason,
+    and the events and stored artifacts behind it (oldest first)."""
+
+    subject: str
+    state: str
+    answer: str
+    events: tuple[LogEntry, ...]
+    artifacts: tuple[tuple[str, str], ...]
+
+
+ARTIFACT_KEYS = ("stdout", "stderr", "log")
+EMPTY = "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"  # blake3 of no bytes
+
+
+def why(repo: Repo, key: str) -> Why:
+    """Explain a task (t1), a step (t1/STEP or t1:STEP) or a workspace (s1 or its name)."""
+    from kernel.errors import NotFound
+    from kernel.intent import live_state, load
+    from kernel.sws import find
+
+    history.require(repo)
+    task_id, sep, step_id = key.replace(":", "/").partition("/")
+    entries = [LogEntry(r.oid, r.event.seq, r.event.kind, r.event.summary, r.event.time, dict(r.event.links),
+                        dict(r.event.data)) for r in history.events(repo)]
+    if task_id.startswith("t") and task_id[1:].isdigit():
+        task = load(repo, task_id)
+        if sep:
+            try:
+                step = task.step(step_id)
+            except KeyError:
+                steps = ", ".join(s.id for s in task.steps)
+                raise NotFound(f"task {task.id} has no step {step_id!r}; its steps: {steps}") from None
+            mine = [e for e in entries if e.links.get("task") == task.id and e.links.get("step") == step.id]
+            answer = f"step {step.id} ({step.worker}) of task {task.id} is {step.status}" + (
+                f": {step.reason}" if step.reason else "") + f"; it runs because {_because(task, step.id)}"
+            return Why(f"step {task.id}/{step.id}", step.status, answer, tuple(mine), _artifacts(mine))
+        mine = [e for e in entries if e.links.get("task") == task.id]
+        live = live_state(repo, task)
+        answer = f"task {task.id} \"{task.intent}\" → {task.task} by method {task.method or '?'}: " + (
+            task.why() if live == task.state else "interrupted: no process is running it")
+        return Why(f"task {task.id}", live, answer, tuple(mine), _artifacts(mine))
+    st = state.load(repo)
+    ws = find(st, key)
+    mine = [e for e in entries if e.links.get("sws") == ws.id]
+    created = next((e for e in mine if e.kind == "sws-new"), None)
+    origin = f"made for task {created.links['task']}" if created and "task" in created.links else "made by hand"
+    last = mine[-1] if mine else None
+    answer = f"workspace {ws.id} is {ws.state}; {origin}" + (f"; last: {last.summary}" if last else "")
+    return Why(f"workspace {ws.id}", ws.state, answer, tuple(mine), _artifacts(mine))
+
+
+def _because(task: Any, step_id: str) -> str:
+    assert task.plan is not None
+    tree = {d["id"]: d for d in task.plan["tree"]}
+    chain = []
+    parent = task.plan_step(step_id)["parent"]
+    while parent in tree:
+        node = tree[parent]
+        chain.append(f"{node['task']} (method {node['method']})")
+        parent = node["parent"]
+    chain.append(f"the intent \"{task.intent}\"")
+    return " ← ".join(chain)
+
+
+def _artifacts(entries: list[LogEntry]) -> tuple[tuple[str, str], ...]:
+    found = []
+    for e in entries:
+        for key in ARTIFACT_KEYS:
+            value = e.data.get(key)
+            if isinstance(value, str) and value != EMPTY:
+                found.append((f"{e.kind} {e.links.get('step', e.links.get('sws', ''))} {key}".strip(), value))
+    return tuple(found)

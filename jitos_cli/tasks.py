@@ -1,0 +1,165 @@
+"""`jitos intent`, `resume`, `why` and `demo`: the main job, rendered live."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from jitos_cli.core import JsonOpt
+from jitos_cli.render import emit_json, err, out, style
+
+STATUS_COLOUR = {"ok": "green", "failed": "red", "waiting": "yellow", "interrupted": "yellow"}
+
+
+def progress_printer(json: bool) -> Any:
+    """Progress on stderr: a line per step start and end (plain lines; colour only on a TTY)."""
+
+    def report(p: Any) -> None:
+        head = f"[{p.index}/{p.total}] {p.step} ({p.worker})"
+        if p.event == "start":
+            err(style(f"{head} …", "dim", sys.stderr))
+            return
+        shown = style(p.status, STATUS_COLOUR.get(p.status, "bold"), sys.stderr)
+        timing = f" in {p.seconds:.1f}s" if p.seconds else ""
+        err(f"{head} {shown}{timing} — {p.reason}")
+
+    return report
+
+
+def task_json(task: Any, live: str) -> dict[str, Any]:
+    return {"task": task.id, "intent": task.intent, "sws": task.sws, "state": live, "system": task.system,
+            "why": task.why(), "method": task.method,
+            "steps": [{"id": s.id, "name": s.name, "worker": s.worker, "status": s.status, "attempts": s.attempts,
+                       "reason": s.reason} for s in task.steps]}
+
+
+def finish(repo: Any, task: Any, json: bool) -> None:
+    from kernel import history
+    from kernel.errors import EXIT_CONFLICT, EXIT_GATE_RED
+    from kernel.intent import live_state
+
+    live = live_state(repo, task)
+    if json:
+        emit_json(task_json(task, live))
+    elif live == "done":
+        out(f"{style('done', 'green')}: task {task.id} landed as {str(task.system)[:12]} — `jitos why {task.id}`")
+    elif live == "planned":
+        out(f"planned task {task.id} ({len(task.steps)} steps, method {task.method}); "
+            f"`jitos plan` shows it, `jitos resume {task.id}` runs it")
+    else:
+        colour = "yellow" if live == "waiting" else "red"
+        err(f"{style(live, colour)}: task {task.id} {task.why()}")
+        if task.sws:
+            err(f"workspace kept: {task.sws} — `jitos why {task.id}` for the events and logs")
+    if live == "interrupted":
+        from kernel.errors import EXIT_BAD_INPUT
+
+        raise typer.Exit(EXIT_BAD_INPUT)  # needs a decision: resume --retry-step
+    if live == "failed":
+        failed = next(s for s in task.steps if s.status == "failed")
+        outcome = ""
+        for rec in history.walk(repo):
+            if rec.event.links.get("task") == task.id and rec.event.links.get("step") == failed.id:
+                outcome = str(rec.event.data.get("collapse", {}).get("outcome", ""))
+                break
+        raise typer.Exit(EXIT_CONFLICT if outcome in ("conflict", "checkout-dirty") else EXIT_GATE_RED)
+
+
+def intent(
+    text: Annotated[str, typer.Argument(help="What you want done, in words.")] = "",
+    task: Annotated[list[str] | None, typer.Option("--task", metavar="NAME [ARG…]",
+                                                   help="Name the task instead of matching an intent (repeat for args: --task fix-bug --task 'the bug').")] = None,
+    plan_only: Annotated[bool, typer.Option("--plan-only", help="Record the task and plan; run nothing.")] = False,
+    jobs: Annotated[int, typer.Option("-j", "--jobs", min=1, help="Independent read-only steps at once.")] = 1,
+    json: JsonOpt = False,
+) -> None:
+    """Declare an intent: plan it, run it in a workspace, collapse on green."""
+    from kernel.intent import declare
+    from kernel.repo import open_repo
+
+    repo = open_repo()
+    call = (task[0], task[1:]) if task else None
+    result = declare(repo, text, task_call=call, plan_only=plan_only, jobs=jobs, progress=progress_printer(json))
+    finish(repo, result, json)
+
+
+def resume(
+    task: Annotated[str, typer.Argument(metavar="TASK", help="Task id (t1, t2, …).")],
+    retry_step: Annotated[bool, typer.Option("--retry-step", help="Run a failed or interrupted step again.")] = False,
+    fail: Annotated[str | None, typer.Option("--fail", metavar="REASON", help="Answer a waiting person step with 'no'.")] = None,
+    jobs: Annotated[int, typer.Option("-j", "--jobs", min=1)] = 1,
+    json: JsonOpt = False,
+) -> None:
+    """Continue a task waiting on a person or interrupted by a crash."""
+    from kernel.intent import resume as do_resume
+    from kernel.repo import open_repo
+
+    repo = open_repo()
+    result = do_resume(repo, task, jobs=jobs, retry_step=retry_step, failed=fail, progress=progress_printer(json))
+    finish(repo, result, json)
+
+
+def why(key: Annotated[str, typer.Argument(metavar="ID", help="A task (t1), a step (t1/STEP) or a workspace (s1).")],
+        json: JsonOpt = False) -> None:
+    """Why something ran, failed or waits: the answer, and the events and logs behind it."""
+    from kernel.repo import open_repo
+    from kernel.views import why as do_why
+
+    answer = do_why(open_repo(), key)
+    if json:
+        emit_json({"subject": answer.subject, "state": answer.state, "answer": answer.answer,
+                   "events": [{"id": e.id, "seq": e.seq, "kind": e.kind, "summary": e.summary, "data": e.data}
+                              for e in answer.events],
+                   "artifacts": [{"label": label, "digest": d} for label, d in answer.artifacts]})
+        return
+    out(answer.answer)
+    out("")
+    for e in answer.events:
+        out(f"  {style(e.id[:12], 'yellow')} {e.seq:>4} {e.kind:<12} {e.summary}")
+    if answer.artifacts:
+        out("")
+        out("artifacts (jitos show DIGEST prints one):")
+        for label, digest in answer.artifacts:
+            out(f"  {digest[:16]}  {label}")
+
+
+def show(digest: Annotated[str, typer.Argument(metavar="DIGEST", help="A store object (a prefix of 8+ characters).")]) -> None:
+    """Print a stored artifact (a step's output, a gate log)."""
+    from kernel.repo import open_repo
+
+    data = open_repo().store.get_prefix(digest)
+    sys.stdout.buffer.write(data)
+
+
+def demo(
+    where: Annotated[Path | None, typer.Option("--dir", help="Build the demo repository here (default: a temp folder).")] = None,
+) -> None:
+    """Fix a real bug end to end in a small generated repository."""
+    from kernel import demo as kdemo
+
+    root = where or Path(tempfile.mkdtemp(prefix="jitos-demo-")) / "slugify"
+    if root.exists() and any(root.iterdir()):
+        from kernel.errors import BadInput
+
+        raise BadInput(f"{root} is not empty; pick a new folder for the demo")
+    out(f"demo repository: {root}")
+    out(f"intent: {kdemo.INTENT}")
+    result = kdemo.run(root, progress=progress_printer(False))
+    out("")
+    out(f"task {result.task.id}: {result.task.state} — {result.task.why()}")
+    out("")
+    out("git log main   (the collapse commit says why it exists):")
+    for line in result.branch_log:
+        out(f"  {line}")
+    out("")
+    out("git log --format='%h %s' refs/jitos/history   (every event, newest first):")
+    for line in result.history_log:
+        out(f"  {line}")
+    out("")
+    out(f"look around: cd {root} && jitos status && jitos why {result.task.id}")
+    if result.task.state != "done":
+        raise typer.Exit(1)

@@ -1,0 +1,126 @@
+"""`jitos intent` and `jitos resume`: from a declared intent to a collapsed,
+tested commit, or a recorded reason why not.
+
+Intent ≠ plan ≠ execution: this module records the `task` (what) and the
+`plan` (how, from the planner, with the candidates it considered), allocates
+the task's workspace, and hands execution to the scheduler. Everything that
+can be refused is refused before anything is recorded or created.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from kernel import history, scheduler, state, sws, tasks
+from kernel.errors import BadInput, NotFound
+from kernel.planner.model import TaskCall
+from kernel.planner.render import plan_dict
+from kernel.planner.request import library, plan_request, require_plan
+from kernel.repo import Repo
+from kernel.workers import check_program
+
+CANDIDATES = 3
+
+
+def _no_match(err: BadInput, cwd: Path | None) -> BadInput:
+    names = sorted(library(cwd).domain.tasks)
+    return BadInput(f"{err.message}. Tasks that exist: {', '.join(names)}")
+
+
+def preflight(repo: Repo, plan: Mapping[str, Any]) -> None:
+    """Refuse, before anything is recorded, a plan that cannot run here."""
+    root = repo.workdir or repo.common_dir
+    config = repo.config()
+    for step in plan["steps"]:
+        where = f"step {step['id']} ({step['worker']})"
+        if step["missing_config"]:
+            keys = ", ".join(step["missing_config"])
+            raise BadInput(f"{where} needs {keys} in .jitos/config.toml; set it and try again")
+        if step["worker"] in ("shell", "agent"):
+            check_program(step["argv"], root, where)
+        if step["worker"] == "collapse" and not step["argv"] and not config.gate_command:
+            raise BadInput(f"{where} needs a gate: set [gate] command in .jitos/config.toml")
+
+
+def declare(
+    repo: Repo,
+    text: str,
+    *,
+    task_call: tuple[str, Sequence[str]] | None = None,
+    plan_only: bool = False,
+    jobs: int = 1,
+    progress: scheduler.ProgressFn | None = None,
+) -> tasks.Task:
+    history.require(repo)
+    if not text.strip() and task_call is None:
+        raise BadInput("the intent is empty; say what you want done, e.g. jitos intent \"fix the bug in slug()\"")
+    call = TaskCall(task_call[0], tuple(task_call[1])) if task_call else None
+    try:
+        planned = plan_request(text, task=call, cwd=repo.workdir, max_plans=CANDIDATES)
+    except BadInput as err:
+        if err.message.startswith("no intent matches"):
+            raise _no_match(err, repo.workdir) from None
+        raise
+    require_plan(planned)
+    result = planned.result
+    chosen = plan_dict(result.plans[0])
+    if not plan_only:
+        preflight(repo, chosen)
+    with state.ledger(repo) as ledger:
+        tid = ledger.state.next_task_id()
+        intent = text if text.strip() else str(call)
+        ledger.record(
+            "task",
+            f"task {tid}: {' '.join(intent.split())[:70]}",
+            data={"intent": intent, "task": result.task.name, "args": list(result.task.args),
+                  "matched": planned.intent},
+            links={"task": tid},
+        )
+        ledger.record(
+            "plan",
+            f"task {tid}: plan {chosen['method'] or chosen['task']}, {len(chosen['steps'])} steps",
+            data={"plan": chosen,
+                  "candidates": [{"method": p.method, "steps": [s.id for s in p.steps]} for p in result.plans],
+                  "nodes": result.stats.nodes},
+            links={"task": tid},
+        )
+    if plan_only:
+        return load(repo, tid)
+    sws.new(repo, task=tid)
+    return scheduler.run_task(repo, tid, jobs=jobs, progress=progress)
+
+
+def load(repo: Repo, tid: str) -> tasks.Task:
+    found = tasks.fold(history.events(repo))
+    if tid not in found:
+        known = ", ".join(sorted(found, key=lambda t: int(t[1:]))) or "none"
+        raise NotFound(f"no task {tid!r}; tasks: {known} (see `jitos status`)")
+    return found[tid]
+
+
+def resume(
+    repo: Repo, tid: str, *, jobs: int = 1, retry_step: bool = False, failed: str | None = None,
+    progress: scheduler.ProgressFn | None = None,
+) -> tasks.Task:
+    task = load(repo, tid)
+    if task.state == tasks.DONE:
+        return task
+    if task.plan is not None:
+        preflight(repo, task.plan)
+    if task.sws is None:
+        sws.new(repo, task=tid)
+    return scheduler.run_task(repo, tid, jobs=jobs, progress=progress, retry_step=retry_step, human_failed=failed)
+
+
+def live_state(repo: Repo, task: tasks.Task) -> str:
+    """The task's state, with `running` tasks whose process is gone shown as interrupted."""
+    if task.state == tasks.RUNNING and not scheduler.is_live(repo, task.id):
+        return tasks.INTERRUPTED
+    return task.state
+
+
+def all_tasks(repo: Repo) -> list[tasks.Task]:
+    return list(tasks.fold(history.events(repo)).values())
+

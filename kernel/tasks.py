@@ -1,0 +1,132 @@
+"""Tasks as history knows them: a pure fold of `task`, `plan`, `dispatch`,
+`result` and collapse events into task and step states. Never writes.
+
+Task states: planned (nothing dispatched yet, or planned with --plan-only),
+running, waiting (on a person), done, failed, interrupted. A step dispatched
+with no result is `running` in history; a view that finds no live process
+for it calls the task `interrupted`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from kernel.history import Recorded
+
+PLANNED, RUNNING, WAITING, DONE, FAILED, INTERRUPTED = (
+    "planned", "running", "waiting", "done", "failed", "interrupted")
+
+
+@dataclass(frozen=True, slots=True)
+class StepState:
+    id: str
+    name: str
+    worker: str
+    after: tuple[str, ...]
+    idempotent: bool
+    retries: int
+    status: str = "pending"  # pending | running | waiting | ok | failed | interrupted
+    attempts: int = 0
+    reason: str = ""
+    events: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    id: str
+    intent: str
+    task: str
+    args: tuple[str, ...]
+    matched: str | None
+    method: str = ""
+    plan: Mapping[str, Any] | None = None
+    sws: str | None = None
+    steps: tuple[StepState, ...] = ()
+    system: str | None = None
+    events: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def state(self) -> str:
+        statuses = [s.status for s in self.steps]
+        if not statuses or all(s == "pending" for s in statuses):
+            return PLANNED
+        for status, state in (("interrupted", INTERRUPTED), ("failed", FAILED), ("waiting", WAITING),
+                              ("running", RUNNING)):
+            if status in statuses:
+                return state
+        return DONE if all(s == "ok" for s in statuses) else RUNNING
+
+    def step(self, step_id: str) -> StepState:
+        for s in self.steps:
+            if s.id == step_id:
+                return s
+        raise KeyError(step_id)
+
+    def plan_step(self, step_id: str) -> Mapping[str, Any]:
+        assert self.plan is not None
+        for s in self.plan["steps"]:
+            if s["id"] == step_id:
+                return dict(s)
+        raise KeyError(step_id)
+
+    def why(self) -> str:
+        state = self.state
+        if state == PLANNED:
+            return f"planned ({len(self.steps)} steps); nothing has run — `jitos resume {self.id}` runs it"
+        if state == DONE:
+            return f"done: every step passed and the work landed as {str(self.system)[:12]}" if self.system \
+                else "done: every step passed"
+        current = next(s for s in self.steps if s.status not in ("ok", "pending"))
+        if state == WAITING:
+            return f"waiting on a person at step {current.id}: {current.reason} — then `jitos resume {self.id}`"
+        if state == FAILED:
+            return f"failed at step {current.id} ({current.worker}) after {current.attempts} attempt(s): {current.reason}"
+        if state == INTERRUPTED:
+            return f"interrupted at step {current.id} ({current.worker}): {current.reason}"
+        return f"running step {current.id} ({current.worker})"
+
+
+def _set_step(task: Task, step_id: str, **changes: Any) -> Task:
+    steps = tuple(replace(s, **changes) if s.id == step_id else s for s in task.steps)
+    return replace(task, steps=steps)
+
+
+def fold(records: Iterable[Recorded]) -> dict[str, Task]:
+    tasks: dict[str, Task] = {}
+    for rec in records:
+        event = rec.event
+        tid = event.links.get("task")
+        if tid is None:
+            continue
+        data = event.data
+        if event.kind == "task":
+            tasks[tid] = Task(tid, str(data["intent"]), str(data["task"]), tuple(data["args"]), data.get("matched"))
+        if tid not in tasks:
+            continue
+        task = replace(tasks[tid], events=tasks[tid].events + (rec.oid,))
+        step_id = event.links.get("step")
+        if event.kind == "plan":
+            plan = data["plan"]
+            steps = tuple(
+                StepState(s["id"], s["name"], s["worker"], tuple(s["after"]), bool(s["idempotent"]), int(s["retries"]))
+                for s in plan["steps"]
+            )
+            task = replace(task, plan=plan, method=str(plan["method"]), steps=steps)
+        elif event.kind == "sws-new":
+            task = replace(task, sws=event.links.get("sws"))
+        elif event.kind == "dispatch" and step_id:
+            current = task.step(step_id)
+            waiting = data.get("worker") == "human"
+            task = _set_step(task, step_id, status="waiting" if waiting else "running",
+                             attempts=current.attempts + 1, reason=str(data.get("prompt", "")) if waiting else "",
+                             events=current.events + (rec.oid,))
+        elif event.kind == "result" and step_id:
+            current = task.step(step_id)
+            task = _set_step(task, step_id, status=str(data["status"]), reason=str(data.get("reason", "")),
+                             events=current.events + (rec.oid,))
+        elif event.kind == "collapse":
+            task = replace(task, system=str(data["commit"]))
+        tasks[tid] = task
+    return tasks

@@ -1,0 +1,256 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from kernel import history
+from kernel.intent import declare, resume
+from kernel.repo import open_repo
+from kernel.verify import verify
+from tests.conftest import git, jitos
+
+
+def kinds(repo: Path, task: str = "t1") -> list[str]:
+    return [r.event.kind for r in history.events(open_repo(repo)) if r.event.links.get("task") == task]
+
+
+def test_intent_fixes_the_bug_end_to_end(buggy_repo: Callable[..., Path]) -> None:
+    repo = buggy_repo()
+    done = jitos("intent", "fix the bug", "--json")
+    data = json.loads(done.stdout)
+    assert set(data) >= {"task", "sws", "state", "system"} and data["state"] == "done"
+    assert "title.lower().split()" in git(repo, "show", "main:slugify.py")
+    assert "title.lower().split()" in (repo / "slugify.py").read_text()
+    status = json.loads(jitos("status", "--json").stdout)
+    assert status["tasks"][0]["id"] == "t1" and status["tasks"][0]["state"] == "done"
+    why = jitos("why", "t1").stdout
+    assert "fix-bug" in why and "landed as" in why
+    body = git(repo, "log", "-1", "--format=%B")
+    for trailer in ("Jitos-Intent: fix the bug", "Jitos-Task: t1", "Jitos-Step: collapse", "Jitos-Gate:"):
+        assert trailer in body
+    assert verify(open_repo(repo)).ok
+
+
+def test_event_sequence_is_task_plan_workspace_steps(buggy_repo: Callable[..., Path]) -> None:
+    repo = buggy_repo()
+    declare(open_repo(repo), "fix the bug")
+    seq = kinds(repo)
+    assert seq[:3] == ["task", "plan", "sws-new"]
+    assert seq.count("dispatch") == seq.count("result") == 7
+    assert seq[-3:] == ["gate-passed", "collapse", "result"]
+    plan = next(r.event for r in history.events(open_repo(repo)) if r.event.kind == "plan")
+    assert plan.data["plan"]["steps"][0]["id"] == "reproduce.write.agent-edit"
+    assert plan.data["candidates"]
+
+
+def test_unmatched_intent_exits_2_listing_tasks(buggy_repo: Callable[..., Path]) -> None:
+    buggy_repo()
+    done = jitos("intent", "water the plants", check=2)
+    assert "Tasks that exist:" in done.stderr and "fix-bug" in done.stderr
+    assert kinds(Path.cwd()) == []
+
+
+def test_missing_agent_command_exits_2_before_any_workspace(buggy_repo: Callable[..., Path]) -> None:
+    repo = buggy_repo(agent=["/nonexistent/agent"])
+    done = jitos("intent", "fix the bug", check=2)
+    assert "does not exist" in done.stderr
+    assert [r.event.kind for r in history.events(open_repo(repo))] == ["init"]
+    assert not (repo / ".git" / "jitos" / "ws" / "s1").exists()
+
+
+def test_non_executable_agent_command_exits_2(buggy_repo: Callable[..., Path]) -> None:
+    repo = buggy_repo(agent=["./agent.py"])
+    assert "not executable" in jitos("intent", "fix the bug", check=2).stderr
+    assert [r.event.kind for r in history.events(open_repo(repo))] == ["init"]
+
+
+def test_step_timeout_fails_the_task_and_is_recorded(buggy_repo: Callable[..., Path]) -> None:
+    repo = buggy_repo(agent_source="import time\ntime.sleep(30)\n", extra="timeout = 1\n")
+    task = declare(open_repo(repo), "fix the bug")
+    assert task.state == "failed"
+    step = task.steps[0]
+    assert step.status == "failed" and "timed out" in step.reason and step.attempts == 2  # retries = 1
+    assert task.sws is not None and (repo / ".git" / "jitos" / "ws" / task.sws).is_dir()
+
+
+def test_worker_writing_outside_its_workspace_is_refused(buggy_repo: Callable[..., Path], tmp_path: Path) -> None:
+    agent = (
+        "import os, pathlib\n"
+        "pathlib.Path(os.environ['OUTSIDE']).write_text('tampered')\n"
+    )
+    repo = buggy_repo(agent_source=agent, extra='env = ["OUTSIDE"]\n')
+    os.environ["OUTSIDE"] = str(repo / "slugify.py")
+    try:
+        task = declare(open_repo(repo), "fix the bug")
+    finally:
+        del os.environ["OUTSIDE"]
+    assert task.state == "failed"
+    assert "wrote outside its workspace (slugify.py)" in task.steps[0].reason
+
+
+def test_intent_text_is_never_executed(buggy_repo: Callable[..., Path], tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    text = f"fix the bug \"'; touch {marker}; $(touch {marker}) `touch {marker}`\nrm -rf /"
+    repo = buggy_repo()
+    task = declare(open_repo(repo), text)
+    assert task.state == "done" and task.intent == text
+    assert not marker.exists()
+
+
+def test_plan_only_records_task_and_plan_and_runs_nothing(buggy_repo: Callable[..., Path]) -> None:
+    repo = buggy_repo()
+    task = declare(open_repo(repo), "fix the bug", plan_only=True)
+    assert task.state == "planned" and kinds(repo) == ["task", "plan"]
+    assert resume(open_repo(repo), task.id).state == "done"
+
+
+def test_retries_repeat_a_failing_step_then_stop(buggy_repo: Callable[..., Path], tmp_path: Path) -> None:
+    count = tmp_path / "count"
+    agent = f"import sys\nopen({str(count)!r}, 'a').write('x')\nsys.exit(3)\n"
+    repo = buggy_repo(agent_source=agent)
+    task = declare(open_repo(repo), "fix the bug")
+    assert task.state == "failed" and count.read_text() == "xx"
+    assert task.steps[0].reason == "exit 3"
+
+
+HUMAN_METHODS = """
+[task.review]
+params = ["?what"]
+[primitive.ask]
+params = ["?what"]
+worker = "human"
+prompt = "Review {what} in the workspace"
+capabilities = ["workspace:write"]
+[method.review-by-hand]
+task = "review"
+subtasks = [{ id = "ask", task = "ask ?what" }, { id = "collapse", task = "collapse" }]
+[intent.review]
+task = "review"
+keywords = ["review"]
+args = ["{text}"]
+"""
+
+
+def test_human_step_waits_and_resume_records_the_edits(buggy_repo: Callable[..., Path]) -> None:
+    repo = buggy_repo(methods={"review.toml": HUMAN_METHODS})
+    task = declare(open_repo(repo), "review the slug code")
+    assert task.state == "waiting" and "Review" in task.why()
+    assert task.sws is not None
+    (repo / ".git" / "jitos" / "ws" / task.sws / "slugify.py").write_text(
+        "def slug(title):\n    return '-'.join(title.lower().split())\n")
+    done = resume(open_repo(repo), task.id)
+    assert done.state == "done"
+    assert "lower()" in git(repo, "show", "main:slugify.py")
+
+
+def test_human_step_can_be_answered_no(buggy_repo: Callable[..., Path]) -> None:
+    repo = buggy_repo(methods={"review.toml": HUMAN_METHODS})
+    task = declare(open_repo(repo), "review the slug code")
+    failed = resume(open_repo(repo), task.id, failed="not convinced")
+    assert failed.state == "failed" and "not convinced" in failed.steps[0].reason
+
+
+PARALLEL_METHODS = """
+[task.checks]
+params = []
+[primitive.check]
+params = ["?name"]
+worker = "shell"
+argv = ["sh", "-c", "echo checking {name}"]
+capabilities = ["workspace:read"]
+idempotent = true
+[method.three-checks]
+task = "checks"
+ordered = false
+subtasks = [
+  { id = "a", task = "check alpha" },
+  { id = "b", task = "check beta" },
+  { id = "c", task = "check gamma" },
+]
+"""
+
+RENDEZVOUS_METHODS = """
+[task.meet]
+params = []
+[primitive.wait-for]
+params = ["?mine", "?other"]
+worker = "shell"
+argv = ["sh", "-c", "touch {mine}; i=0; while [ ! -e {other} ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done; test -e {other}"]
+capabilities = ["workspace:read"]
+idempotent = true
+[method.meet]
+task = "meet"
+ordered = false
+subtasks = [
+  { id = "a", task = "wait-for /tmp/JITOS_A /tmp/JITOS_B" },
+  { id = "b", task = "wait-for /tmp/JITOS_B /tmp/JITOS_A" },
+]
+"""
+
+
+def test_parallel_history_equals_sequential_history(buggy_repo: Callable[..., Path]) -> None:
+    ids = []
+    for jobs, name in ((1, "seq"), (3, "par")):
+        repo = buggy_repo(name=name, methods={"checks.toml": PARALLEL_METHODS})
+        task = declare(open_repo(repo), "", task_call=("checks", []), jobs=jobs)
+        assert task.state == "done"
+        ids.append(git(repo, "rev-parse", "refs/jitos/history"))
+    assert ids[0] == ids[1]
+
+
+def test_parallel_steps_really_run_together(buggy_repo: Callable[..., Path], tmp_path: Path) -> None:
+    methods = RENDEZVOUS_METHODS.replace("/tmp/JITOS_", f"{tmp_path}/m_")
+    repo = buggy_repo(methods={"meet.toml": methods})
+    task = declare(open_repo(repo), "", task_call=("meet", []), jobs=2)
+    assert task.state == "done"
+
+
+SLOW_AGENT = (
+    "import pathlib, sys, time\n"
+    "if sys.argv[-1].startswith('Fix'):\n"
+    "    pathlib.Path('started').write_text('1')\n"
+    "    time.sleep(3)\n"
+    "    p = pathlib.Path('slugify.py')\n"
+    "    p.write_text(p.read_text().replace('title.split()', 'title.lower().split()'))\n"
+    "    pathlib.Path('started').unlink()\n"
+)
+
+
+def start_intent(repo: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", "import sys; from jitos_cli.main import main; sys.exit(main())", "intent", "fix the bug"],
+        cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_crash_mid_step_then_resume_with_retry_step(buggy_repo: Callable[..., Path]) -> None:
+    repo = buggy_repo(agent_source=SLOW_AGENT)
+    proc = start_intent(repo)
+    marker = repo / ".git" / "jitos" / "ws" / "s1" / "started"
+    deadline = time.monotonic() + 60
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate()
+    while marker.exists():  # the orphaned agent finishes on its own
+        time.sleep(0.05)
+    status = json.loads(jitos("status", "--json").stdout)
+    assert status["tasks"][0]["state"] == "interrupted"
+    assert verify(open_repo(repo)).ok
+    stopped = jitos("resume", "t1", check=2)
+    assert "--retry-step" in stopped.stderr
+    done = json.loads(jitos("resume", "t1", "--retry-step", "--json").stdout)
+    assert done["state"] == "done"
+    dispatches = [r.event.links["step"] for r in history.events(open_repo(repo)) if r.event.kind == "dispatch"]
+    assert dispatches.count("reproduce.write.agent-edit") == 1  # finished steps are not re-run
+    assert dispatches.count("fix.agent-edit") == 2
+    assert verify(open_repo(repo)).ok
+
+
+def test_demo_fixes_its_bug(tmp_path: Path) -> None:
+    done = jitos("demo", "--dir", str(tmp_path / "demo"))
+    assert "task t1: done" in done.stdout and "Jitos-Intent:" in done.stdout
+    assert "failed as expected" in done.stderr
