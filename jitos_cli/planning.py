@@ -40,13 +40,18 @@ class Format(str, Enum):
 def plan(
     words: Annotated[
         list[str] | None,
-        typer.Argument(help="Intent text; with --task, the task's arguments.", show_default=False),
+        typer.Argument(
+            metavar="TEXT",
+            help="Intent text; with --task, the task's arguments.",
+            show_default=False,
+        ),
     ] = None,
     task: Annotated[
-        str | None, typer.Option("--task", help="Plan for this task; WORDS are its arguments.")
+        str | None,
+        typer.Option("--task", metavar="NAME", help="Plan for this task; TEXT… are its arguments."),
     ] = None,
     facts: Annotated[
-        Path | None, typer.Option("--facts", help="TOML file with initial facts: facts = [...].")
+        Path | None, typer.Option("--facts", metavar="FILE", help="TOML file with initial facts: facts = [...].")
     ] = None,
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.text,
     as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
@@ -54,11 +59,11 @@ def plan(
         bool, typer.Option("--all", help="Every candidate the budget allows.")
     ] = False,
     max_plans: Annotated[
-        int | None, typer.Option("--max", min=1, help="At most N candidates.")
+        int | None, typer.Option("--max", min=1, metavar="N", help="At most N candidates.")
     ] = None,
     methods: Annotated[
         list[Path] | None,
-        typer.Option("--methods", help="Extra method file or folder (repeatable); wins on names."),
+        typer.Option("--methods", metavar="PATH", help="Extra method file or folder (repeatable); wins on names."),
     ] = None,
     depth: Annotated[
         int, typer.Option("--depth", min=1, help="Decomposition depth limit.")
@@ -168,8 +173,11 @@ def methods_list(
 def methods_check(
     paths: Annotated[
         list[Path] | None,
-        typer.Argument(help="Method files or folders (default: this repository's library).",
-                       show_default=False),
+        typer.Argument(
+            metavar="PATH",
+            help="Method files or folders (default: this repository's library).",
+            show_default=False,
+        ),
     ] = None,
 ) -> None:
     """Check method files: TOML syntax, names, arities, orderings, templates.
