@@ -160,3 +160,18 @@ def test_methods_check_without_paths_checks_the_repository_library(
 
 def test_all_and_max_together_are_rejected(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plan", "--all", "--max", "2", "refactor it"]) == 2
+
+
+def test_text_output_names_missing_config_keys(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (repo / "m.toml").write_text(
+        '[primitive.lint]\nparams = []\nworker = "shell"\nargv = ["{config.lint.command}"]\n')
+    assert main(["plan", "--methods", "m.toml", "--task", "lint"]) == 0
+    assert "missing config: lint.command (set in .jitos/config.toml)" in capsys.readouterr().out
+
+
+def test_facts_file_with_bad_toml_is_reported_as_file_line_col(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (repo / "facts.toml").write_text('facts = ["a"\nb = 1\n')
+    assert main(["plan", "--facts", "facts.toml", "--task", "collapse"]) == 2
+    assert "facts.toml:2:" in capsys.readouterr().err

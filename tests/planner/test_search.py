@@ -257,3 +257,28 @@ def test_states_passed_in_are_not_changed_by_planning(tmp_path: Path) -> None:
     facts = [("room", "a")]
     plan(domain, TaskCall("go"), facts)
     assert facts == [("room", "a")]
+
+
+def test_task_recurring_in_an_equal_state_after_steps_is_pruned(tmp_path: Path) -> None:
+    domain = domain_from(tmp_path, """
+[task.t]
+params = []
+[primitive.on]
+params = []
+add = ["lit"]
+[primitive.off]
+params = []
+del = ["lit"]
+[primitive.done]
+params = []
+[method.toggle-forever]
+task = "t"
+preference = 1
+subtasks = ["on", "off", "t"]
+[method.stop]
+task = "t"
+subtasks = ["done"]
+""")
+    result = plan(domain, TaskCall("t"), [], depth_limit=50)
+    assert [s.name for s in result.plans[0].steps] == ["done"]
+    assert result.stats.max_depth < 50
