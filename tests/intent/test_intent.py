@@ -254,3 +254,20 @@ def test_demo_fixes_its_bug(tmp_path: Path) -> None:
     done = jitos("demo", "--dir", str(tmp_path / "demo"))
     assert "task t1: done" in done.stdout and "Jitos-Intent:" in done.stdout
     assert "failed as expected" in done.stderr
+
+
+def test_ctrl_c_records_the_step_as_interrupted_and_keeps_the_workspace(buggy_repo: Callable[..., Path]) -> None:
+    repo = buggy_repo(agent_source=SLOW_AGENT)
+    proc = start_intent(repo)
+    marker = repo / ".git" / "jitos" / "ws" / "s1" / "started"
+    deadline = time.monotonic() + 60
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    last = history.events(open_repo(repo))[-1].event
+    assert last.kind == "result" and last.data["status"] == "interrupted" and last.links["step"] == "fix.agent-edit"
+    assert (repo / ".git" / "jitos" / "ws" / "s1").is_dir()
+    assert json.loads(jitos("status", "--json").stdout)["tasks"][0]["state"] == "interrupted"
+    assert verify(open_repo(repo)).ok
