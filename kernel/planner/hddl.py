@@ -135,10 +135,12 @@ class Subtask:
 
 @dataclass(frozen=True, slots=True)
 class Network:
-    """Subtasks plus ordering pairs `(before_id, after_id)`."""
+    """Subtasks, ordering pairs `(before_id, after_id)` and variable constraints
+    (`=` literals, possibly negated)."""
 
     subtasks: tuple[Subtask, ...]
     ordering: tuple[tuple[str, str], ...]
+    constraints: tuple[Literal, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -363,6 +365,7 @@ class _Parser:
         subtasks: SExpr | None = None
         ordering: SExpr | None = None
         ordered = False
+        constraints: tuple[Literal, ...] = ()
         for key, value, pos in pairs:
             if key in (":subtasks", ":tasks", ":ordered-subtasks", ":ordered-tasks"):
                 if subtasks is not None:
@@ -370,13 +373,18 @@ class _Parser:
                 subtasks, ordered = value, key.startswith(":ordered")
             elif key == ":ordering":
                 ordering = value
-            elif key == ":constraints" and not (isinstance(value, SList) and not value.items):
-                raise self.src.error(
-                    pos,
-                    f":constraints in {what} are not supported by jitos: move variable "
-                    "(in)equalities into the method's :precondition",
-                )
-        return self.network(subtasks, ordered, ordering, what)
+            elif key == ":constraints":
+                constraints = self.literals(value, f"the :constraints of {what}")
+                for lit in constraints:
+                    if lit.predicate != "=":
+                        raise self.src.error(
+                            value.pos,
+                            f"({lit.predicate} …) in the :constraints of {what} is not "
+                            "supported by jitos: constraints may only (in)equate variables; "
+                            "move it into the :precondition",
+                        )
+        network = self.network(subtasks, ordered, ordering, what)
+        return Network(network.subtasks, network.ordering, constraints)
 
     # -- domain
 

@@ -219,13 +219,13 @@ class _Translator:
             ):
                 skip.add(arg)
         used = {a for sub in m.network.subtasks for a in sub.args} | {
-            a for lit in m.precondition for a in lit.args
+            a for lit in (*m.precondition, *m.network.constraints) for a in lit.args
         }
         for term in used:
             if term.startswith("?") and term not in var_type:
                 raise BadInput(f"{where}: {term} is not among its :parameters")
         bound = self.typed_by_predicates(m.precondition, var_type)
-        pre = tuple(_lit(x) for x in m.precondition)
+        pre = tuple(_lit(x) for x in (*m.precondition, *m.network.constraints))
         checks = self.type_checks(m.params, skip, bound, where)
         return Method(
             name=m.name,
@@ -264,6 +264,7 @@ class _Translator:
                 if not arg.startswith("?") and prm.type != ROOT_TYPE:
                     checks.append(Literal(prm.type, (arg,)))
         checks.extend(self.type_checks(p.htn_params, set(), set(), where))
+        checks.extend(_lit(x) for x in p.htn.constraints)
         subtasks = [Subtask(s.id, s.task, s.args) for s in p.htn.subtasks]
         ordering = list(p.htn.ordering)
         goal_op: Operator | None = None

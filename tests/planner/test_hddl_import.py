@@ -166,3 +166,12 @@ def test_a_name_clashing_with_the_shipped_methods_is_refused_at_import(tmp_path:
     )
     with pytest.raises(BadInput, match=r"clash with the method library .*\[primitive\.snapshot\]"):
         hddl_import.import_hddl(tmp_path / "d.hddl", None, tmp_path / "out")
+
+
+def test_method_constraints_become_preconditions() -> None:
+    d = hddl.parse_domain(
+        "(define (domain d) (:task go :parameters (?x ?y))"
+        " (:method m :parameters (?x ?y) :task (go ?x ?y) :subtasks ()"
+        "  :constraints (and (not (= ?x ?y)))))"
+    )
+    assert hddl_import.translate(d).methods[0].pre == (Literal("=", ("?x", "?y"), negated=True),)

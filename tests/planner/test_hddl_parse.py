@@ -117,9 +117,14 @@ def test_conditional_effect_is_refused_with_advice() -> None:
         parse_domain(text)
 
 
-def test_method_constraints_are_refused_with_advice() -> None:
-    with pytest.raises(BadInput, match=r":constraints .* move variable"):
-        parse_domain(method(":subtasks (a (p ?x)) :constraints (not (= ?x ?x))"))
+def test_method_constraints_are_read_as_inequalities() -> None:
+    d = parse_domain(method(":subtasks (a (p ?x)) :constraints (and (not (= ?x ?y)))"))
+    assert d.methods[0].network.constraints == (Literal("=", ("?x", "?y"), positive=False),)
+
+
+def test_a_constraint_other_than_equality_is_refused_with_advice() -> None:
+    with pytest.raises(BadInput, match=r"\(q …\) in the :constraints .* move it into the :precondition"):
+        parse_domain(method(":subtasks (a (p ?x)) :constraints (q ?x)"))
 
 
 def test_ordering_on_an_unknown_subtask_is_located() -> None:
