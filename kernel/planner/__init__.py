@@ -9,6 +9,7 @@ files. Modules, upstream first:
     check      build a Domain and check it
     loader     TOML method files → Domain (layers, shadowing, errors)
     intents    intent text → task call
+    compiled   methods prepared for the search (linear order, head unification)
     build      search trail → Plan (step ids, DAG, tree)
     search     the HTN search: `plan()`
     render     plans as canonical JSON, text, dot, mermaid

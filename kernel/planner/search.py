@@ -21,13 +21,13 @@ This module never reads files, prints or touches git; see `plan()`.
 from __future__ import annotations
 
 import gc
-import heapq
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple, TypeVar
 
 from kernel.errors import BadInput
 from kernel.planner.build import DecompRecord, StepRecord, build_plan
+from kernel.planner.compiled import CompiledMethod, bind_head, compile_method
 from kernel.planner.model import (
     DEFAULT_DEPTH_LIMIT,
     DEFAULT_NODE_BUDGET,
@@ -35,11 +35,9 @@ from kernel.planner.model import (
     Fact,
     Failure,
     Literal,
-    Method,
     Operator,
     PlanResult,
     SearchStats,
-    Subtask,
     TaskCall,
     is_var,
 )
@@ -132,23 +130,6 @@ def plan(
             gc.enable()
 
 
-class _CompiledOp(NamedTuple):
-    op: Operator
-    params: tuple[str, ...]
-
-
-class _CompiledMethod(NamedTuple):
-    """A method prepared for the search: whether its head is distinct variables
-    (then binding is a zip), whether its preconditions use only head variables
-    (then they are a test, not a search), and its subtasks in linear order with each
-    argument's kind: 0 constant, 1 variable, 2 template."""
-
-    method: Method
-    simple_head: bool
-    closed: bool
-    subtasks: tuple[tuple[Subtask, tuple[int, ...]], ...]
-
-
 class _Search:
     def __init__(self, domain: Domain, depth_limit: int, node_budget: int) -> None:
         self.domain = domain
@@ -163,7 +144,7 @@ class _Search:
         self._failure: tuple[_Node, _Item, Any] | None = None
         self._schedules: dict[tuple[str, str, frozenset[str]], tuple[Literal, ...]] = {}
         self._simple: dict[tuple[str, str], tuple[Literal, ...]] = {}
-        self._methods: dict[str, tuple[_CompiledMethod, ...]] = {}
+        self._methods: dict[str, tuple[CompiledMethod, ...]] = {}
         self._closed_cache: dict[str, bool] = {}
 
     def run(
@@ -280,7 +261,7 @@ class _Search:
         self, node: _Node, item: _Item, rest: Agenda, op: Operator
     ) -> Iterator[_Node]:
         if item.open:
-            bound = _bind_head(op.params, item.args, node.fresh)
+            bound = bind_head(op.params, item.args, node.fresh)
             if bound is None:
                 self._fail(node, item, "arguments do not match the primitive's parameters")
                 return
@@ -339,7 +320,7 @@ class _Search:
             if cm.simple_head and not item.open:
                 env: Env | None = dict(zip(method.args, item.args, strict=True))
             else:
-                env = _bind_head(method.args, item.args, node.fresh)
+                env = bind_head(method.args, item.args, node.fresh)
             if env is None:
                 continue
             if cm.closed and not item.open:
@@ -366,7 +347,7 @@ class _Search:
                 self._fail(node, item, "no method's head matches the arguments")
 
     def _push(
-        self, node: _Node, item: _Item, rest: Agenda, cm: _CompiledMethod, env: Env,
+        self, node: _Node, item: _Item, rest: Agenda, cm: CompiledMethod, env: Env,
         below: _Guard,
     ) -> _Node:
         if item.open:
@@ -404,75 +385,13 @@ class _Search:
         return _Node(node.state, agenda, node.steps, node.nsteps,
                      (record, node.records), number + 1, fresh)
 
-    def _compiled(self, task: str) -> tuple[_CompiledMethod, ...]:
+    def _compiled(self, task: str) -> tuple[CompiledMethod, ...]:
         found = self._methods.get(task)
         if found is None:
             found = self._methods[task] = tuple(
-                _compile(m) for m in self.domain.methods.get(task, ())
+                compile_method(m) for m in self.domain.methods.get(task, ())
             )
         return found
-
-
-def _compile(method: Method) -> _CompiledMethod:
-    head = method.args
-    simple = all(is_var(a) for a in head) and len(set(head)) == len(head)
-    subtasks = []
-    for sub in reversed(linearise(method)):
-        kinds = tuple(
-            1 if is_var(a) else 2 if ("{" in a or "}" in a) else 0 for a in sub.args
-        )
-        subtasks.append((sub, kinds))
-    names = set(head)
-    closed = simple and all(set(lit.variables()) <= names for lit in method.pre)
-    return _CompiledMethod(method, simple, closed, tuple(subtasks))
-
-
-def linearise(method: Method) -> tuple[Subtask, ...]:
-    """The method's subtasks in a topological order of its ordering constraints,
-    taking the earliest-declared available subtask first."""
-    position = {s.id: i for i, s in enumerate(method.subtasks)}
-    indegree = [0] * len(method.subtasks)
-    succ: list[list[int]] = [[] for _ in method.subtasks]
-    for before, after in set(method.ordering):
-        succ[position[before]].append(position[after])
-        indegree[position[after]] += 1
-    ready = [i for i, d in enumerate(indegree) if d == 0]
-    heapq.heapify(ready)
-    out: list[Subtask] = []
-    while ready:
-        i = heapq.heappop(ready)
-        out.append(method.subtasks[i])
-        for j in succ[i]:
-            indegree[j] -= 1
-            if indegree[j] == 0:
-                heapq.heappush(ready, j)
-    return tuple(out)
-
-
-def _bind_head(
-    params: Sequence[str], args: Sequence[str], fresh: Mapping[str, str]
-) -> Env | None:
-    """Unify a head (`params`, terms) with call arguments (constants or fresh
-    variables, resolved through `fresh`)."""
-    env: Env = {}
-    for term, arg in zip(params, args, strict=True):
-        value = deref(arg, fresh) if arg.startswith("?") else arg
-        if term.startswith("?") and term not in env and not value.startswith("?"):
-            env[term] = value
-        elif is_var(term):
-            cur = deref(term, env)
-            if not is_var(cur):
-                if is_var(value):
-                    env[value] = cur
-                elif cur != value:
-                    return None
-            elif cur != value:
-                env[cur] = value
-        elif is_var(value):
-            env[value] = term
-        elif term != value:
-            return None
-    return env
 
 
 def _propagate(
