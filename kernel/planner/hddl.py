@@ -2,8 +2,9 @@
 into a plain syntax tree: a domain (types, predicates, tasks, methods, actions)
 and a problem (objects, initial network, initial facts).
 
-This module only parses and checks shape. It never plans and never writes files;
-turning the tree into jitos method files is `hddl_import`'s job. Every error names
+This module only parses and checks shape (the s-expressions come from `sexpr`).
+It never plans and never writes files; `hddl_translate` turns the tree into jitos
+definitions and `hddl_import` writes them as method files. Every error names
 `file:line:col` and, for constructs jitos does not plan with, says what to do.
 """
 
@@ -14,93 +15,7 @@ from itertools import pairwise
 from pathlib import Path
 
 from kernel.errors import BadInput
-
-# ---------------------------------------------------------------------------
-# s-expressions
-
-
-@dataclass(frozen=True, slots=True)
-class Pos:
-    """Where a token starts: 1-based line and column."""
-
-    line: int
-    col: int
-
-
-@dataclass(frozen=True, slots=True)
-class Sym:
-    """A symbol (`pick-up`, `?x`, `:task`, `-`, `<`), lower-cased as HDDL is case-insensitive."""
-
-    text: str
-    pos: Pos
-
-
-@dataclass(frozen=True, slots=True)
-class SList:
-    """A parenthesised list."""
-
-    items: tuple[SExpr, ...]
-    pos: Pos
-
-
-SExpr = Sym | SList
-
-
-class _Source:
-    """A file name plus the `file:line:col: message` error format."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def error(self, pos: Pos, message: str) -> BadInput:
-        return BadInput(f"{self.name}:{pos.line}:{pos.col}: {message}")
-
-
-def tokenize(text: str, source: str = "<hddl>") -> list[tuple[str, Pos]]:
-    """Split HDDL text into `(`, `)` and symbols with their positions; `;` starts a comment."""
-    tokens: list[tuple[str, Pos]] = []
-    line, col, i, n = 1, 1, 0, len(text)
-    while i < n:
-        ch = text[i]
-        if ch == "\n":
-            line, col, i = line + 1, 1, i + 1
-        elif ch.isspace():
-            col, i = col + 1, i + 1
-        elif ch == ";":
-            while i < n and text[i] != "\n":
-                i += 1
-        elif ch in "()":
-            tokens.append((ch, Pos(line, col)))
-            col, i = col + 1, i + 1
-        else:
-            start, start_col = i, col
-            while i < n and not text[i].isspace() and text[i] not in "();":
-                i += 1
-            col += i - start
-            tokens.append((text[start:i].lower(), Pos(line, start_col)))
-    return tokens
-
-
-def parse_sexprs(text: str, source: str = "<hddl>") -> list[SExpr]:
-    """Parse every top-level s-expression in `text`."""
-    src = _Source(source)
-    stack: list[tuple[Pos, list[SExpr]]] = []
-    top: list[SExpr] = []
-    for tok, pos in tokenize(text, source):
-        if tok == "(":
-            stack.append((pos, []))
-        elif tok == ")":
-            if not stack:
-                raise src.error(pos, "unbalanced ')': no list is open here; remove it")
-            open_pos, items = stack.pop()
-            done = SList(tuple(items), open_pos)
-            (stack[-1][1] if stack else top).append(done)
-        else:
-            (stack[-1][1] if stack else top).append(Sym(tok, pos))
-    if stack:
-        raise src.error(stack[-1][0], "unclosed '(': add the missing ')'")
-    return top
-
+from kernel.planner.sexpr import Pos, SExpr, SList, Source, Sym, parse_sexprs
 
 # ---------------------------------------------------------------------------
 # the HDDL tree
@@ -210,7 +125,7 @@ _UNSUPPORTED_FORMULA = {
 
 class _Parser:
     def __init__(self, source: str) -> None:
-        self.src = _Source(source)
+        self.src = Source(source)
 
     # -- helpers
 
@@ -548,7 +463,7 @@ def _single(text: str, source: str) -> SExpr:
     exprs = parse_sexprs(text, source)
     if len(exprs) != 1:
         pos = exprs[1].pos if exprs else Pos(1, 1)
-        raise _Source(source).error(pos, "expected exactly one (define …) form in the file")
+        raise Source(source).error(pos, "expected exactly one (define …) form in the file")
     return exprs[0]
 
 
@@ -570,16 +485,3 @@ def read_text(path: Path) -> str:
         raise BadInput(f"{path}: no such file") from err
     except (OSError, UnicodeDecodeError) as err:
         raise BadInput(f"{path}: cannot read: {err}") from err
-
-
-def is_problem(text: str, source: str) -> bool:
-    """True when the file defines a problem rather than a domain."""
-    e = _single(text, source)
-    return (
-        isinstance(e, SList)
-        and len(e.items) > 1
-        and isinstance(e.items[1], SList)
-        and bool(e.items[1].items)
-        and isinstance(e.items[1].items[0], Sym)
-        and e.items[1].items[0].text == "problem"
-    )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from kernel.planner import hddl, hddl_import
+from kernel.planner import hddl, hddl_import, hddl_translate
 from kernel.planner.model import Domain, Fact, Plan
 from kernel.planner.request import plan_request
 from kernel.planner.search import plan as search
@@ -15,13 +15,13 @@ from kernel.planner.validate import goal_problems, validate, verify_request
 HDDL = Path(__file__).parent / "hddl"
 
 
-def solved(domain: str, problem: str) -> tuple[Domain, tuple[Fact, ...], Plan, hddl_import.Imported]:
-    imported = hddl_import.translate(
+def solved(domain: str, problem: str) -> tuple[Domain, tuple[Fact, ...], Plan, hddl_translate.Imported]:
+    imported = hddl_translate.translate(
         hddl.parse_domain((HDDL / f"{domain}.hddl").read_text()),
         hddl.parse_problem((HDDL / f"{problem}.hddl").read_text()),
     )
     assert imported.root is not None
-    dom = hddl_import.build(imported)
+    dom = hddl_translate.build(imported)
     result = search(dom, imported.root, imported.facts)
     return dom, imported.facts, result.plans[0], imported
 
@@ -104,12 +104,12 @@ UNORDERED = """
 
 
 def test_unordered_steps_touching_one_fact_are_reported() -> None:
-    imported = hddl_import.translate(
+    imported = hddl_translate.translate(
         hddl.parse_domain(UNORDERED),
         hddl.parse_problem("(define (problem p) (:domain flags) (:htn :subtasks (raise-and-look)))"),
     )
     assert imported.root is not None
-    dom = hddl_import.build(imported)
+    dom = hddl_translate.build(imported)
     plan = search(dom, imported.root, imported.facts).plans[0]
     assert validate(dom, imported.facts, plan).ok
     loose = replace(plan, steps=tuple(replace(s, after=()) for s in plan.steps))
