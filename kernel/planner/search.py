@@ -62,7 +62,7 @@ class _Guard(NamedTuple):
 
     name: str
     args: tuple[str, ...]
-    facts: frozenset[Fact]
+    state: State
     up: _Guard | None
 
 
@@ -299,19 +299,13 @@ class _Search:
             self._fail(node, item, f"depth limit {self.depth_limit} reached; raise --depth")
             return
         state = node.state
-        facts = state.facts
         guard = item.guard
         while guard is not None:
-            if (
-                guard.name == item.name
-                and guard.args == item.args
-                and hash(guard.facts) == hash(facts)
-                and guard.facts == facts
-            ):
+            if guard.name == item.name and guard.args == item.args and guard.state == state:
                 self._fail(node, item, "cycle: the task recurs on itself in the same state")
                 return
             guard = guard.up
-        below = _Guard(item.name, item.args, facts, item.guard)
+        below = _Guard(item.name, item.args, state, item.guard)
         methods = self._compiled(item.name)
         tried: list[tuple[str, tuple[Literal, ...], Env]] = []
         produced = False

@@ -37,13 +37,16 @@ _EMPTY: PredIndex = ((), {})
 
 
 class State:
-    """An immutable set of facts with canonical-order lookups."""
+    """An immutable set of facts with canonical-order lookups. Membership is a
+    binary search in the predicate's sorted facts; the `facts` frozenset is
+    built only when asked for (equality, hashing), so applying a step copies
+    just the index entries that changed."""
 
-    __slots__ = ("_index", "facts")
+    __slots__ = ("_facts", "_index")
 
-    def __init__(self, facts: frozenset[Fact], index: dict[str, PredIndex]) -> None:
-        self.facts = facts
+    def __init__(self, index: dict[str, PredIndex], facts: frozenset[Fact] | None = None) -> None:
         self._index = index
+        self._facts = facts
 
     @classmethod
     def of(cls, facts: Iterable[Fact]) -> State:
@@ -58,22 +61,41 @@ class State:
                 for pos in range(1, len(fact)):
                     by_pos.setdefault((pos, fact[pos]), []).append(fact)
             index[pred] = (tuple(group), {k: tuple(v) for k, v in by_pos.items()})
-        return cls(fset, index)
+        return cls(index, fset)
+
+    @property
+    def facts(self) -> frozenset[Fact]:
+        if self._facts is None:
+            self._facts = frozenset(f for every, _ in self._index.values() for f in every)
+        return self._facts
+
+    def has(self, fact: Fact) -> bool:
+        found = self._index.get(fact[0])
+        if found is None:
+            return False
+        every = found[0]
+        i = bisect.bisect_left(every, fact)
+        return i < len(every) and every[i] == fact
 
     def __contains__(self, fact: object) -> bool:
-        return fact in self.facts
+        return isinstance(fact, tuple) and bool(fact) and self.has(fact)
 
     def __len__(self) -> int:
-        return len(self.facts)
+        return sum(len(every) for every, _ in self._index.values())
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, State) and other.facts == self.facts
+        if not isinstance(other, State):
+            return False
+        if other is self:
+            return True
+        mine, theirs = self.facts, other.facts
+        return hash(mine) == hash(theirs) and mine == theirs  # frozensets cache their hash
 
     def __hash__(self) -> int:
         return hash(self.facts)
 
     def sorted(self) -> tuple[Fact, ...]:
-        return tuple(sorted(self.facts))
+        return tuple(f for pred in sorted(self._index) for f in self._index[pred][0])
 
     def candidates(self, pattern: Sequence[str]) -> tuple[Fact, ...]:
         """Facts that may match `pattern` (a predicate then terms, already
@@ -96,11 +118,10 @@ class State:
     def apply(self, add: Iterable[Fact], delete: Iterable[Fact]) -> State:
         """A new state: `delete` removed, then `add` added (a fact in both stays).
         Only the index entries of predicates that changed are copied."""
-        facts = self.facts
+        has = self.has
         added = set(add)
-        removed = facts.intersection(delete)
-        removed -= added
-        added -= facts
+        removed = {f for f in delete if f not in added and has(f)}
+        added = {f for f in added if not has(f)}
         if not removed and not added:
             return self
         index = self._index.copy()
@@ -127,7 +148,7 @@ class State:
                 index[pred] = (every, by_pos)
             else:
                 del index[pred]
-        return State((facts - removed) | added, index)
+        return State(index)
 
 
 def deref(term: str, env: Mapping[str, str]) -> str:
@@ -209,7 +230,7 @@ def _unify_fact(pattern: Fact, fact: Fact, env: Env) -> Env | None:
 
 def _exists(pattern: Fact, state: State) -> bool:
     if not any(is_var(t) for t in pattern):
-        return pattern in state.facts
+        return state.has(pattern)
     arity = len(pattern)
     return any(
         len(f) == arity and _unify_fact(pattern, f, {}) is not None
@@ -252,7 +273,7 @@ def _satisfy(lits: Sequence[Literal], i: int, state: State, env: Env) -> Iterato
             i += 1
             continue
         if not _is_open(lit, pattern):
-            if pattern not in state.facts:
+            if not state.has(pattern):
                 return
             i += 1
             continue
@@ -270,7 +291,7 @@ def _satisfy(lits: Sequence[Literal], i: int, state: State, env: Env) -> Iterato
 def check_ground(lits: Sequence[Literal], state: State, env: Env) -> tuple[Fact, ...] | None:
     """For a conjunction whose variables `env` all binds: the facts it reads
     (tested present or absent) if it holds, else None. No search needed."""
-    facts = state.facts
+    has = state.has
     reads: list[Fact] = []
     for lit in lits:
         fact = ground(lit, env)
@@ -278,7 +299,7 @@ def check_ground(lits: Sequence[Literal], state: State, env: Env) -> tuple[Fact,
             if (fact[1] == fact[2]) == lit.negated:
                 return None
             continue
-        if (fact in facts) == lit.negated:
+        if has(fact) == lit.negated:
             return None
         reads.append(fact)
     return tuple(reads)
