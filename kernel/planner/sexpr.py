@@ -48,7 +48,7 @@ class Source:
         return BadInput(f"{self.name}:{pos.line}:{pos.col}: {message}")
 
 
-def tokenize(text: str, source: str = "<hddl>") -> list[tuple[str, Pos]]:
+def tokenize(text: str) -> list[tuple[str, Pos]]:
     """Split HDDL text into `(`, `)` and symbols with their positions; `;` starts a comment."""
     tokens: list[tuple[str, Pos]] = []
     line, col, i, n = 1, 1, 0, len(text)
@@ -78,7 +78,7 @@ def parse_sexprs(text: str, source: str = "<hddl>") -> list[SExpr]:
     src = Source(source)
     stack: list[tuple[Pos, list[SExpr]]] = []
     top: list[SExpr] = []
-    for tok, pos in tokenize(text, source):
+    for tok, pos in tokenize(text):
         if tok == "(":
             stack.append((pos, []))
         elif tok == ")":
