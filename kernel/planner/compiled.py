@@ -7,10 +7,11 @@ Pure functions over the domain model; nothing here searches or reads files.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Mapping, Sequence
-from typing import NamedTuple
+import operator
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
 
-from kernel.planner.model import Method, Subtask, is_var
+from kernel.planner.model import Literal, Method, Operator, Subtask, is_var
 from kernel.planner.state import Env, deref
 
 
@@ -86,3 +87,47 @@ def bind_head(
         elif term != value:
             return None
     return env
+
+
+Getter = Callable[[tuple[str, ...]], Any]
+
+
+class CompiledOperator(NamedTuple):
+    """A primitive whose precondition variables are all parameters, prepared so
+    that grounding is indexing: every literal becomes a getter over
+    `consts + args`. `pre` pairs each getter with its test: 0 present,
+    1 absent, 2 equal, 3 different."""
+
+    consts: tuple[str, ...]
+    pre: tuple[tuple[Getter, int], ...]
+    add: tuple[Getter, ...]
+    delete: tuple[Getter, ...]
+
+
+def compile_operator(op: Operator) -> CompiledOperator | None:
+    """The prepared form of `op`, or None when a precondition has a variable
+    that is not a parameter (then matching has to search)."""
+    params = set(op.params)
+    if any(not set(lit.variables()) <= params for lit in op.pre):
+        return None
+    consts: list[str] = []
+    for lit in (*op.pre, *op.add, *op.delete):
+        for term in lit.pattern:
+            if not is_var(term) and term not in consts:
+                consts.append(term)
+    where = {c: i for i, c in enumerate(consts)}
+    where.update({p: len(consts) + i for i, p in enumerate(op.params)})
+
+    def getter(lit: Literal) -> Getter:
+        if len(lit.pattern) == 1:
+            fact = lit.pattern
+            return lambda _src: fact
+        return operator.itemgetter(*(where[t] for t in lit.pattern))
+
+    pre = tuple(
+        (getter(lit), (3 if lit.negated else 2) if lit.predicate == "=" else int(lit.negated))
+        for lit in op.pre
+    )
+    return CompiledOperator(
+        tuple(consts), pre, tuple(getter(a) for a in op.add), tuple(getter(d) for d in op.delete)
+    )

@@ -27,7 +27,13 @@ from typing import Any, NamedTuple, TypeVar
 
 from kernel.errors import BadInput
 from kernel.planner.build import DecompRecord, StepRecord, build_plan
-from kernel.planner.compiled import CompiledMethod, bind_head, compile_method
+from kernel.planner.compiled import (
+    CompiledMethod,
+    CompiledOperator,
+    bind_head,
+    compile_method,
+    compile_operator,
+)
 from kernel.planner.model import (
     DEFAULT_DEPTH_LIMIT,
     DEFAULT_NODE_BUDGET,
@@ -54,6 +60,7 @@ from kernel.planner.state import (
 from kernel.planner.templates import render
 
 log = logging.getLogger(__name__)
+_UNSEEN: Any = object()
 T = TypeVar("T")
 
 
@@ -145,7 +152,7 @@ class _Search:
         self._schedules: dict[tuple[str, str, frozenset[str]], tuple[Literal, ...]] = {}
         self._simple: dict[tuple[str, str], tuple[Literal, ...]] = {}
         self._methods: dict[str, tuple[CompiledMethod, ...]] = {}
-        self._closed_cache: dict[str, bool] = {}
+        self._operators: dict[str, CompiledOperator | None] = {}
 
     def run(
         self, task: TaskCall, state: State, config: Mapping[str, object], max_plans: int
@@ -233,29 +240,33 @@ class _Search:
         return found
 
     def _apply(self, node: _Node, item: _Item, rest: Agenda, op: Operator) -> Iterator[_Node]:
-        if item.open or not self._closed(op.name, op.params, op.pre):
+        compiled = self._operators.get(op.name, _UNSEEN)
+        if compiled is _UNSEEN:
+            compiled = self._operators[op.name] = compile_operator(op)
+        if item.open or compiled is None:
             return self._apply_bindings(node, item, rest, op)
         # Every variable is a parameter and every parameter is bound: a test, not a search.
-        env = dict(zip(op.params, item.args, strict=True))
+        src = compiled.consts + item.args
         state = node.state
-        reads = check_ground(op.pre, state, env)
-        if reads is None:
-            self._fail(node, item, (state, [("", op.pre, env)]))
-            return iter(())
-        adds = tuple([ground(lit, env) for lit in op.add])
-        dels = tuple([ground(lit, env) for lit in op.delete])
-        record = StepRecord(op, item.args, item.parent, item.sub, reads, (), adds, dels)
-        return iter((_Node(state.apply(adds, dels), rest, (record, node.steps), node.nsteps + 1,
-                           node.records, node.nrecords, node.fresh),))
-
-    def _closed(self, name: str, params: tuple[str, ...], pre: tuple[Literal, ...]) -> bool:
-        found = self._closed_cache.get(name)
-        if found is None:
-            names = set(params)
-            found = self._closed_cache[name] = all(
-                set(lit.variables()) <= names for lit in pre
-            )
-        return found
+        has = state.has
+        reads = []
+        for get, test in compiled.pre:
+            fact = get(src)
+            if test >= 2:
+                if (fact[1] == fact[2]) != (test == 2):
+                    break
+            elif has(fact) == test:
+                break
+            else:
+                reads.append(fact)
+        else:
+            adds = tuple([get(src) for get in compiled.add])
+            dels = tuple([get(src) for get in compiled.delete])
+            record = StepRecord(op, item.args, item.parent, item.sub, tuple(reads), (), adds, dels)
+            return iter((_Node(state.apply(adds, dels), rest, (record, node.steps),
+                               node.nsteps + 1, node.records, node.nrecords, node.fresh),))
+        self._fail(node, item, (state, [("", op.pre, dict(zip(op.params, item.args, strict=True)))]))
+        return iter(())
 
     def _apply_bindings(
         self, node: _Node, item: _Item, rest: Agenda, op: Operator

@@ -119,15 +119,18 @@ class State:
         """A new state: `delete` removed, then `add` added (a fact in both stays).
         Only the index entries of predicates that changed are copied."""
         has = self.has
-        added = set(add)
-        removed = {f for f in delete if f not in added and has(f)}
-        added = {f for f in added if not has(f)}
-        if not removed and not added:
+        adds = set(add)
+        changes: dict[str, tuple[list[Fact], list[Fact]]] = {}
+        for fact in set(delete):
+            if fact not in adds and has(fact):
+                changes.setdefault(fact[0], ([], []))[0].append(fact)
+        for fact in adds:
+            if not has(fact):
+                changes.setdefault(fact[0], ([], []))[1].append(fact)
+        if not changes:
             return self
         index = self._index.copy()
-        for pred in {f[0] for f in removed} | {f[0] for f in added}:
-            out = [f for f in removed if f[0] == pred]
-            into = [f for f in added if f[0] == pred]
+        for pred, (out, into) in changes.items():
             every, by_pos = index.get(pred, _EMPTY)
             by_pos = by_pos.copy()
             for fact in out:
