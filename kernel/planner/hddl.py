@@ -306,7 +306,10 @@ class _Parser:
     def domain(self, e: SExpr) -> Domain:
         items = self.lst(e, "(define (domain …) …)")
         if self.head(e) != "define" or len(items) < 2 or self.head(items[1]) != "domain":
-            raise self.src.error(e.pos, "expected (define (domain NAME) …)")
+            hint = ""
+            if len(items) > 1 and self.head(items[1]) == "problem":
+                hint = ": this file is a problem; give the domain file first, then the problem"
+            raise self.src.error(e.pos, f"expected (define (domain NAME) …){hint}")
         name = self.sym(self.lst(items[1], "(domain NAME)")[-1], "a domain name")
         reqs: list[str] = []
         types: list[tuple[str, str]] = []
@@ -414,7 +417,10 @@ class _Parser:
     def problem(self, e: SExpr) -> Problem:
         items = self.lst(e, "(define (problem …) …)")
         if self.head(e) != "define" or len(items) < 2 or self.head(items[1]) != "problem":
-            raise self.src.error(e.pos, "expected (define (problem NAME) …)")
+            hint = ""
+            if len(items) > 1 and self.head(items[1]) == "domain":
+                hint = ": this file is a domain; give the domain file first, then the problem"
+            raise self.src.error(e.pos, f"expected (define (problem NAME) …){hint}")
         name = self.sym(self.lst(items[1], "(problem NAME)")[-1], "a problem name")
         domain = ""
         objects: list[Param] = []

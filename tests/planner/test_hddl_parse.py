@@ -155,3 +155,8 @@ def test_a_compound_task_precondition_is_refused_with_advice() -> None:
 def test_empty_constraints_are_accepted() -> None:
     d = parse_domain(method(":subtasks (a (p ?x)) :constraints ( )"))
     assert [s.id for s in d.methods[0].network.subtasks] == ["a"]
+
+
+def test_a_problem_given_as_the_domain_says_which_file_comes_first() -> None:
+    with pytest.raises(BadInput, match=r"p\.hddl:1:1: .* this file is a problem; give the domain file first"):
+        parse_domain((HDDL / "blocks-p1.hddl").read_text().split("\n", 1)[1], "p.hddl")
