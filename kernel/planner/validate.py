@@ -86,7 +86,7 @@ class _Checker:
         self._closures: dict[tuple[str, str, bool], frozenset[str]] = {}
         self._windows: dict[str, tuple[int, int]] = {}
         self.touched: list[list[tuple[Fact, bool]]] = [[] for _ in plan.steps]
-        self._schedules: dict[tuple[str, frozenset[str]], tuple[Literal, ...]] = {}
+        self._schedules: dict[tuple[str, str, frozenset[str]], tuple[Literal, ...]] = {}
         self._methods = {(m.task, m.name): m for ms in domain.methods.values() for m in ms}
 
     def problem(self, text: str) -> None:
@@ -109,13 +109,17 @@ class _Checker:
         if theta is None:
             self.problem(f"step {step.id}: {step.name} takes {len(op.params)} argument(s)")
             return state
-        key = (op.name, frozenset(theta))
+        key = ("primitive", op.name, frozenset(theta))
         pre = self._schedules.get(key)
         if pre is None:
             pre = self._schedules[key] = schedule(op.pre, theta)
         binding = next(satisfy(pre, state, theta), None)
         if binding is None:
-            failed = [str(lit) for lit in op.pre if not holds((lit,), state, theta)]
+            failed = [
+                str(Literal(lit.predicate, ground(lit, theta)[1:], lit.negated))
+                for lit in op.pre
+                if not holds((lit,), state, theta)
+            ]
             self.problem(
                 f"step {i + 1} ({step.id}) {step.name}({', '.join(step.args)}): "
                 f"precondition does not hold: {'; '.join(failed) or 'no common binding'}"
@@ -273,7 +277,7 @@ class _Checker:
         if own is not None:
             hi = min(hi, own[0])
         env = dict(theta)
-        key = (node.method, frozenset(env))
+        key = ("method", node.method, frozenset(env))
         lits = self._schedules.get(key)
         if lits is None:
             lits = self._schedules[key] = schedule(pre, env)
