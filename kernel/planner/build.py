@@ -167,6 +167,17 @@ def _dependencies(
     steps: Sequence[StepRecord], records: Sequence[DecompRecord]
 ) -> list[list[int]]:
     """Direct predecessors of each step, transitively reduced, ascending."""
+    totals: dict[str, bool] = {}
+    for rec in records:
+        total = totals.get(rec.method.name)
+        if total is None:
+            total = totals[rec.method.name] = _totally_ordered(rec.method)
+        if not total:
+            break
+    else:
+        # Every method orders all its subtasks, so every two steps are ordered
+        # by the method that decomposed their common ancestor: a chain.
+        return [[i - 1] if i else [] for i in range(len(steps))]
     succ: list[set[int]] = [set() for _ in steps]
     written: set[Fact] = set()
     for s in steps:
@@ -206,6 +217,13 @@ def _dependencies(
                 writers_of.setdefault(fact[0], []).append(j)
     _method_edges(steps, records, succ)
     return _reduce(succ)
+
+
+def _totally_ordered(method: Method) -> bool:
+    """Whether the method's ordering chains all its subtasks (each directly
+    before the next in declaration order, as `ordered = true` gives)."""
+    chain = set(Method.chain(method.subtasks))
+    return chain <= set(method.ordering)
 
 
 class _Shape(NamedTuple):
