@@ -12,11 +12,12 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from kernel.planner.model import Literal, Method, Operator, Subtask, is_var
-from kernel.planner.state import Env, deref
+from kernel.planner.state import Env, deref, schedule
 
 
 class CompiledMethod(NamedTuple):
-    """A method prepared for the search: whether its head is distinct variables
+    """A method prepared for the search (`pre`: the preconditions in evaluation
+    order for a call with every argument bound): whether its head is distinct variables
     (then binding is a zip), whether its preconditions use only head variables
     (then they are a test, not a search), and its subtasks in linear order with each
     argument's kind: 0 constant, 1 variable, 2 template."""
@@ -25,6 +26,7 @@ class CompiledMethod(NamedTuple):
     simple_head: bool
     closed: bool
     subtasks: tuple[tuple[Subtask, tuple[int, ...]], ...]
+    pre: tuple[Literal, ...]
 
 
 def compile_method(method: Method) -> CompiledMethod:
@@ -38,7 +40,7 @@ def compile_method(method: Method) -> CompiledMethod:
         subtasks.append((sub, kinds))
     names = set(head)
     closed = simple and all(set(lit.variables()) <= names for lit in method.pre)
-    return CompiledMethod(method, simple, closed, tuple(subtasks))
+    return CompiledMethod(method, simple, closed, tuple(subtasks), schedule(method.pre, names))
 
 
 def linearise(method: Method) -> tuple[Subtask, ...]:

@@ -339,8 +339,10 @@ class _Search:
                     produced = True
                     yield self._push(node, item, rest, cm, env, below)
                 continue
-            pre = self._schedule("m", method.name, method.pre, env,
-                                 cm.simple_head and not item.open)
+            if cm.simple_head and not item.open:
+                pre = cm.pre
+            else:
+                pre = self._schedule("m", method.name, method.pre, env, False)
             matched = False
             for found in satisfy(pre, state, env):
                 matched = produced = True

@@ -245,10 +245,7 @@ def satisfy(lits: Sequence[Literal], state: State, env: Env) -> Iterator[Env]:
     """Every extension of `env` that makes the (scheduled) conjunction `lits` true
     in `state`, in canonical order: by the sorted order of the facts matched by
     the first literal, then the second, and so on."""
-    if not lits:
-        yield env
-        return
-    yield from _satisfy(lits, 0, state, env)
+    return _satisfy(lits, 0, state, env)
 
 
 def _satisfy(lits: Sequence[Literal], i: int, state: State, env: Env) -> Iterator[Env]:
