@@ -16,7 +16,7 @@ library and facts a `jitos plan` run used (files only; it never runs git).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,6 +88,8 @@ class _Checker:
         self.touched: list[list[tuple[Fact, bool]]] = [[] for _ in plan.steps]
         self._schedules: dict[tuple[str, str, frozenset[str]], tuple[Literal, ...]] = {}
         self._methods = {(m.task, m.name): m for ms in domain.methods.values() for m in ms}
+        self.order = self.postorder()
+        self.summarise()
 
     def problem(self, text: str) -> None:
         self.problems.append(text)
@@ -242,34 +244,51 @@ class _Checker:
             return self.nodes[cid].task, self.nodes[cid].args
         return None, ()
 
+    def postorder(self) -> list[str]:
+        """Every node id, children before parents, without recursion (plans from
+        tail-recursive methods are thousands of levels deep); cycles are cut."""
+        order: list[str] = []
+        seen: set[str] = set()
+        for start in self.nodes:
+            if start in seen:
+                continue
+            seen.add(start)
+            stack = [(start, iter(self.nodes[start].children))]
+            while stack:
+                nid, children = stack[-1]
+                for cid in children:
+                    if cid in self.nodes and cid not in seen:
+                        seen.add(cid)
+                        stack.append((cid, iter(self.nodes[cid].children)))
+                        break
+                else:
+                    stack.pop()
+                    order.append(nid)
+        return order
+
+    def summarise(self) -> None:
+        """Fill `_spans` and `_masks` for every node and step."""
+        for sid, i in self.index.items():
+            self._spans[sid] = (i, i)
+            self._masks[sid] = 1 << i
+        for nid in self.order:
+            span: tuple[int, int] | None = None
+            mask = 0
+            for cid in self.nodes[nid].children:
+                sub = self._spans.get(cid)
+                if sub is not None:
+                    span = sub if span is None else (min(span[0], sub[0]), max(span[1], sub[1]))
+                mask |= self._masks.get(cid, 0)
+            self._spans[nid] = span
+            self._masks[nid] = mask
+
     def span(self, nid: str) -> tuple[int, int] | None:
         """(first, last) plan index of the steps below `nid`, or None if it has none."""
-        if nid in self._spans:
-            return self._spans[nid]
-        result: tuple[int, int] | None = None
-        if nid in self.steps:
-            result = (self.index[nid], self.index[nid])
-        elif nid in self.nodes:
-            self._spans[nid] = None  # guards against a cyclic tree
-            for cid in self.nodes[nid].children:
-                sub = self.span(cid)
-                if sub is not None:
-                    result = sub if result is None else (min(result[0], sub[0]), max(result[1], sub[1]))
-        self._spans[nid] = result
-        return result
+        return self._spans.get(nid)
 
     def mask(self, nid: str) -> int:
         """Bit i set when plan step i is below `nid`."""
-        if nid not in self._masks:
-            self._masks[nid] = 0
-            if nid in self.steps:
-                self._masks[nid] = 1 << self.index[nid]
-            elif nid in self.nodes:
-                m = 0
-                for cid in self.nodes[nid].children:
-                    m |= self.mask(cid)
-                self._masks[nid] = m
-        return self._masks[nid]
+        return self._masks.get(nid, 0)
 
     def pre_holds(self, node: Decomposition, pre: tuple[Literal, ...], theta: Binding) -> bool:
         lo, hi = self.window(node.id)
@@ -289,25 +308,28 @@ class _Checker:
     def window(self, nid: str) -> tuple[int, int]:
         """(lo, hi): node `nid` comes after plan index lo - 1 and before index hi,
         by the orderings of every method above it."""
-        found = self._windows.get(nid)
-        if found is not None:
-            return found
+        if not self._windows:
+            for node_id in reversed(self.order):  # parents before children
+                self._windows[node_id] = self._window(node_id)
+        return self._windows.get(nid) or self._window(nid)
+
+    def _window(self, nid: str) -> tuple[int, int]:
         lo, hi = 0, len(self.plan.steps)
         parent = self.parent_of.get(nid)
         method = self.method_of(parent) if parent is not None else None
-        if parent is not None and method is not None:
-            lo, hi = self.window(parent.id)
-            ids = {s.id: c for s, c in zip(method.subtasks, parent.children, strict=False)}
-            sid = next((s for s, c in ids.items() if c == nid), "")
-            for a in self.closure(method, sid, forward=False):
-                sp = self.span(ids[a])
-                if sp is not None:
-                    lo = max(lo, sp[1] + 1)
-            for b in self.closure(method, sid, forward=True):
-                sp = self.span(ids[b])
-                if sp is not None:
-                    hi = min(hi, sp[0])
-        self._windows[nid] = (lo, hi)
+        if parent is None or method is None:
+            return lo, hi
+        lo, hi = self._windows.get(parent.id, (lo, hi))
+        ids = {s.id: c for s, c in zip(method.subtasks, parent.children, strict=False)}
+        sid = next((s for s, c in ids.items() if c == nid), "")
+        for a in self.closure(method, sid, forward=False):
+            sp = self.span(ids[a]) if a in ids else None
+            if sp is not None:
+                lo = max(lo, sp[1] + 1)
+        for b in self.closure(method, sid, forward=True):
+            sp = self.span(ids[b]) if b in ids else None
+            if sp is not None:
+                hi = min(hi, sp[0])
         return lo, hi
 
     def closure(self, method: Method, sid: str, *, forward: bool) -> frozenset[str]:
@@ -333,24 +355,29 @@ class _Checker:
                 else:
                     m |= reach[j] | (1 << j)
             reach.append(m)
+        # common[x]: the steps every step below x depends on (-1, all, when x has none)
+        common: dict[str, int] = {step.id: reach[i] for i, step in enumerate(self.plan.steps)}
+        for nid in self.order:
+            both = -1
+            for cid in self.nodes[nid].children:
+                both &= common.get(cid, -1)
+            common[nid] = both
         for node in self.plan.tree:
             method = self.method_of(node)
             if method is None:
                 continue
             ids = {s.id: c for s, c in zip(method.subtasks, node.children, strict=False)}
             for a, b in method.ordering:
-                first = self.mask(ids.get(a, ""))
-                later = self.mask(ids.get(b, ""))
-                while later and first:
-                    low = later & -later
-                    i = low.bit_length() - 1
-                    if reach[i] & first != first:
-                        self.problem(
-                            f"node {node.id or '(root)'}: step {self.plan.steps[i].id} (under {b}) "
-                            f"does not come after every step under {a}"
-                        )
-                        break
-                    later ^= low
+                if a not in ids or b not in ids:
+                    continue
+                first = self.mask(ids[a])
+                if first & ~common.get(ids[b], -1):
+                    later = self.mask(ids[b])
+                    i = next(i for i in _bits(later) if reach[i] & first != first)
+                    self.problem(
+                        f"node {node.id or '(root)'}: step {self.plan.steps[i].id} (under {b}) "
+                        f"does not come after every step under {a}"
+                    )
         self.check_interference(reach)
 
     def check_interference(self, reach: list[int]) -> None:
@@ -382,6 +409,14 @@ class _Checker:
                     writers[fact] = writers.get(fact, 0) | (1 << j)
                 else:
                     readers[fact] = readers.get(fact, 0) | (1 << j)
+
+
+def _bits(mask: int) -> Iterator[int]:
+    """The positions of the set bits of `mask`, lowest first."""
+    while mask:
+        low = mask & -mask
+        yield low.bit_length() - 1
+        mask ^= low
 
 
 def _is_template(term: str) -> bool:

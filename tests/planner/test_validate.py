@@ -165,3 +165,18 @@ def test_a_subtask_template_filled_with_other_text_is_reported(repo: Path) -> No
     )
     problems = verify_request([replace(plan, tree=tree, steps=steps)], cwd=repo)[0].problems
     assert any("does not fill the template" in p for p in problems)
+
+
+def test_a_plan_more_levels_deep_than_python_recursion_allows_is_validated() -> None:
+    n = 1500  # deeper than Python's default recursion limit
+    facts = "".join(f"(next n{i} n{i - 1})" for i in range(1, n + 1))
+    problem = (f"(define (problem p) (:domain countdown) (:htn :subtasks (count n{n}))"
+               f" (:init (zero n0) {facts}))")
+    imported = hddl_translate.translate(
+        hddl.parse_domain((HDDL / "countdown.hddl").read_text()), hddl.parse_problem(problem)
+    )
+    assert imported.root is not None
+    dom = hddl_translate.build(imported)
+    plan = search(dom, imported.root, imported.facts).plans[0]
+    verdict = validate(dom, imported.facts, plan)
+    assert (verdict.ok, verdict.steps) == (True, n)
