@@ -84,6 +84,7 @@ class _Checker:
         self._spans: dict[str, tuple[int, int] | None] = {}
         self._masks: dict[str, int] = {}
         self._closures: dict[tuple[str, str, bool], frozenset[str]] = {}
+        self._edges: dict[tuple[str, bool], dict[str, list[str]]] = {}
         self._windows: dict[str, tuple[int, int]] = {}
         self.touched: list[list[tuple[Fact, bool]]] = [[] for _ in plan.steps]
         self._schedules: dict[tuple[str, str, frozenset[str]], tuple[Literal, ...]] = {}
@@ -337,7 +338,14 @@ class _Checker:
         key = (method.name, sid, forward)
         found = self._closures.get(key)
         if found is None:
-            found = self._closures[key] = frozenset(_closure(method.ordering, sid, forward=forward))
+            edges = self._edges.get((method.name, forward))
+            if edges is None:
+                built: dict[str, list[str]] = {}
+                for a, b in method.ordering:
+                    src, dst = (a, b) if forward else (b, a)
+                    built.setdefault(src, []).append(dst)
+                edges = self._edges[(method.name, forward)] = built
+            found = self._closures[key] = frozenset(_closure(edges, sid))
         return found
 
     def check_ordering(self) -> None:
@@ -423,16 +431,15 @@ def _is_template(term: str) -> bool:
     return not is_var(term) and ("{" in term or "}" in term)
 
 
-def _closure(ordering: tuple[tuple[str, str], ...], sid: str, *, forward: bool) -> set[str]:
+def _closure(edges: Mapping[str, Sequence[str]], sid: str) -> set[str]:
+    """Everything reachable from `sid` along `edges`."""
     out: set[str] = set()
     frontier = [sid]
     while frontier:
-        x = frontier.pop()
-        for a, b in ordering:
-            src, dst = (a, b) if forward else (b, a)
-            if src == x and dst not in out:
-                out.add(dst)
-                frontier.append(dst)
+        for nxt in edges.get(frontier.pop(), ()):
+            if nxt not in out:
+                out.add(nxt)
+                frontier.append(nxt)
     return out
 
 
