@@ -220,8 +220,11 @@ class _Translator:
             if term.startswith("?") and term not in var_type:
                 raise BadInput(f"{where}: {term} is not among its :parameters")
         bound = self.typed_by_predicates(m.precondition, var_type)
+        # A parameter used nowhere would only repeat the same decomposition once
+        # per object of its type; leave it out.
+        unused = set(var_type) - used - set(m.task_args)
         pre = tuple(_lit(x) for x in (*m.precondition, *m.network.constraints))
-        checks = self.type_checks(m.params, skip, bound, where)
+        checks = self.type_checks(m.params, skip | unused, bound, where)
         return Method(
             name=m.name,
             task=m.task,

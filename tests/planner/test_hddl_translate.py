@@ -131,3 +131,11 @@ def test_method_constraints_become_preconditions() -> None:
         "  :constraints (and (not (= ?x ?y)))))"
     )
     assert hddl_translate.translate(d).methods[0].pre == (Literal("=", ("?x", "?y"), negated=True),)
+
+
+def test_a_parameter_used_nowhere_is_not_enumerated() -> None:
+    d = hddl.parse_domain(
+        "(define (domain d) (:types truck - object) (:task go)"
+        " (:method m :parameters (?spare - truck) :task (go) :subtasks ()))"
+    )
+    assert hddl_translate.translate(d).methods[0].pre == ()
