@@ -63,3 +63,15 @@ def test_a_name_clashing_with_the_shipped_methods_is_refused_at_import(tmp_path:
     )
     with pytest.raises(BadInput, match=r"clash with the method library .*\[primitive\.snapshot\]"):
         hddl_import.import_hddl(tmp_path / "d.hddl", None, tmp_path / "out")
+
+
+def test_a_partial_order_is_written_and_loads_back_unchanged(tmp_path: Path) -> None:
+    (tmp_path / "join.hddl").write_text(
+        "(define (domain join) (:task both)"
+        " (:method m :parameters () :task (both)"
+        "  :subtasks (and (a (x)) (b (y)) (c (z))) :ordering (and (< a c) (< b c)))"
+        " (:action x :parameters ()) (:action y :parameters ()) (:action z :parameters ()))"
+    )
+    result = hddl_import.import_hddl(tmp_path / "join.hddl", None, tmp_path / "out")
+    ordering = load_domain(result.method_files).methods["both"][0].ordering
+    assert sorted(ordering) == [("a", "c"), ("b", "c")]
