@@ -92,3 +92,13 @@ def test_upgrade_baseline_and_changelog_steps_can_run_in_parallel(configured: Pa
 def test_investigate_collapses_nothing(configured: Path) -> None:
     plan = _plan(configured, "investigate why the build is slow")
     assert "collapse" not in {s.execution.worker for s in plan.steps}
+
+
+def test_a_test_for_a_bug_is_an_add_test_intent(configured: Path) -> None:
+    planned = plan_request("add a test for the bug in slug()", cwd=configured)
+    assert planned.intent == "add-test"
+
+
+def test_text_merely_mentioning_a_bug_plans_a_fix(configured: Path) -> None:
+    planned = plan_request("the parser bug on empty input", cwd=configured)
+    assert (planned.intent, planned.result.task.name) == ("bug-mentioned", "fix-bug")
