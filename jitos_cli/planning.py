@@ -115,10 +115,10 @@ def plan(
             sys.stdout.write(plan_text(candidate, index=i if many else None))
     if fmt is Format.text:
         how = f"intent {planned.intent}" if planned.intent else "explicit task"
-        out.err(out.style(
-            f"{len(plans)} plan(s) from {how}; {result.stats.nodes} search node(s)", "dim",
-            sys.stderr,
-        ))
+        summary = f"{len(plans)} plan(s) from {how}; {result.stats.nodes} search node(s)"
+        if many and result.stats.stopped == "budget":
+            summary += "; the node budget ran out, so more may exist (raise --budget)"
+        out.err(out.style(summary, "dim", sys.stderr))
     for i, verdict in enumerate(verdicts or (), start=1):
         word = "valid" if verdict.ok else "INVALID"
         out.err(f"plan {i}: {word}: {verdict.steps} step(s) replayed, decomposition checked")
