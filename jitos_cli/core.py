@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from jitos_cli.render import emit_json, out, style
+from jitos_cli.render import emit_json, err, out, style
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output (see docs/json.md).")]
 
@@ -113,4 +113,6 @@ def verify(json: JsonOpt = False) -> None:
     if result.ok:
         out(f"ok: {result.events} events and {result.objects} store objects verified")
         return
+    for problem in result.problems:
+        err(f"problem: {problem}")
     raise IntegrityError(f"verify found {len(result.problems)} problem(s); first: {result.problems[0]}")

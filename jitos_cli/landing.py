@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated, Any
 
 import typer
@@ -34,6 +35,8 @@ def render(result: Any, json: bool) -> None:
 
     if json:
         emit_json(collapse_json(result))
+    elif result.outcome == "empty":
+        out(f"nothing to land: {result.sws} adds nothing to the system ({result.system[:12]}); nothing changed")
     elif result.committed:
         if result.adopted:
             out(f"adopted {len(result.adopted)} commit(s) made on the branch outside jitos")
@@ -64,7 +67,7 @@ def render(result: Any, json: bool) -> None:
         err(f"{style('conflict', 'red')}: {len(result.conflicts)} path(s) changed {where}; nothing applied:")
         for path in result.conflicts:
             err(f"  {path}")
-    if not result.committed:
+    if not result.committed and result.outcome != "empty":
         raise typer.Exit(EXIT_GATE_RED if result.outcome == "gate-failed" else EXIT_CONFLICT)
 
 
@@ -82,7 +85,13 @@ def collapse(
     from kernel.repo import open_repo
 
     render(do_collapse(open_repo(), key, gate_cmd=gate, no_gate=no_gate, reason=reason, rerun_gate=rerun_gate,
-                       message=message), json)
+                       message=message, on_gate=None if json else gate_notice), json)
+
+
+def gate_notice(argv: tuple[str, ...], sws_id: str) -> None:
+    import shlex
+
+    err(style(f"gate: running {shlex.join(argv)} in {sws_id} …", "dim", sys.stderr))
 
 
 def undo(

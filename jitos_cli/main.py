@@ -32,14 +32,14 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exit_:
         return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
     except Exception as err:  # noqa: BLE001 - the one boundary that catches everything
-        import click
-
-        if isinstance(err, click.exceptions.Abort):
+        # typer may bundle its own copy of click, so match click's exceptions by name.
+        lineage = {cls.__name__ for cls in type(err).__mro__}
+        if "Abort" in lineage:
             print("jitos: interrupted", file=sys.stderr)
             return EXIT_INTERRUPTED
-        if isinstance(err, click.ClickException):
-            err.show()
-            return err.exit_code
+        if "ClickException" in lineage:
+            getattr(err, "show")()  # noqa: B009 - click's API, matched by name above
+            return int(getattr(err, "exit_code", 2))
         if debug:
             traceback.print_exc()
         print(f"jitos: internal error: {type(err).__name__}: {err} (rerun with --debug for the traceback)", file=sys.stderr)

@@ -58,7 +58,7 @@ def path(key: IdArg) -> None:
     from kernel import sws
     from kernel.repo import open_repo
 
-    out(str(sws.get(open_repo(), key).path))
+    out(str(sws.path_of(open_repo(), key)))
 
 
 @sws_app.command("diff")
@@ -101,7 +101,7 @@ def snapshot(key: IdArg, message: Annotated[str | None, typer.Option("-m", "--me
         out(f"{snap.sws}: recorded {len(snap.changed)} path(s) as {snap.head[:12]}")
 
 
-@sws_app.command("run", context_settings={"allow_interspersed_args": False})
+@sws_app.command("run")
 def run(key: IdArg, command: Annotated[list[str], typer.Argument(metavar="-- CMD…", help="The command (argv).")],
         json: JsonOpt = False) -> None:
     """Run a command inside the workspace; record its output, exit code and edits."""
@@ -122,8 +122,10 @@ def run(key: IdArg, command: Annotated[list[str], typer.Argument(metavar="-- CMD
         sys.stdout.flush()
         changed = f", {len(result.snapshot.changed)} path(s) recorded" if result.snapshot.changed else ""
         err(f"jitos: {result.sws}: exit {result.exit_code}{changed}")
+    if result.exit_code < 0:  # killed by a signal: the shell's convention
+        raise typer.Exit(128 - result.exit_code)
     if result.exit_code != 0:
-        raise typer.Exit(result.exit_code if 0 < result.exit_code < 256 else 1)
+        raise typer.Exit(result.exit_code if result.exit_code < 256 else 1)
 
 
 @sws_app.command("discard")

@@ -20,7 +20,9 @@ Conflicts and red gates are returned as data; this module never prints.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pygit2
@@ -30,7 +32,7 @@ from kernel.errors import BadInput, JitosError
 from kernel.history import SYSTEM_REF
 from kernel.repo import Repo
 from kernel.state import Ledger, Sws
-from kernel.sws import find_active, record_changes, scan, workspace_path
+from kernel.sws import find_active, rebuild_overlay, record_changes, scan, workspace_path
 from kernel.worktree import DEFAULT_BACKEND, local_edits, write_paths
 
 MAX_ATTEMPTS = 5
@@ -134,10 +136,11 @@ def _rebase(repo: Repo, ledger: Ledger, sws: Sws, system: str, extra_links: dict
     # Files first: if we die before the event, the next scan sees the system's
     # changes as edits identical to the system's, which never conflict.
     DEFAULT_BACKEND.move_to(repo, workspace_path(repo, sws.id), commit, moved)
+    overlay = rebuild_overlay(repo, sws.id, system, new_tree)
     ledger.record(
         "rebase",
         f"sws {sws.id}: re-based onto system {system[:12]} ({len(moved)} path(s) from the system)",
-        data={"base": system, "from": sws.base, "commit": commit, "tree": new_tree,
+        data={"base": system, "from": sws.base, "commit": commit, "tree": new_tree, "overlay": overlay,
               "paths": sorted(moved)[:SHOWN]},
         links={"sws": sws.id, **extra_links},
         moves={sws.ref: commit},
@@ -190,7 +193,7 @@ def _one_line(text: str) -> str:
 def _gate_trailer(result: gate.GateResult | None, skipped: str | None) -> str:
     if result is None:
         return skipped or "skipped"
-    return f"{' '.join(result.command)} passed (log {result.log[:16]})"
+    return f"{shlex.join(result.command)} passed (log {result.log[:16]})"
 
 
 def collapse(
@@ -204,6 +207,7 @@ def collapse(
     message: str | None = None,
     gate_argv: tuple[str, ...] | None = None,
     provenance: dict[str, str] | None = None,
+    on_gate: Callable[[tuple[str, ...], str], None] | None = None,
 ) -> CollapseResult:
     """Land workspace `key`. `provenance` (intent, task, step) becomes `Jitos-*`
     trailers on the collapse commit; task and step also link every event recorded."""
@@ -221,7 +225,7 @@ def collapse(
     for _ in range(MAX_ATTEMPTS):
         with state.ledger(repo) as ledger:
             sws = find_active(ledger.state, key)
-            record_changes(repo, ledger, sws, "before collapse")
+            record_changes(repo, ledger, sws, label="before collapse")
             adopted += adopt(repo, ledger)
             sws = ledger.state.sws[sws.id]
             system = ledger.state.system
@@ -240,10 +244,14 @@ def collapse(
                 sws = _rebase(repo, ledger, sws, system, extra_links)
                 rebased = True
             tree = _tree_of(repo, sws.head)
+            if tree == _tree_of(repo, system):
+                return CollapseResult(sws.id, False, system, "empty", adopted=adopted, rebased=rebased)
             known = gate.cached(ledger.state, repo, tree, argv) if argv and not rerun_gate else None
         result = known
         if argv and result is None:
             gate.check_runnable(argv, workspace_path(repo, sws.id))
+            if on_gate is not None:
+                on_gate(argv, sws.id)
             result = gate.run(repo, argv, workspace_path(repo, sws.id), tree, sws.id, config)
         with state.ledger(repo) as ledger:
             if result is not None and (not result.cached or not result.passed):
@@ -255,6 +263,7 @@ def collapse(
                           "log": result.log, "cached": result.cached},
                     links={"sws": sws.id, **extra_links},
                 )
+                result = replace(result, event=rec.oid)
                 if not result.passed:
                     return CollapseResult(sws.id, False, ledger.state.system or "", "gate-failed", gate=result,
                                           adopted=adopted, rebased=rebased, event=rec.oid)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kernel.errors import BadInput
-from kernel.repo import Config, Repo, environ_for_git_child
+from kernel.repo import Config, Repo, scrubbed_environ
 from kernel.state import State
 
 DEFAULT_TIMEOUT = 3600
@@ -76,7 +76,9 @@ def cached(st: State, repo: Repo, tree: str, argv: tuple[str, ...]) -> GateResul
 def run(repo: Repo, argv: tuple[str, ...], cwd: Path, tree: str, sws_id: str, config: Config) -> GateResult:
     """Run the gate in `cwd` with stdout and stderr interleaved into one stored log."""
     timeout = config.raw.get("gate", {}).get("timeout", DEFAULT_TIMEOUT)
-    env = environ_for_git_child()
+    # The same scrubbed environment workers get, plus the names `[gate] env` passes through.
+    names = config.raw.get("gate", {}).get("env", [])
+    env = scrubbed_environ(names)
     env.update({"JITOS_SWS": sws_id, "JITOS_GATE": "1", "JITOS_TREE": tree})
     tmp_dir = repo.jitos_dir / "tmp"
     tmp_dir.mkdir(parents=True, exist_ok=True)

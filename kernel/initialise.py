@@ -46,6 +46,20 @@ class InitResult:
 
 def init(repo: Repo, system_branch: str | None = None, write_config: bool = False) -> InitResult:
     git = repo.git
+    existing = history.head(repo)
+    if existing is not None:
+        current = state.load(repo)
+        wanted = (system_branch or "").removeprefix("refs/heads/")
+        if wanted and wanted != current.branch:
+            raise BadInput(
+                f"jitos already follows branch {current.branch!r} here; changing the system branch "
+                "is not supported (nothing was changed)"
+            )
+        config_written = _write_team_config(repo) if write_config else None
+        return InitResult(False, current.system or "", current.branch or "", existing, config_written)
+    if system_branch is None:
+        configured = repo.config().raw.get("system", {}).get("branch")
+        system_branch = configured if isinstance(configured, str) else None
     if git.head_is_unborn:
         raise BadInput("this repository has no commits yet; make a first commit, then run `jitos init`")
     if system_branch is None:

@@ -9,6 +9,7 @@ config — never anything in the user's work tree.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +25,7 @@ TEAM_CONFIG = Path(".jitos") / "config.toml"
 _CONFIG_KEYS: dict[str, set[str]] = {
     "system": {"branch"},
     "sws": {"include"},
-    "gate": {"command", "timeout"},
+    "gate": {"command", "timeout", "env"},
     "test": {"command"},
     "workers": {"agent", "shell"},
 }
@@ -99,10 +100,19 @@ def _read_toml(path: Path) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
-        line, col = getattr(err, "lineno", None), getattr(err, "colno", None)
-        where = f"{path}:{line}:{col}" if line else str(path)
-        message = getattr(err, "msg", str(err))
-        raise BadInput(f"{where}: {message}; fix the TOML syntax") from None
+        raise BadInput(f"{toml_error_location(path, text, err)}; fix the TOML syntax") from None
+
+
+def toml_error_location(path: Path, text: str, err: tomllib.TOMLDecodeError) -> str:
+    """`file:line:col: message` for a TOML syntax error (tomllib puts the place in its message)."""
+    message = str(err)
+    found = re.search(r"\s*\(at line (\d+), column (\d+)\)$", message)
+    if found:
+        return f"{path}:{found.group(1)}:{found.group(2)}: {message[: found.start()]}"
+    if message.endswith("(at end of document)"):
+        lines = text.splitlines() or [""]
+        return f"{path}:{len(lines)}:{len(lines[-1]) + 1}: {message.removesuffix(' (at end of document)')} (at end of file)"
+    return f"{path}: {message}"
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -118,9 +128,46 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 def _argv(value: Any, where: str) -> tuple[str, ...]:
     if value is None:
         return ()
-    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
         raise BadInput(f"{where} must be a non-empty list of strings (an argv), e.g. [\"pytest\", \"-q\"]")
     return tuple(value)
+
+
+def _validate(path: Path, data: dict[str, Any]) -> None:
+    """Check one config file's tables, keys and value types, naming the file."""
+    for table, value in data.items():
+        if table not in _CONFIG_KEYS:
+            known = ", ".join(sorted(_CONFIG_KEYS))
+            raise BadInput(f"{path}: unknown table [{table}]; known tables: {known}")
+        if not isinstance(value, dict):
+            raise BadInput(f"{path}: {table} must be a table, e.g. [{table}]")
+        for key in value:
+            if key not in _CONFIG_KEYS[table]:
+                raise BadInput(f"{path}: unknown key {key!r} in [{table}]")
+    for table in ("gate", "test"):
+        _argv(data.get(table, {}).get("command"), f"{path}: [{table}] command")
+    timeouts = [("gate", data.get("gate", {}))]
+    for kind, section in data.get("workers", {}).items():
+        if not isinstance(section, dict):
+            raise BadInput(f"{path}: [workers.{kind}] must be a table")
+        unknown = set(section) - {"command", "env", "timeout"}
+        if unknown:
+            raise BadInput(f"{path}: unknown key {min(unknown)!r} in [workers.{kind}]")
+        _argv(section.get("command"), f"{path}: [workers.{kind}] command")
+        env = section.get("env", [])
+        if not isinstance(env, list) or not all(isinstance(n, str) for n in env):
+            raise BadInput(f"{path}: [workers.{kind}] env must be a list of variable names")
+        timeouts.append((f"workers.{kind}", section))
+    for where, section in timeouts:
+        timeout = section.get("timeout")
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
+            raise BadInput(f"{path}: [{where}] timeout must be a positive number of seconds, e.g. timeout = 600")
+    branch = data.get("system", {}).get("branch")
+    if branch is not None and not isinstance(branch, str):
+        raise BadInput(f"{path}: [system] branch must be a branch name (a string)")
+    include = data.get("sws", {}).get("include")
+    if include is not None and (not isinstance(include, list) or not all(isinstance(p, str) for p in include)):
+        raise BadInput(f"{path}: [sws] include must be a list of path patterns, e.g. [\".env\"]")
 
 
 def load_config(repo: Repo) -> Config:
@@ -131,18 +178,9 @@ def load_config(repo: Repo) -> Config:
         if path is None:
             continue
         data = _read_toml(path)
-        for table, value in data.items():
-            if table not in _CONFIG_KEYS:
-                known = ", ".join(sorted(_CONFIG_KEYS))
-                raise BadInput(f"{path}: unknown table [{table}]; known tables: {known}")
-            if isinstance(value, dict):
-                for key in value:
-                    if key not in _CONFIG_KEYS[table]:
-                        raise BadInput(f"{path}: unknown key {key!r} in [{table}]")
+        _validate(path, data)
         raw = _merge(raw, data)
     include = raw.get("sws", {}).get("include", [])
-    if not isinstance(include, list) or not all(isinstance(p, str) for p in include):
-        raise BadInput("[sws] include must be a list of path patterns, e.g. [\".env\"]")
     gate = _argv(raw.get("gate", {}).get("command"), "[gate] command")
     return Config(sws_include=tuple(include), gate_command=gate, raw=raw)
 
@@ -165,3 +203,14 @@ def environ_for_git_child() -> dict[str, str]:
     for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR", "GIT_PREFIX"):
         env.pop(var, None)
     return env
+
+
+# What a worker or the gate inherits from the caller's environment; anything
+# else reaches them only when the configuration names it.
+PASS_THROUGH = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TERM", "TMPDIR", "TZ",
+                "SOURCE_DATE_EPOCH", "VIRTUAL_ENV", "SYSTEMROOT")
+
+
+def scrubbed_environ(declared: tuple[str, ...] | list[str] = ()) -> dict[str, str]:
+    """The caller's environment reduced to PASS_THROUGH plus the `declared` names."""
+    return {name: os.environ[name] for name in (*PASS_THROUGH, *declared) if name in os.environ}

@@ -125,7 +125,7 @@ class Runner:
             current = ledger.state.sws.get(task.sws or "")
             if _writes(ps) and current is not None and current.state == state.SWS_ACTIVE:
                 label = f"{ps['id']}: {ps['name']}" + (f" {ps['args'][0]}" if ps["args"] else "")
-                sws.record_changes(self.repo, ledger, current, label[:72], kind="result", extra=data,
+                sws.record_changes(self.repo, ledger, current, label=label[:72], kind="result", extra=data,
                                    links=self._links(ps["id"]), summary=summary)
             else:
                 ledger.record("result", summary, data=data,
@@ -171,6 +171,8 @@ class Runner:
                               "conflicts": list(result.conflicts)}}
         if result.committed:
             return Outcome("ok", f"landed as {result.system[:12]}"), extra
+        if result.outcome == "empty":
+            return Outcome("ok", "nothing to land: the workspace adds nothing to the system"), extra
         if result.outcome == "gate-failed" and result.gate is not None:
             reason = f"gate failed: {' '.join(result.gate.command)} (exit {result.gate.exit_code})"
         else:

@@ -167,6 +167,17 @@ def get(repo: Repo, key: str) -> Workspace:
     return view(repo, find(state.load(repo), key))
 
 
+def path_of(repo: Repo, key: str) -> Path:
+    """The folder of a workspace that still has one."""
+    ws = get(repo, key)
+    if not ws.path.is_dir():
+        raise BadInput(
+            f"workspace {ws.id} is {ws.state} and has no folder; its last state is at refs/jitos/sws/{ws.id} "
+            f"(`jitos sws new --from refs/jitos/sws/{ws.id}` starts from it)"
+        )
+    return ws.path
+
+
 def _check_path(rel: str) -> None:
     if any("\udc80" <= ch <= "\udcff" for ch in rel):
         shown = os.fsencode(rel).decode("utf-8", "backslashreplace")
@@ -231,6 +242,21 @@ def _write_overlay(repo: Repo, sws_id: str, manifest: dict[str, object]) -> str:
     return digest
 
 
+def rebuild_overlay(repo: Repo, sws_id: str, base: str, tree: str) -> str:
+    """Write the overlay of `tree` over a new `base` (after a re-base); return its digest."""
+    base_commit = repo.git[base]
+    assert isinstance(base_commit, pygit2.Commit)
+    entries: dict[str, object] = {}
+    for rel, entry in trees.diff(repo.git, str(base_commit.tree_id), tree).items():
+        if entry is None:
+            entries[rel] = {"whiteout": True}
+        else:
+            blob = repo.git[entry.oid]
+            assert isinstance(blob, pygit2.Blob)
+            entries[rel] = {"digest": repo.store.put(blob.data), "mode": entry.mode}
+    return _write_overlay(repo, sws_id, {"base": base, "entries": entries})
+
+
 def _update_overlay(repo: Repo, sws: Sws, found: Scan) -> str:
     manifest = _read_overlay(repo, sws.id)
     entries = dict(manifest["entries"])  # type: ignore[call-overload]
@@ -253,35 +279,39 @@ def _update_overlay(repo: Repo, sws: Sws, found: Scan) -> str:
 
 
 def record_changes(
-    repo: Repo, ledger: Ledger, sws: Sws, message: str | None, kind: str = "snapshot",
+    repo: Repo, ledger: Ledger, sws: Sws, message: str | None = None, kind: str = "snapshot",
     extra: dict[str, object] | None = None, backend: Backend = DEFAULT_BACKEND,
-    links: dict[str, str] | None = None, summary: str | None = None,
+    links: dict[str, str] | None = None, summary: str | None = None, label: str | None = None,
 ) -> Snapshot:
     """Scan the workspace and record what changed as a snapshot commit inside an
-    event of `kind` (with `extra` data). With nothing changed a plain snapshot
-    records nothing; any other kind is recorded regardless. Caller holds the ledger."""
+    event of `kind` (with `extra` data). `message` is the user's (recorded, and
+    used by collapse); `label` only names the snapshot commit. With nothing
+    changed a plain snapshot records nothing; any other kind is recorded
+    regardless. Caller holds the ledger."""
     found = scan(repo, sws, backend)
     paths = tuple(sorted(found.changes))
     data: dict[str, object] = dict(extra or {})
     moves: dict[str, str | None] = {}
     head = sws.head
+    when = canonical.now()
     if paths:
         parent = repo.git[sws.head]
         assert isinstance(parent, pygit2.Commit)
         tree = trees.apply(repo.git, str(parent.tree_id), found.changes)
-        when = canonical.now()
         sig = history.signature(when)
-        text = message or f"{len(paths)} path{'s' if len(paths) != 1 else ''} changed"
+        text = message or label or f"{len(paths)} path{'s' if len(paths) != 1 else ''} changed"
         commit_msg = f"{text}\n\nJitos-Sws: {sws.id}\n"
         head = str(repo.git.create_commit(None, sig, sig, commit_msg, pygit2.Oid(hex=tree), [parent.id]))
         overlay = _update_overlay(repo, sws, found)
         data.update({"commit": head, "tree": tree, "paths": list(paths[:SHOWN_PATHS]), "changed": len(paths),
-                     "overlay": overlay, "message": text})
+                     "overlay": overlay})
+        if message:
+            data["message"] = message
         moves[sws.ref] = head
     elif kind == "snapshot":
         return Snapshot(sws.id, (), sws.head, None)
     summary = summary or _summary(kind, sws, paths, data)
-    rec = ledger.record(kind, summary, data=data, links={"sws": sws.id, **(links or {})}, moves=moves)
+    rec = ledger.record(kind, summary, data=data, links={"sws": sws.id, **(links or {})}, moves=moves, when=when)
     if paths:
         backend.settle(repo, workspace_path(repo, sws.id), head, dict(found.changes))
     return Snapshot(sws.id, paths, head, rec.oid)
@@ -326,9 +356,13 @@ def diff(repo: Repo, key: str) -> DiffResult:
 
 def discard(repo: Repo, key: str, reason: str | None = None, force: bool = False,
             backend: Backend = DEFAULT_BACKEND) -> Snapshot:
+    """Remove a workspace's folder after recording its last state. Also clears the
+    folder a collapse left behind (edits made while its gate ran)."""
     with state.ledger(repo) as ledger:
-        sws = find_active(ledger.state, key)
+        sws = find(ledger.state, key)
         path = workspace_path(repo, sws.id)
+        if sws.state != SWS_ACTIVE and not path.is_dir():
+            raise BadInput(f"workspace {sws.id} is {sws.state} and has no folder left; nothing to discard")
         kept = Snapshot(sws.id, (), sws.head, None)
         if path.is_dir():
             pending = scan(repo, sws, backend)
@@ -339,7 +373,7 @@ def discard(repo: Repo, key: str, reason: str | None = None, force: bool = False
                     f"run `jitos sws snapshot {sws.id}` first, or pass --force to snapshot them and discard"
                 )
             if pending.changes:
-                kept = record_changes(repo, ledger, sws, "snapshot before discard", backend=backend)
+                kept = record_changes(repo, ledger, sws, label="snapshot before discard", backend=backend)
                 sws = ledger.state.sws[sws.id]
         ledger.record(
             "sws-discard",
@@ -380,5 +414,5 @@ def run(repo: Repo, key: str, argv: list[str]) -> RunResult:
         sws = find_active(ledger.state, key)
         extra: dict[str, object] = {"argv": list(argv), "exit": done.returncode, "stdout": stdout_digest,
                                     "stderr": stderr_digest}
-        snap = record_changes(repo, ledger, sws, f"after `{' '.join(argv)[:60]}`", kind="run", extra=extra)
+        snap = record_changes(repo, ledger, sws, label=f"after `{' '.join(argv)[:60]}`", kind="run", extra=extra)
     return RunResult(sws.id, tuple(argv), done.returncode, stdout_digest, stderr_digest, snap, snap.event or "")

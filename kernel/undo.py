@@ -19,18 +19,26 @@ from kernel.worktree import write_paths
 def find_collapse(repo: Repo, which: str | None) -> history.Recorded:
     """The latest collapse, or the one named by history id, collapse commit id (prefixes) or #seq."""
     history.require(repo)
+    by_seq = which is not None and which.startswith("#")
     key = (which or "").lstrip("#")
-    if which is not None and (not key or key.startswith("-")):
+    if which is not None and (not key or key.startswith("-") or (by_seq and not key.isdigit())):
         raise BadInput(f"{which!r} does not name a collapse; give a commit id or #seq from `jitos log`")
+    found = []
     for rec in history.walk(repo):
         if rec.event.kind != "collapse":
             continue
-        commit = str(rec.event.data["commit"])
-        if which is None or rec.oid.startswith(key) or commit.startswith(key) or str(rec.event.seq) == key:
+        if which is None:
             return rec
+        commit = str(rec.event.data["commit"])
+        if (str(rec.event.seq) == key) if by_seq else (rec.oid.startswith(key) or commit.startswith(key)):
+            found.append(rec)
     if which is None:
         raise NotFound("nothing to undo: no collapse is recorded yet")
-    raise NotFound(f"no collapse matches {which!r}; see `jitos log` for collapse ids")
+    if not found:
+        raise NotFound(f"no collapse matches {which!r}; see `jitos log` for collapse ids")
+    if len(found) > 1:
+        raise BadInput(f"{which!r} matches {len(found)} collapses; give more of the id")
+    return found[0]
 
 
 def undo(

@@ -70,8 +70,17 @@ def status(repo: Repo) -> Status:
 
 
 def log(repo: Repo, limit: int | None = None, sws: str | None = None, task: str | None = None) -> list[LogEntry]:
-    """Events newest first, optionally only those linked to one workspace or task."""
+    """Events newest first, optionally only those linked to one workspace (id or
+    name) or task; an unknown one is bad input."""
     history.require(repo)
+    if sws is not None:
+        from kernel.sws import find
+
+        sws = find(state.load(repo), sws).id
+    if task is not None:
+        from kernel.intent import load
+
+        task = load(repo, task).id
     entries: list[LogEntry] = []
     for rec in history.walk(repo):
         event = rec.event

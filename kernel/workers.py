@@ -19,10 +19,8 @@ from typing import Any
 
 from kernel import refs
 from kernel.errors import BadInput
-from kernel.repo import Repo
+from kernel.repo import Repo, scrubbed_environ
 
-PASS_THROUGH = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TERM", "TMPDIR", "TZ",
-                "SOURCE_DATE_EPOCH", "VIRTUAL_ENV", "SYSTEMROOT")
 DEFAULT_TIMEOUT = {"shell": 1800, "agent": 3600}
 PROCESS_WORKERS = ("shell", "agent")
 
@@ -56,7 +54,7 @@ def environment(config: Mapping[str, Any], kind: str, extra: Mapping[str, str]) 
     declared = worker_config(config, kind).get("env", [])
     if not isinstance(declared, list) or not all(isinstance(n, str) for n in declared):
         raise BadInput(f"[workers.{kind}] env must be a list of variable names")
-    env = {name: os.environ[name] for name in (*PASS_THROUGH, *declared) if name in os.environ}
+    env = scrubbed_environ(declared)
     env.update(extra)
     return env
 

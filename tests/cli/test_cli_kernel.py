@@ -88,6 +88,57 @@ def test_discard_dirty_workspace_needs_force(repo: Path) -> None:
 def test_bad_team_config_names_file_line_and_column(repo: Path) -> None:
     (repo / ".jitos").mkdir()
     (repo / ".jitos" / "config.toml").write_text("[sws]\ninclude = [\n")
+    done = jitos("init", check=2)
+    assert ".jitos/config.toml:2:12: " in done.stderr and "fix the TOML syntax" in done.stderr
+    (repo / ".jitos" / "config.toml").write_text("[sws]\ninclude = [1 2]\n")
+    assert ".jitos/config.toml:2:" in jitos("init", check=2).stderr
+
+
+def test_usage_errors_exit_2(repo: Path) -> None:
+    assert "No such command" in jitos("nosuch", check=2).stderr
     jitos("init")
-    done = jitos("sws", "new", check=2)
-    assert ".jitos/config.toml:" in done.stderr and "fix the TOML syntax" in done.stderr
+    jitos("collapse", check=2)
+    jitos("log", "-n", "0", check=2)
+
+
+def test_sws_run_takes_options_before_the_separator(repo: Path) -> None:
+    jitos("init")
+    jitos("sws", "new")
+    data = json.loads(jitos("sws", "run", "s1", "--json", "--", "echo", "--json").stdout)
+    assert data["argv"] == ["echo", "--json"] and data["exit"] == 0
+
+
+def test_sws_run_killed_by_a_signal_exits_128_plus_signal(repo: Path) -> None:
+    jitos("init")
+    jitos("sws", "new")
+    jitos("sws", "run", "s1", "--", "sh", "-c", "kill -TERM $$", check=143)
+
+
+def test_path_of_a_discarded_workspace_exits_2(repo: Path) -> None:
+    jitos("init")
+    jitos("sws", "new")
+    jitos("sws", "discard", "s1")
+    assert "refs/jitos/sws/s1" in jitos("sws", "path", "s1", check=2).stderr
+
+
+def test_log_filters_by_workspace_name_and_refuses_unknown(repo: Path) -> None:
+    jitos("init")
+    jitos("sws", "new", "--name", "fix")
+    entries = json.loads(jitos("log", "--sws", "fix", "--json").stdout)
+    assert [e["kind"] for e in entries] == ["sws-new"]
+    jitos("log", "--sws", "nosuch", check=2)
+    jitos("log", "--task", "t9", check=2)
+
+
+def test_init_follows_the_configured_system_branch(repo: Path) -> None:
+    git(repo, "branch", "release")
+    (repo / ".jitos").mkdir()
+    (repo / ".jitos" / "config.toml").write_text('[system]\nbranch = "release"\n')
+    assert json.loads(jitos("init", "--json").stdout)["branch"] == "release"
+    assert "changing the system branch" in jitos("init", "--system-branch", "main", check=2).stderr
+
+
+def test_non_numeric_timeout_is_bad_input_naming_the_file(repo: Path) -> None:
+    (repo / ".jitos").mkdir()
+    (repo / ".jitos" / "config.toml").write_text('[gate]\ntimeout = "60"\n')
+    assert "config.toml: [gate] timeout" in jitos("init", check=2).stderr

@@ -9,7 +9,7 @@ import pytest
 
 from kernel import history, refs, state, sws
 from kernel.collapse import collapse
-from kernel.errors import BadInput
+from kernel.errors import BadInput, NotFound
 from kernel.initialise import init
 from kernel.repo import open_repo
 from kernel.undo import undo
@@ -60,6 +60,7 @@ def test_green_gate_lands_one_commit_on_system_branch_and_checkout(jrepo: Path) 
     assert git(jrepo, "status", "--porcelain") == ""
     body = git(jrepo, "log", "-1", "--format=%B")
     assert "Jitos-Sws: s1" in body and "Jitos-Gate: true passed" in body and "Jitos-Event: collapse #" in body
+    assert body.startswith("edit README.md\n")  # the snapshot's message, not an automatic label
     assert state.load(open_repo(jrepo)).sws[sid].state == "collapsed"
     assert verify(open_repo(jrepo)).ok
 
@@ -105,9 +106,19 @@ def test_conflict_exits_with_sorted_paths_and_applies_nothing(jrepo: Path) -> No
 
 
 def test_identical_change_on_both_sides_is_not_a_conflict(jrepo: Path) -> None:
+    sid = workspace(jrepo, {"README.md": "same\n", "mine.txt": "mine\n"})
+    commit_files(jrepo, {"README.md": "same\n"}, "outside")
+    result = collapse(open_repo(jrepo), sid, gate_cmd=PASS)
+    assert result.committed and result.paths == ("mine.txt",)
+
+
+def test_workspace_adding_nothing_lands_nothing(jrepo: Path) -> None:
     sid = workspace(jrepo, {"README.md": "same\n"})
     commit_files(jrepo, {"README.md": "same\n"}, "outside")
-    assert collapse(open_repo(jrepo), sid, gate_cmd=PASS).committed
+    before = git(jrepo, "rev-parse", "main")
+    result = collapse(open_repo(jrepo), sid, gate_cmd=PASS)
+    assert result.outcome == "empty" and not result.committed
+    assert git(jrepo, "rev-parse", "main") == before
 
 
 def test_file_on_one_side_folder_on_the_other_conflicts(jrepo: Path) -> None:
@@ -276,6 +287,31 @@ def test_undo_restores_the_previous_tree_as_a_new_collapse(jrepo: Path) -> None:
     assert (jrepo / "README.md").read_text() == "hello\n" and not (jrepo / "extra.txt").exists()
 
 
+def test_undo_by_seq_never_falls_back_to_an_id_prefix(jrepo: Path) -> None:
+    sid = workspace(jrepo, {"README.md": "one\n"})
+    collapse(open_repo(jrepo), sid, gate_cmd=PASS)
+    with pytest.raises(NotFound, match="no collapse matches '#1'"):
+        undo(open_repo(jrepo), "#1", gate_cmd=PASS)
+
+
+def test_collapse_records_the_gate_event_it_ran(jrepo: Path) -> None:
+    sid = workspace(jrepo, {"README.md": "x\n"})
+    collapse(open_repo(jrepo), sid, gate_cmd=PASS)
+    events = history.events(open_repo(jrepo))
+    gate_event = next(r for r in events if r.event.kind == "gate-passed")
+    assert events[-1].event.data["gate"]["event"] == gate_event.oid
+
+
+def test_rebase_rewrites_the_overlay_against_the_new_base(jrepo: Path) -> None:
+    sid = workspace(jrepo, {"mine.txt": "x\n"})
+    commit_files(jrepo, {"theirs.txt": "y\n"}, "outside")
+    collapse(open_repo(jrepo), sid, gate_cmd=FAIL)
+    jr = open_repo(jrepo)
+    manifest = (jr.overlays_dir / sid / "manifest.json").read_text()
+    assert git(jrepo, "rev-parse", "main") in manifest and "mine.txt" in manifest and "theirs" not in manifest
+    assert verify(jr).ok
+
+
 def test_undo_conflicts_when_a_later_collapse_touched_the_same_paths(jrepo: Path) -> None:
     first = workspace(jrepo, {"README.md": "one\n"})
     collapse(open_repo(jrepo), first, gate_cmd=PASS)
@@ -294,3 +330,27 @@ def test_refs_move_together(jrepo: Path) -> None:
     event = history.events(jr)[-1]
     assert event.event.refs == {history.SYSTEM_REF: result.system}
     assert refs.read(jr, "refs/heads/main") == result.system == refs.read(jr, history.SYSTEM_REF)
+
+
+def test_gate_gets_a_scrubbed_environment_plus_declared_names(make_repo: Callable[..., Path],
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    path = make_repo(files={"README.md": "x\n", ".jitos/config.toml": '[gate]\nenv = ["WANTED"]\n'})
+    monkeypatch.chdir(path)
+    init(open_repo(path))
+    monkeypatch.setenv("WANTED", "yes")
+    monkeypatch.setenv("SECRET_TOKEN", "leak")
+    sid = workspace(path, {"README.md": "y\n"})
+    gate = "sh -c 'test \"$WANTED\" = yes && test -z \"$SECRET_TOKEN\"'"
+    assert collapse(open_repo(path), sid, gate_cmd=gate).committed
+
+
+def test_folder_left_after_collapse_can_be_discarded(jrepo: Path, tmp_path: Path) -> None:
+    sid = workspace(jrepo, {"README.md": "x\n"})
+    gate = "sh -c 'echo late > late.txt'"
+    result = collapse(open_repo(jrepo), sid, gate_cmd=gate)
+    assert result.committed and result.left_behind == ("late.txt",)
+    folder = open_repo(jrepo).workspaces_dir / sid
+    assert folder.is_dir()
+    sws.discard(open_repo(jrepo), sid, force=True)
+    assert not folder.exists()
+    assert verify(open_repo(jrepo)).ok
