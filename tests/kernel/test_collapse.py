@@ -216,9 +216,10 @@ def test_gate_from_config_is_an_argv(make_repo: Callable[..., Path], monkeypatch
     assert result.committed and result.gate is not None and result.gate.command == ("test", "-f", "README.md")
 
 
-def test_racing_collapses_one_wins_the_other_rebases(jrepo: Path, tmp_path: Path) -> None:
-    slow = workspace(jrepo, {"slow.txt": "slow\n"}, name="slow")
-    fast = workspace(jrepo, {"fast.txt": "fast\n"}, name="fast")
+def race(jrepo: Path, tmp_path: Path, slow_files: dict[str, str | None], fast_files: dict[str, str | None]) -> str:
+    """Collapse `slow` in another process whose gate waits; land `fast` meanwhile; return slow's outcome."""
+    slow = workspace(jrepo, slow_files, name="slow")
+    fast = workspace(jrepo, fast_files, name="fast")
     started = tmp_path / "started"
     script = (
         "from kernel.collapse import collapse\nfrom kernel.repo import open_repo\n"
@@ -230,26 +231,17 @@ def test_racing_collapses_one_wins_the_other_rebases(jrepo: Path, tmp_path: Path
         time.sleep(0.02)
     assert collapse(open_repo(jrepo), fast, gate_cmd=PASS).committed
     out, _ = proc.communicate(timeout=60)
-    assert out.split() == ["committed", "True"]
+    return out.strip()
+
+
+def test_racing_collapses_one_wins_the_other_rebases(jrepo: Path, tmp_path: Path) -> None:
+    assert race(jrepo, tmp_path, {"slow.txt": "slow\n"}, {"fast.txt": "fast\n"}) == "committed True"
     assert git(jrepo, "show", "main:slow.txt") == "slow" and git(jrepo, "show", "main:fast.txt") == "fast"
     assert verify(open_repo(jrepo)).ok
 
 
 def test_racing_collapses_on_the_same_path_one_wins_the_other_conflicts(jrepo: Path, tmp_path: Path) -> None:
-    slow = workspace(jrepo, {"README.md": "slow\n"}, name="slow")
-    fast = workspace(jrepo, {"README.md": "fast\n"}, name="fast")
-    started = tmp_path / "started"
-    script = (
-        "from kernel.collapse import collapse\nfrom kernel.repo import open_repo\n"
-        f"r = collapse(open_repo(), {slow!r}, gate_cmd=\"sh -c 'touch {started}; sleep 1'\")\n"
-        "print(r.outcome)\n"
-    )
-    proc = subprocess.Popen([sys.executable, "-c", script], cwd=jrepo, stdout=subprocess.PIPE, text=True)
-    while not started.exists():
-        time.sleep(0.02)
-    assert collapse(open_repo(jrepo), fast, gate_cmd=PASS).committed
-    out, _ = proc.communicate(timeout=60)
-    assert out.strip() == "conflict"
+    assert race(jrepo, tmp_path, {"README.md": "slow\n"}, {"README.md": "fast\n"}).startswith("conflict")
     assert git(jrepo, "show", "main:README.md") == "fast"
 
 
