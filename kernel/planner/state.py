@@ -118,37 +118,45 @@ class State:
     def apply(self, add: Iterable[Fact], delete: Iterable[Fact]) -> State:
         """A new state: `delete` removed, then `add` added (a fact in both stays).
         Only the index entries of predicates that changed are copied."""
-        has = self.has
         adds = set(add)
-        changes: dict[str, tuple[list[Fact], list[Fact]]] = {}
+        changed: dict[str, PredIndex] = {}
+        current = self._index
         for fact in set(delete):
-            if fact not in adds and has(fact):
-                changes.setdefault(fact[0], ([], []))[0].append(fact)
+            if fact in adds:
+                continue
+            pred = fact[0]
+            every, by_pos = changed.get(pred) or current.get(pred, _EMPTY)
+            i = bisect.bisect_left(every, fact)
+            if i == len(every) or every[i] != fact:
+                continue
+            if pred not in changed:
+                by_pos = by_pos.copy()
+            for pos in range(1, len(fact)):
+                key = (pos, fact[pos])
+                entry = _without(by_pos[key], fact)
+                if entry:
+                    by_pos[key] = entry
+                else:
+                    del by_pos[key]
+            changed[pred] = (every[:i] + every[i + 1 :], by_pos)
         for fact in adds:
-            if not has(fact):
-                changes.setdefault(fact[0], ([], []))[1].append(fact)
-        if not changes:
+            pred = fact[0]
+            every, by_pos = changed.get(pred) or current.get(pred, _EMPTY)
+            i = bisect.bisect_left(every, fact)
+            if i < len(every) and every[i] == fact:
+                continue
+            if pred not in changed:
+                by_pos = by_pos.copy()
+            for pos in range(1, len(fact)):
+                key = (pos, fact[pos])
+                by_pos[key] = _with(by_pos.get(key, ()), fact)
+            changed[pred] = ((*every[:i], fact, *every[i:]), by_pos)
+        if not changed:
             return self
-        index = self._index.copy()
-        for pred, (out, into) in changes.items():
-            every, by_pos = index.get(pred, _EMPTY)
-            by_pos = by_pos.copy()
-            for fact in out:
-                every = _without(every, fact)
-                for pos in range(1, len(fact)):
-                    key = (pos, fact[pos])
-                    entry = _without(by_pos[key], fact)
-                    if entry:
-                        by_pos[key] = entry
-                    else:
-                        del by_pos[key]
-            for fact in into:
-                every = _with(every, fact)
-                for pos in range(1, len(fact)):
-                    key = (pos, fact[pos])
-                    by_pos[key] = _with(by_pos.get(key, ()), fact)
-            if every:
-                index[pred] = (every, by_pos)
+        index = current.copy()
+        for pred, updated in changed.items():
+            if updated[0]:
+                index[pred] = updated
             else:
                 del index[pred]
         return State(index)
