@@ -282,3 +282,33 @@ subtasks = ["done"]
     result = plan(domain, TaskCall("t"), [], depth_limit=50)
     assert [s.name for s in result.plans[0].steps] == ["done"]
     assert result.stats.max_depth < 50
+
+
+def test_equality_binds_a_free_variable_to_a_bound_one(tmp_path: Path) -> None:
+    domain = domain_from(tmp_path, """
+[task.t]
+params = []
+[primitive.use]
+params = ["?v"]
+[method.m]
+task = "t"
+pre = ["?copy = ?x", "item ?x"]
+subtasks = ["use ?copy"]
+""")
+    result = plan(domain, TaskCall("t"), [("item", "k")])
+    assert result.plans[0].steps[0].args == ("k",)
+
+
+def test_inequality_filters_bindings(tmp_path: Path) -> None:
+    domain = domain_from(tmp_path, """
+[task.t]
+params = []
+[primitive.pair]
+params = ["?a", "?b"]
+[method.m]
+task = "t"
+pre = ["item ?a", "item ?b", "?a != ?b"]
+subtasks = ["pair ?a ?b"]
+""")
+    result = plan(domain, TaskCall("t"), [("item", "x"), ("item", "y")], max_plans=0)
+    assert [p.steps[0].args for p in result.plans] == [("x", "y"), ("y", "x")]
