@@ -116,7 +116,30 @@ def plan_text(plan: Plan, *, index: int | None = None) -> str:
         if step.missing:
             keys = ", ".join(step.missing)
             lines.append(f"  {'':<{width}}    missing config: {keys} (set in .jitos/config.toml)")
+    if plan.tree:
+        lines.append("  decomposition:")
+        lines.extend(f"    {line}" for line in tree_lines(plan))
     return "\n".join(lines) + "\n"
+
+
+def tree_lines(plan: Plan) -> list[str]:
+    """The decomposition tree, one line per node, indented by depth: compound
+    nodes as `id: task(args) via method`, steps as `id: name`."""
+    nodes = {d.id: d for d in plan.tree}
+    steps = {s.id: s for s in plan.steps}
+    out: list[str] = []
+    todo: list[tuple[str, int]] = [("", 0)]
+    while todo:
+        node_id, depth = todo.pop()
+        pad = "  " * depth
+        node = nodes.get(node_id)
+        if node is None:
+            out.append(f"{pad}{node_id}: {steps[node_id].name}")
+            continue
+        label = node_id or "(root)"
+        out.append(f"{pad}{label}: {_call(node.task, node.args)} via {node.method}")
+        todo.extend((child, depth + 1) for child in reversed(node.children))
+    return out
 
 
 def _label(step: Step) -> str:

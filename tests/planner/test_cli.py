@@ -175,3 +175,12 @@ def test_facts_file_with_bad_toml_is_reported_as_file_line_col(
     (repo / "facts.toml").write_text('facts = ["a"\nb = 1\n')
     assert main(["plan", "--facts", "facts.toml", "--task", "collapse"]) == 2
     assert "facts.toml:2:" in capsys.readouterr().err
+
+
+def test_text_output_shows_which_method_produced_each_step(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["plan", "refactor the parser"]) == 0
+    out = capsys.readouterr().out
+    assert "    (root): refactor(\"refactor the parser\") via refactor-behind-tests\n" in out
+    assert "      baseline: tests-pass() via tests-pass-by-hand\n        baseline.confirm: confirm\n" in out
