@@ -42,11 +42,12 @@ class State:
     built only when asked for (equality, hashing), so applying a step copies
     just the index entries that changed."""
 
-    __slots__ = ("_facts", "_index")
+    __slots__ = ("_facts", "_hash", "_index")
 
     def __init__(self, index: dict[str, PredIndex], facts: frozenset[Fact] | None = None) -> None:
         self._index = index
         self._facts = facts
+        self._hash: int | None = None
 
     @classmethod
     def of(cls, facts: Iterable[Fact]) -> State:
@@ -88,11 +89,12 @@ class State:
             return False
         if other is self:
             return True
-        mine, theirs = self.facts, other.facts
-        return hash(mine) == hash(theirs) and mine == theirs  # frozensets cache their hash
+        return hash(self) == hash(other) and self.facts == other.facts
 
     def __hash__(self) -> int:
-        return hash(self.facts)
+        if self._hash is None:
+            self._hash = hash(self.facts)
+        return self._hash
 
     def sorted(self) -> tuple[Fact, ...]:
         return tuple(f for pred in sorted(self._index) for f in self._index[pred][0])
