@@ -185,11 +185,6 @@ def ground(lit: Literal, env: Mapping[str, str]) -> Fact:
     return tuple(out)
 
 
-def _is_open(lit: Literal, fact: Fact) -> bool:
-    """Whether the grounded `fact` of `lit` still holds a variable."""
-    return any(fact[i].startswith("?") for i in lit.var_positions)
-
-
 def schedule(lits: Sequence[Literal], bound: Iterable[str]) -> tuple[Literal, ...]:
     """Evaluation order for a conjunction: positive literals in written order; each
     test (negation, `=`/`!=`) right after the literal that binds its last variable.
@@ -282,18 +277,34 @@ def _satisfy(lits: Sequence[Literal], i: int, state: State, env: Env) -> Iterato
                 return
             i += 1
             continue
-        if not _is_open(lit, pattern):
+        free = [(j, pattern[j]) for j in lit.var_positions if pattern[j].startswith("?")]
+        if not free:
             if not state.has(pattern):
                 return
             i += 1
             continue
+        # Positions to compare: the constants; positions to bind: the variables
+        # (a variable repeated in the literal must get the same value each time).
         arity = len(pattern)
+        taken = {j for j, _ in free}
+        fixed = [j for j in range(1, arity) if j not in taken]
+        distinct = len({v for _, v in free}) == len(free)
         for fact in state.candidates(pattern):
             if len(fact) != arity:
                 continue
-            bound = _unify_fact(pattern, fact, env)
-            if bound is not None:
-                yield from _satisfy(lits, i + 1, state, bound)
+            for j in fixed:
+                if fact[j] != pattern[j]:
+                    break
+            else:
+                if distinct:
+                    bound = env.copy()
+                    for j, var in free:
+                        bound[var] = fact[j]
+                    yield from _satisfy(lits, i + 1, state, bound)
+                else:
+                    unified = _unify_fact(pattern, fact, env)
+                    if unified is not None:
+                        yield from _satisfy(lits, i + 1, state, unified)
         return
     yield env
 
