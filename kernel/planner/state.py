@@ -286,9 +286,8 @@ def _satisfy(lits: Sequence[Literal], i: int, state: State, env: Env) -> Iterato
         # Positions to compare: the constants; positions to bind: the variables
         # (a variable repeated in the literal must get the same value each time).
         arity = len(pattern)
-        taken = {j for j, _ in free}
-        fixed = [j for j in range(1, arity) if j not in taken]
-        distinct = len({v for _, v in free}) == len(free)
+        fixed = [j for j in range(1, arity) if not pattern[j].startswith("?")]
+        distinct = len(free) == 1 or len({v for _, v in free}) == len(free)
         for fact in state.candidates(pattern):
             if len(fact) != arity:
                 continue
