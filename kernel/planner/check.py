@@ -116,21 +116,26 @@ def _check_params(params: Sequence[str], origin: Origin | None, kind: str, name:
             )
     dup = {p for p in params if list(params).count(p) > 1}
     if dup:
-        raise BadInput(f"{_where(origin, kind, name)}: parameter {min(dup)} is repeated")
+        raise BadInput(
+            f"{_where(origin, kind, name)}: parameter {min(dup)} is repeated; rename one"
+        )
 
 
 def _check_predicate(lit: Literal, preds: dict[str, tuple[int, str]], where: str) -> None:
     if lit.predicate == "=":
         if len(lit.args) != 2:
-            raise BadInput(f"{where}: '=' compares exactly two terms, got {lit}")
+            raise BadInput(f"{where}: '=' compares exactly two terms, got {lit}; write '?a = ?b'")
         return
     if not NAME_RE.match(lit.predicate):
-        raise BadInput(f"{where}: {lit.predicate!r} is not a valid predicate name in '{lit}'")
+        raise BadInput(
+            f"{where}: {lit.predicate!r} is not a valid predicate name in '{lit}'; "
+            "use letters, digits, '_' and '-'"
+        )
     known = preds.setdefault(lit.predicate, (len(lit.args), where))
     if known[0] != len(lit.args):
         raise BadInput(
             f"{where}: predicate {lit.predicate!r} takes {known[0]} argument(s) "
-            f"(as used in {known[1]}) but '{lit}' gives {len(lit.args)}"
+            f"(as used in {known[1]}) but '{lit}' gives {len(lit.args)}; use one arity everywhere"
         )
 
 
@@ -206,7 +211,10 @@ def _check_method(
         elif sub.task in ops:
             want = len(ops[sub.task].params)
         else:
-            raise BadInput(f"{where}: subtask {sub.id!r} names unknown task {sub.task!r}")
+            raise BadInput(
+                f"{where}: subtask {sub.id!r} names unknown task {sub.task!r}; declare "
+                f"[task.{sub.task}] or [primitive.{sub.task}], or fix the name"
+            )
         bound = _bound_by(method.args, method.pre)
         for arg in sub.args:
             if arg.startswith("?"):
@@ -226,11 +234,13 @@ def _check_method(
     for before, after in method.ordering:
         for ref in (before, after):
             if ref not in ids:
-                raise BadInput(f"{where}: ordering names unknown subtask id {ref!r}")
+                raise BadInput(
+                    f"{where}: ordering names unknown subtask id {ref!r}; use the ids in 'subtasks'"
+                )
         succ[before].append(after)
     cycle = _find_cycle(succ)
     if cycle:
-        raise BadInput(f"{where}: ordering has a cycle: {' < '.join(cycle)}")
+        raise BadInput(f"{where}: ordering has a cycle: {' < '.join(cycle)}; drop one constraint")
 
 
 def _find_cycle(succ: dict[str, list[str]]) -> list[str]:
@@ -271,7 +281,7 @@ def _check_intent(
     elif intent.task in ops:
         arity = len(ops[intent.task].params)
     else:
-        raise BadInput(f"{where}: unknown task {intent.task!r}")
+        raise BadInput(f"{where}: unknown task {intent.task!r}; see `jitos methods list`")
     if len(intent.args) != arity:
         raise BadInput(
             f"{where}: task {intent.task!r} takes {arity} argument(s), 'args' gives "
