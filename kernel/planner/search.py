@@ -145,8 +145,6 @@ class _Search:
         self.domain = domain
         self.depth_limit = depth_limit
         self.node_budget = node_budget
-        self.nodes = 0
-        self.max_depth = 0
         self.fresh_counter = 0
         # The deepest failure so far: its key (steps done, depth) and what is
         # needed to explain it; the message is only written if no plan is found.
@@ -166,31 +164,31 @@ class _Search:
         plans = []
         stopped = "complete"
         operators = self.domain.operators
+        apply, decompose, push, pop = self._apply, self._decompose, stack.append, stack.pop
+        budget = self.node_budget
+        nodes = max_depth = 0
         while stack:
             node = next(stack[-1], None)
             if node is None:
-                stack.pop()
+                pop()
                 continue
             if node.agenda is None:
                 plans.append(build_plan(task, _unwind(node.steps), _unwind(node.records),
                                         node.fresh, config))
-                log.debug("plan %d found after %d nodes", len(plans), self.nodes)
+                log.debug("plan %d found after %d nodes", len(plans), nodes)
                 if max_plans and len(plans) >= max_plans:
                     stopped = "max-plans"
                     break
                 continue
-            if self.nodes >= self.node_budget:
+            if nodes >= budget:
                 stopped = "budget"
                 break
-            self.nodes += 1
+            nodes += 1
             item, rest = node.agenda
-            self.max_depth = max(self.max_depth, item.depth)
+            max_depth = max(max_depth, item.depth)
             op = operators.get(item.name)
-            if op is not None:
-                stack.append(self._apply(node, item, rest, op))
-            else:
-                stack.append(self._decompose(node, item, rest))
-        stats = SearchStats(nodes=self.nodes, stopped=stopped, max_depth=self.max_depth)
+            push(apply(node, item, rest, op) if op is not None else decompose(node, item, rest))
+        stats = SearchStats(nodes=nodes, stopped=stopped, max_depth=max_depth)
         return PlanResult(task=task, plans=tuple(plans), stats=stats,
                           failure=None if plans else self._explain())
 
