@@ -84,6 +84,7 @@ def plan(
     call = TaskCall(task, tuple(args)) if task is not None else None
     text = " ".join(args) if call is None else ""
     count = 0 if all_plans else (max_plans or 1)
+    config = _repo_config()
     planned = plan_request(
         text,
         task=call,
@@ -92,12 +93,13 @@ def plan(
         max_plans=count,
         depth_limit=depth,
         node_budget=budget,
+        config=config,
     )
     require_plan(planned)
     result = planned.result
     many = all_plans or max_plans is not None
     plans = result.plans if many else result.plans[:1]
-    verdicts = _verify(plans, facts, methods) if verify else None
+    verdicts = _verify(plans, facts, methods, config) if verify else None
     fmt = Format.json if as_json else fmt
     if fmt is Format.json:
         data = result_dict(result, text=planned.text, intent=planned.intent, candidates=many)
@@ -128,9 +130,20 @@ def plan(
 
 
 def _verify(
-    plans: Sequence[Plan], facts: Path | None, methods: list[Path] | None
+    plans: Sequence[Plan], facts: Path | None, methods: list[Path] | None, config: dict[str, Any]
 ) -> tuple[Verdict, ...]:
-    return verify_request(plans, facts_file=facts, methods=tuple(methods or ()))
+    return verify_request(plans, facts_file=facts, methods=tuple(methods or ()), config=config)
+
+
+def _repo_config() -> dict[str, Any]:
+    """The repository's merged configuration (team and local), or none outside a repository."""
+    from kernel.repo import open_repo
+
+    try:
+        repo = open_repo()
+    except BadInput:
+        return {}
+    return repo.config().raw
 
 
 def _verdict_dict(verdict: Verdict) -> dict[str, Any]:

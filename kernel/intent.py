@@ -58,7 +58,7 @@ def declare(
         raise BadInput("the intent is empty; say what you want done, e.g. jitos intent \"fix the bug in slug()\"")
     call = TaskCall(task_call[0], tuple(task_call[1])) if task_call else None
     try:
-        planned = plan_request(text, task=call, cwd=repo.workdir, max_plans=CANDIDATES)
+        planned = plan_request(text, task=call, cwd=repo.workdir, max_plans=CANDIDATES, config=repo.config().raw)
     except BadInput as err:
         if err.message.startswith("no intent matches"):
             raise _no_match(err, repo.workdir) from None

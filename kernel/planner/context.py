@@ -1,6 +1,7 @@
-"""Where the planner's inputs come from on disk: the shipped methods, a
-repository's `.jitos/methods/`, its configuration, and the facts derived from
-that configuration. One small place to swap for the kernel's repository helper.
+"""Where the planner's inputs come from on disk: the shipped methods and a
+repository's `.jitos/methods/`, and the facts derived from a configuration.
+The configuration itself is the kernel's (`kernel.repo.load_config`): callers
+pass it in, so the planner reads no config file and runs no git.
 
 Only reads files; never runs git, writes or prints.
 """
@@ -11,11 +12,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import kernel
-from kernel.planner.loader import Layer, expand_paths, method_files, read_toml
+from kernel.planner.loader import Layer, expand_paths, method_files
 from kernel.planner.model import Fact
 
 REPO_METHODS = Path(".jitos") / "methods"
-TEAM_CONFIG = Path(".jitos") / "config.toml"
 
 
 def shipped_methods_dir() -> Path:
@@ -42,32 +42,6 @@ def library_layers(root: Path | None, extra: Sequence[Path] = ()) -> list[Layer]
     if extra:
         layers.append(Layer("file", expand_paths(extra)))
     return layers
-
-
-def load_config(root: Path | None) -> dict[str, object]:
-    """`.jitos/config.toml`, overlaid by the local `<.git>/jitos/config.toml`
-    when `.git` is a folder. Missing files are an empty configuration."""
-    if root is None:
-        return {}
-    merged: dict[str, object] = {}
-    for path, shown in (
-        (root / TEAM_CONFIG, TEAM_CONFIG.as_posix()),
-        (root / ".git" / "jitos" / "config.toml", ".git/jitos/config.toml"),
-    ):
-        if path.is_file():
-            merged = _merge(merged, read_toml(path, shown))
-    return merged
-
-
-def _merge(base: Mapping[str, object], over: Mapping[str, object]) -> dict[str, object]:
-    out = dict(base)
-    for key, value in over.items():
-        old = out.get(key)
-        if isinstance(old, Mapping) and isinstance(value, Mapping):
-            out[key] = _merge(old, value)
-        else:
-            out[key] = value
-    return out
 
 
 def config_facts(config: Mapping[str, object], prefix: str = "") -> tuple[Fact, ...]:

@@ -7,7 +7,7 @@ Reads method, facts and config files; never runs git, writes or prints.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,12 +59,15 @@ def plan_request(
     max_plans: int = 1,
     depth_limit: int = DEFAULT_DEPTH_LIMIT,
     node_budget: int = DEFAULT_NODE_BUDGET,
+    config: Mapping[str, object] | None = None,
 ) -> Planned:
-    """Plan for intent `text` (or `task`, when given). Initial facts: one
-    `("config", "a.b")` per configured key, then `facts`, then `facts_file`'s."""
+    """Plan for intent `text` (or `task`, when given) with the repository's
+    `config` (the kernel's merged configuration; none outside a repository).
+    Initial facts: one `("config", "a.b")` per configured key, then `facts`,
+    then `facts_file`'s."""
     root = context.find_repo_root(cwd)
     lib = load_library(context.library_layers(root, methods))
-    config = context.load_config(root)
+    config = config or {}
     intent: str | None = None
     if task is None:
         found = match_intent(lib.domain, text)

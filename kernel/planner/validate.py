@@ -475,12 +475,13 @@ def verify_request(
     facts: Sequence[Fact] = (),
     cwd: Path | None = None,
     methods: Sequence[Path] = (),
+    config: Mapping[str, object] | None = None,
 ) -> tuple[Verdict, ...]:
     """Validate `plans` against the library and initial facts that
     `kernel.planner.request.plan_request` builds from the same arguments."""
     root = context.find_repo_root(cwd)
     domain = load_library(context.library_layers(root, methods)).domain
-    initial = [*context.config_facts(context.load_config(root)), *facts]
+    initial = [*context.config_facts(config or {}), *facts]
     if facts_file is not None:
         initial.extend(load_facts(facts_file))
     return tuple(validate(domain, initial, p) for p in plans)

@@ -142,3 +142,12 @@ def test_non_numeric_timeout_is_bad_input_naming_the_file(repo: Path) -> None:
     (repo / ".jitos").mkdir()
     (repo / ".jitos" / "config.toml").write_text('[gate]\ntimeout = "60"\n')
     assert "config.toml: [gate] timeout" in jitos("init", check=2).stderr
+
+
+def test_plan_inside_a_workspace_reads_the_local_config(repo: Path) -> None:
+    jitos("init")
+    (repo / ".git" / "jitos" / "config.toml").write_text('[test]\ncommand = ["local-tests", "-x"]\n')
+    path = Path(json.loads(jitos("sws", "new", "--json").stdout)["path"])
+    plan = json.loads(jitos("plan", "fix the bug", "--format", "json", cwd=path).stdout)
+    argvs = [s["argv"] for s in plan["steps"] if s["worker"] == "shell"]
+    assert ["local-tests", "-x"] in argvs

@@ -8,6 +8,7 @@ import pytest
 
 from kernel.planner.model import Plan
 from kernel.planner.request import plan_request
+from kernel.repo import open_repo
 
 CONFIG = """
 [gate]
@@ -20,7 +21,7 @@ command = ["agent", "--yes"]
 
 
 def _plan(repo: Path, text: str) -> Plan:
-    planned = plan_request(text, cwd=repo)
+    planned = plan_request(text, cwd=repo, config=open_repo(repo).config().raw)
     assert planned.result.plans, planned.result.failure
     return planned.result.plans[0]
 
