@@ -33,7 +33,7 @@ from kernel.history import SYSTEM_REF
 from kernel.repo import Repo
 from kernel.state import Ledger, Sws
 from kernel.sws import find_active, rebuild_overlay, record_changes, scan, workspace_path
-from kernel.worktree import DEFAULT_BACKEND, local_edits, write_paths
+from kernel.worktree import DEFAULT_BACKEND, empty_trash, local_edits, write_paths
 
 MAX_ATTEMPTS = 5
 SHOWN = 200
@@ -272,7 +272,9 @@ def collapse(
             if (ledger.state.system != system or refs.read(repo, branch_ref) != system
                     or current.head != sws.head or current.state != state.SWS_ACTIVE):
                 continue  # the world moved while the gate ran: start over from it
-            return _commit(repo, ledger, current, system, tree, result, skipped, message, adopted, rebased, prov)
+            landed = _commit(repo, ledger, current, system, tree, result, skipped, message, adopted, rebased, prov)
+        empty_trash(repo)
+        return landed
     raise JitosError(f"the system kept moving during {MAX_ATTEMPTS} collapse attempts; try again")
 
 

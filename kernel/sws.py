@@ -25,7 +25,7 @@ from kernel import canonical, history, state, trees
 from kernel.errors import BadInput, JitosError, NotFound
 from kernel.repo import Repo, environ_for_git_child, resolve_commit
 from kernel.state import SWS_ACTIVE, Ledger, State, Sws
-from kernel.worktree import DEFAULT_BACKEND, Backend, copy_included
+from kernel.worktree import DEFAULT_BACKEND, Backend, copy_included, empty_trash
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 ID_RE = re.compile(r"^s[0-9]+$")
@@ -155,7 +155,9 @@ def new(repo: Repo, from_rev: str | None = None, name: str | None = None, backen
         except BaseException:
             backend.remove(repo, path)
             raise
-        return view(repo, ledger.state.sws[sws_id])
+        created = view(repo, ledger.state.sws[sws_id])
+    empty_trash(repo)
+    return created
 
 
 def list_all(repo: Repo, include_inactive: bool = False) -> list[Workspace]:
@@ -383,7 +385,8 @@ def discard(repo: Repo, key: str, reason: str | None = None, force: bool = False
         )
         backend.remove(repo, path)
         shutil.rmtree(overlay_path(repo, sws.id).parent, ignore_errors=True)
-        return Snapshot(sws.id, kept.changed, sws.head, kept.event)
+    empty_trash(repo)
+    return Snapshot(sws.id, kept.changed, sws.head, kept.event)
 
 
 def run(repo: Repo, key: str, argv: list[str]) -> RunResult:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
@@ -89,12 +90,25 @@ class GitWorktree:
         pygit2.Repository(str(path)).set_head(pygit2.Oid(hex=commit))
 
     def remove(self, repo: Repo, path: Path) -> None:
+        """Detach the folder from git and move it to the trash in one rename, so
+        the jitos lock is never held while a large tree is deleted; the caller
+        empties the trash (`empty_trash`) once the lock is released."""
         name = _worktree_name(repo, path)
         if path.exists():
-            shutil.rmtree(path)
+            trash = repo.jitos_dir / "trash"
+            trash.mkdir(exist_ok=True)
+            os.rename(path, trash / f"{path.name}.{os.getpid()}.{time.monotonic_ns()}")
         if name is not None:
             worktree = repo.git.lookup_worktree(name)
             worktree.prune(True)
+
+
+def empty_trash(repo: Repo) -> None:
+    """Delete removed workspace folders (also those a killed process left)."""
+    trash = repo.jitos_dir / "trash"
+    if trash.is_dir():
+        for entry in os.listdir(trash):
+            shutil.rmtree(trash / entry, ignore_errors=True)
 
 
 def _worktree_name(repo: Repo, path: Path) -> str | None:

@@ -62,6 +62,9 @@ def test_green_gate_lands_one_commit_on_system_branch_and_checkout(jrepo: Path) 
     assert "Jitos-Sws: s1" in body and "Jitos-Gate: true passed" in body and "Jitos-Event: collapse #" in body
     assert body.startswith("edit README.md\n")  # the snapshot's message, not an automatic label
     assert state.load(open_repo(jrepo)).sws[sid].state == "collapsed"
+    jr = open_repo(jrepo)
+    assert not (jr.workspaces_dir / sid).exists() and not any((jr.jitos_dir / "trash").iterdir())
+    assert git(jrepo, "worktree", "list").count("\n") == 0  # only the main checkout is left
     assert verify(open_repo(jrepo)).ok
 
 
