@@ -178,6 +178,7 @@ def _check_operator(op: Operator) -> None:
     if ex.worker in ("shell", "agent") and not ex.argv:
         raise BadInput(f"{where}: a {ex.worker} worker needs an 'argv' template")
     names = {p[1:] for p in bound}
+    _check_no_shell_injection(ex.argv, where)
     for template in (*ex.argv, ex.prompt, *ex.artifacts):
         for ref in placeholders(template, where):
             if not ref.startswith("config.") and ref not in names:
@@ -185,6 +186,32 @@ def _check_operator(op: Operator) -> None:
                     f"{where}: template '{template}' refers to {{{ref}}}, which is neither a "
                     "parameter nor a config key ({config.section.key})"
                 )
+
+
+CODE_RUNNERS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "fish", "pwsh", "python", "python3", "perl",
+                          "ruby", "node"})
+CODE_FLAGS = frozenset({"-c", "-e", "-lc", "-ec", "--command", "--eval"})
+
+
+def _check_no_shell_injection(argv: tuple[str, ...], where: str) -> None:
+    """Values can come from intent text, so they must never be read as code: when
+    an argv runs a shell or interpreter on inline code (`sh -c …`, `python -c …`),
+    a parameter may be neither the code nor part of any item; pass it as a whole
+    argument after the code instead (`["sh", "-c", "echo \"$1\"", "sh", "{x}"]`)."""
+    runner = next((i for i, item in enumerate(argv) if item.rsplit("/", 1)[-1] in CODE_RUNNERS), None)
+    if runner is None:
+        return
+    flag = next((i for i in range(runner + 1, len(argv)) if argv[i] in CODE_FLAGS), None)
+    if flag is None:
+        return
+    for index, item in enumerate(argv):
+        params = [r for r in placeholders(item, where) if not r.startswith("config.")]
+        if params and (index == flag + 1 or item != f"{{{params[0]}}}"):
+            raise BadInput(
+                f"{where}: argv item '{item}' puts {{{params[0]}}} into code run by "
+                f"{argv[runner]} {argv[flag]}; pass it as its own argument after the code, e.g. "
+                f"[\"sh\", \"-c\", \"echo \\\"$1\\\"\", \"sh\", \"{{{params[0]}}}\"]"
+            )
 
 
 def _check_method(

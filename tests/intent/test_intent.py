@@ -154,13 +154,13 @@ def test_human_step_can_be_answered_no(buggy_repo: Callable[..., Path]) -> None:
     assert failed.state == "failed" and "not convinced" in failed.steps[0].reason
 
 
-PARALLEL_METHODS = """
+PARALLEL_METHODS = r"""
 [task.checks]
 params = []
 [primitive.check]
 params = ["?name"]
 worker = "shell"
-argv = ["sh", "-c", "echo checking {name}"]
+argv = ["sh", "-c", "echo checking \"$1\"", "sh", "{name}"]
 capabilities = ["workspace:read"]
 idempotent = true
 [method.three-checks]
@@ -173,13 +173,13 @@ subtasks = [
 ]
 """
 
-RENDEZVOUS_METHODS = """
+RENDEZVOUS_METHODS = r"""
 [task.meet]
 params = []
 [primitive.wait-for]
 params = ["?mine", "?other"]
 worker = "shell"
-argv = ["sh", "-c", "touch {mine}; i=0; while [ ! -e {other} ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done; test -e {other}"]
+argv = ["sh", "-c", "touch \"$1\"; i=0; while [ ! -e \"$2\" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done; test -e \"$2\"", "sh", "{mine}", "{other}"]
 capabilities = ["workspace:read"]
 idempotent = true
 [method.meet]
