@@ -20,6 +20,7 @@ app = typer.Typer(
 app.command("init")(core.init)
 app.command("intent")(tasks.intent)
 app.command("resume")(tasks.resume)
+app.command("cancel")(tasks.cancel)
 app.add_typer(workspaces.sws_app, name="sws")
 app.command("collapse")(landing.collapse)
 app.command("undo")(landing.undo)

@@ -60,7 +60,7 @@ def status(json: JsonOpt = False) -> None:
     colours = {"done": "green", "failed": "red", "interrupted": "yellow", "waiting": "yellow"}
     for task in st.tasks:
         state = style(f"{task['state']:<11}", colours.get(task["state"], "bold"))
-        out(f"  {style(task['id'], 'bold')}  {state} {task['intent'][:60]}")
+        out(f"  {style(task['id'], 'bold')}  {state} {' '.join(task['intent'].split())[:60]}")
         if task["state"] != "done":
             out(f"      {task['why']}")
     if not st.workspaces:

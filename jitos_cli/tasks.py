@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 import tempfile
 from pathlib import Path
@@ -49,7 +50,7 @@ def finish(repo: Any, task: Any, json: bool) -> None:
         out(f"{style('done', 'green')}: task {task.id} landed as {str(task.system)[:12]} — `jitos why {task.id}`")
     elif live == "planned":
         out(f"planned task {task.id} ({len(task.steps)} steps, method {task.method}); "
-            f"`jitos plan` shows it, `jitos resume {task.id}` runs it")
+            f"`jitos why {task.id}` shows it, `jitos resume {task.id}` runs it")
     else:
         colour = "yellow" if live == "waiting" else "red"
         err(f"{style(live, colour)}: task {task.id} {task.why()}")
@@ -103,6 +104,23 @@ def resume(
     finish(repo, result, json)
 
 
+def cancel(
+    task: Annotated[str, typer.Argument(metavar="TASK", help="Task id (t1, t2, …).")],
+    reason: Annotated[str | None, typer.Option("--reason", help="Why (recorded).")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Close a task that is not running; its workspace's edits are recorded, then it is discarded."""
+    from kernel.intent import cancel as do_cancel
+    from kernel.repo import open_repo
+
+    repo = open_repo()
+    result = do_cancel(repo, task, reason)
+    if json:
+        emit_json(task_json(result, result.state))
+    else:
+        out(f"cancelled task {result.id}" + (f"; workspace {result.sws} discarded" if result.sws else ""))
+
+
 def why(key: Annotated[str, typer.Argument(metavar="ID", help="A task (t1), a step (t1/STEP) or a workspace (s1).")],
         json: JsonOpt = False) -> None:
     """Why something ran, failed or waits: the answer, and the events and logs behind it."""
@@ -141,7 +159,7 @@ def demo(
     """Fix a real bug end to end in a small generated repository."""
     from kernel import demo as kdemo
 
-    root = where or Path(tempfile.mkdtemp(prefix="jitos-demo-")) / "slugify"
+    root = (where or Path(tempfile.mkdtemp(prefix="jitos-demo-")) / "slugify").resolve()
     if root.exists() and any(root.iterdir()):
         from kernel.errors import BadInput
 
@@ -160,6 +178,6 @@ def demo(
     for line in result.history_log:
         out(f"  {line}")
     out("")
-    out(f"look around: cd {root} && jitos status && jitos why {result.task.id}")
+    out(f"look around: cd {shlex.quote(str(root))} && jitos status && jitos why {result.task.id}")
     if result.task.state != "done":
         raise typer.Exit(1)

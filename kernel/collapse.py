@@ -30,7 +30,7 @@ import pygit2
 from kernel import canonical, gate, history, refs, state, trees
 from kernel.errors import BadInput, JitosError
 from kernel.history import SYSTEM_REF
-from kernel.repo import Repo
+from kernel.repo import Repo, refuse_inside_worker
 from kernel.state import Ledger, Sws
 from kernel.sws import find_active, rebuild_overlay, record_changes, scan, workspace_path
 from kernel.worktree import DEFAULT_BACKEND, empty_trash, local_edits, write_paths
@@ -211,6 +211,7 @@ def collapse(
 ) -> CollapseResult:
     """Land workspace `key`. `provenance` (intent, task, step) becomes `Jitos-*`
     trailers on the collapse commit; task and step also link every event recorded."""
+    refuse_inside_worker("collapse")
     if no_gate and gate_cmd is not None:
         raise BadInput("--gate and --no-gate contradict each other; use one")
     config = repo.config()

@@ -14,11 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from kernel import history, scheduler, state, sws, tasks
+from kernel.collapse import adopt
 from kernel.errors import BadInput, NotFound
 from kernel.planner.model import TaskCall
 from kernel.planner.render import plan_dict
 from kernel.planner.request import library, plan_request, require_plan
-from kernel.repo import Repo
+from kernel.repo import Repo, refuse_inside_worker
+from kernel.tasklocks import is_live
 from kernel.workers import check_program
 
 CANDIDATES = 3
@@ -54,6 +56,7 @@ def declare(
     progress: scheduler.ProgressFn | None = None,
 ) -> tasks.Task:
     history.require(repo)
+    refuse_inside_worker("starting a task")
     if not text.strip() and task_call is None:
         raise BadInput("the intent is empty; say what you want done, e.g. jitos intent \"fix the bug in slug()\"")
     call = TaskCall(task_call[0], tuple(task_call[1])) if task_call else None
@@ -88,8 +91,15 @@ def declare(
         )
     if plan_only:
         return load(repo, tid)
-    sws.new(repo, task=tid)
+    _start_workspace(repo, tid)
     return scheduler.run_task(repo, tid, jobs=jobs, progress=progress)
+
+
+def _start_workspace(repo: Repo, tid: str) -> None:
+    """The task's workspace, from the branch as it is now (outside commits adopted first)."""
+    with state.ledger(repo) as ledger:
+        adopt(repo, ledger)
+    sws.new(repo, task=tid)
 
 
 def load(repo: Repo, tid: str) -> tasks.Task:
@@ -104,19 +114,27 @@ def resume(
     repo: Repo, tid: str, *, jobs: int = 1, retry_step: bool = False, failed: str | None = None,
     progress: scheduler.ProgressFn | None = None,
 ) -> tasks.Task:
+    refuse_inside_worker("resuming a task")
     task = load(repo, tid)
     if task.state == tasks.DONE:
         return task
+    if task.state == tasks.CANCELLED:
+        raise BadInput(f"task {tid} was cancelled; declare a new intent instead")
     if task.plan is not None:
         preflight(repo, task.plan)
     if task.sws is None:
-        sws.new(repo, task=tid)
+        _start_workspace(repo, tid)
+    else:
+        ws = state.load(repo).sws[task.sws]
+        if ws.state != state.SWS_ACTIVE:
+            raise BadInput(f"task {tid}'s workspace {ws.id} is {ws.state}; the task cannot go on "
+                           f"(`jitos cancel {tid}` closes it)")
     return scheduler.run_task(repo, tid, jobs=jobs, progress=progress, retry_step=retry_step, human_failed=failed)
 
 
 def live_state(repo: Repo, task: tasks.Task) -> str:
     """The task's state, with `running` tasks whose process is gone shown as interrupted."""
-    if task.state == tasks.RUNNING and not scheduler.is_live(repo, task.id):
+    if task.state == tasks.RUNNING and not is_live(repo, task.id):
         return tasks.INTERRUPTED
     return task.state
 
@@ -124,3 +142,21 @@ def live_state(repo: Repo, task: tasks.Task) -> str:
 def all_tasks(repo: Repo) -> list[tasks.Task]:
     return list(tasks.fold(history.events(repo)).values())
 
+
+
+def cancel(repo: Repo, tid: str, reason: str | None = None) -> tasks.Task:
+    """Close a task that is not running: record why, then discard its workspace
+    (recording any edits in it first, so nothing is lost)."""
+    refuse_inside_worker("cancelling a task")
+    task = load(repo, tid)
+    if task.state in (tasks.DONE, tasks.CANCELLED):
+        raise BadInput(f"task {tid} is {task.state}; there is nothing to cancel")
+    if is_live(repo, tid):
+        raise BadInput(f"task {tid} is running; stop it first (Ctrl-C in its terminal)")
+    with state.ledger(repo) as ledger:
+        ledger.record("cancel", f"task {tid}: cancelled" + (f" — {reason}" if reason else ""),
+                      data={"reason": reason}, links={"task": tid})
+        ws = ledger.state.sws.get(task.sws or "")
+    if ws is not None and ws.state == state.SWS_ACTIVE:
+        sws.discard(repo, ws.id, reason=f"task {tid} cancelled", force=True)
+    return load(repo, tid)

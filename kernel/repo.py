@@ -146,6 +146,9 @@ def _validate(path: Path, data: dict[str, Any]) -> None:
                 raise BadInput(f"{path}: unknown key {key!r} in [{table}]")
     for table in ("gate", "test"):
         _argv(data.get(table, {}).get("command"), f"{path}: [{table}] command")
+    gate_env = data.get("gate", {}).get("env", [])
+    if not isinstance(gate_env, list) or not all(isinstance(n, str) for n in gate_env):
+        raise BadInput(f"{path}: [gate] env must be a list of variable names, e.g. env = [\"DATABASE_URL\"]")
     timeouts = [("gate", data.get("gate", {}))]
     for kind, section in data.get("workers", {}).items():
         if not isinstance(section, dict):
@@ -214,3 +217,13 @@ PASS_THROUGH = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE",
 def scrubbed_environ(declared: tuple[str, ...] | list[str] = ()) -> dict[str, str]:
     """The caller's environment reduced to PASS_THROUGH plus the `declared` names."""
     return {name: os.environ[name] for name in (*PASS_THROUGH, *declared) if name in os.environ}
+
+
+def refuse_inside_worker(action: str) -> None:
+    """Workers and gates write only inside their workspace: they may not land,
+    undo, discard or start work through jitos itself (a guard against
+    accidents, not a sandbox)."""
+    step = os.environ.get("JITOS_STEP") or ("gate" if os.environ.get("JITOS_GATE") else None)
+    if step:
+        raise BadInput(f"{action} is not allowed from inside a jitos step or gate ({step}); "
+                       "workers write only inside their workspace")

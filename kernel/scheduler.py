@@ -15,18 +15,16 @@ finds in-flight steps in history and re-runs them only when idempotent.
 
 from __future__ import annotations
 
-import fcntl
-import os
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from kernel import collapse, history, state, sws, tasks, workers
 from kernel.errors import BadInput
 from kernel.repo import Repo
+from kernel.tasklocks import running_steps, task_lock
 from kernel.workers import Interrupted, Outcome
 
 
@@ -46,37 +44,6 @@ class Progress:
 
 
 ProgressFn = Callable[[Progress], None]
-
-
-def _lock_path(repo: Repo, tid: str) -> str:
-    folder = repo.jitos_dir / "tasks"
-    folder.mkdir(parents=True, exist_ok=True)
-    return str(folder / f"{tid}.lock")
-
-
-@contextmanager
-def task_lock(repo: Repo, tid: str) -> Iterator[None]:
-    fd = os.open(_lock_path(repo, tid), os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise BadInput(f"task {tid} is being run by another jitos process; wait for it to finish") from None
-        yield
-    finally:
-        os.close(fd)
-
-
-def is_live(repo: Repo, tid: str) -> bool:
-    """True while some process holds the task's lock (it is really running)."""
-    fd = os.open(_lock_path(repo, tid), os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return False
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
 
 
 def _writes(step: Mapping[str, Any]) -> bool:
@@ -150,21 +117,21 @@ class Runner:
             "JITOS_INTENT": task.intent, "JITOS_INSTRUCTION": ps["args"][0] if ps["args"] else "",
         })
         timeout = workers.worker_config(self.config, kind).get("timeout", workers.DEFAULT_TIMEOUT[kind])
-        st = state.load(self.repo)
-        before = workers.outside_state(self.repo, st.branch or "")
-        outcome = workers.run_process(self.repo, ps["argv"], cwd, env, float(timeout), ps["expect"])
-        escaped = workers.outside_changes(before, workers.outside_state(self.repo, st.branch or ""))
+        before = workers.outside_state(self.repo)
+        pid_file = running_steps(self.repo, self.tid) / f"{ps['id']}.pid"
+        outcome = workers.run_process(self.repo, ps["argv"], cwd, env, float(timeout), ps["expect"], pid_file)
+        escaped = workers.outside_changes(before, workers.outside_state(self.repo))
         if escaped:
             shown = ", ".join(escaped[:5])
             return Outcome("failed", f"refused: wrote outside its workspace ({shown})", outcome.exit_code,
-                           outcome.stdout, outcome.stderr)
+                           outcome.stdout, outcome.stderr, final=True)
         return outcome
 
     def _collapse(self, task: tasks.Task, ps: Mapping[str, Any]) -> tuple[Outcome, dict[str, Any]]:
         assert task.sws is not None
         result = collapse.collapse(
             self.repo, task.sws, gate_argv=tuple(ps["argv"]) or None,
-            message=f"{task.intent}\n\nTask {self.tid} ({task.task}, method {task.method}).",
+            message=_collapse_message(task),
             provenance={"intent": task.intent, "task": self.tid, "step": ps["id"]},
         )
         extra = {"collapse": {"outcome": result.outcome, "system": result.system,
@@ -185,6 +152,9 @@ class Runner:
         task = self.load()
         if task.plan is None:
             raise BadInput(f"task {self.tid} has no plan recorded; it cannot run")
+        if human_failed is not None and task.state != tasks.WAITING:
+            raise BadInput(f"task {self.tid} is {task.state}, not waiting on a person; --fail answers a person's step")
+        workers.stop_orphans(running_steps(self.repo, self.tid))
         for st in task.steps:
             ps = task.plan_step(st.id)
             if st.status == "waiting":
@@ -195,12 +165,17 @@ class Runner:
                     return self.load()
             elif st.status == "failed" and not retry_step:
                 return task  # a failed step stays failed until asked to run again
-            elif st.status in ("running", "interrupted") and not st.idempotent and not retry_step:
-                if st.status == "running":
-                    self.result(task, ps, st.attempts, Outcome(
-                        "interrupted", "found in flight after a crash; not idempotent, so not re-run "
-                        f"(`jitos resume {self.tid} --retry-step` runs it again)"))
-                return self.load()
+            elif st.status == "running":
+                # In flight when its process died: close that attempt in history first.
+                rerun = st.idempotent or retry_step
+                self.result(task, ps, st.attempts, Outcome(
+                    "interrupted", "found in flight after a crash" + (
+                        "; running it again" if rerun else "; not idempotent, so not re-run "
+                        f"(`jitos resume {self.tid} --retry-step` runs it again)")))
+                if not rerun:
+                    return self.load()
+            elif st.status == "interrupted" and not st.idempotent and not retry_step:
+                return task
         return self._loop()
 
     def _loop(self) -> tasks.Task:
@@ -210,68 +185,134 @@ class Runner:
             if not todo:
                 return task
             ready = {s.id for s in todo if all(task.step(d).status == "ok" for d in s.after)}
-            batch: list[tasks.StepState] = []
-            for s in todo:  # a prefix of the canonical order: what -j 1 would run next, in that order
-                if s.id not in ready or len(batch) >= self.jobs:
+            group: list[tasks.StepState] = []
+            for s in todo:  # a prefix of the canonical order; never sized by -j, so history is the same
+                if s.id not in ready:
                     break
-                if batch and not _batchable(task.plan_step(s.id)):
+                batchable = _batchable(task.plan_step(s.id))
+                if group and not batchable:
                     break
-                batch.append(s)
-                if not _batchable(task.plan_step(s.id)):
+                group.append(s)
+                if not batchable:
                     break
-            if not batch:
+            if not group:
                 return task
-            go_on = self._sequential(task, batch[0]) if len(batch) == 1 else self._batch(task, batch)
+            if len(group) == 1 and not _batchable(task.plan_step(group[0].id)):
+                go_on = self._sequential(task, group[0])
+            else:
+                go_on = self._group(task, group)
             if not go_on:
                 return self.load()
 
     def _index(self, task: tasks.Task, step_id: str) -> int:
         return [s.id for s in task.steps].index(step_id) + 1
 
-    def _sequential(self, task: tasks.Task, st: tasks.StepState, first: Outcome | None = None) -> bool:
+    def _report(self, task: tasks.Task, ps: Mapping[str, Any], outcome: Outcome | None, seconds: float) -> None:
+        index, total = self._index(task, ps["id"]), len(task.steps)
+        if outcome is None:
+            self.progress(Progress("start", self.tid, ps["id"], ps["worker"], index, total))
+        else:
+            self.progress(Progress("done", self.tid, ps["id"], ps["worker"], index, total, outcome.status,
+                                   outcome.reason, seconds))
+
+    def _attempt(self, task: tasks.Task, ps: Mapping[str, Any], attempt: int) -> tuple[Outcome, bool]:
+        """Dispatch, perform and record one attempt; returns the outcome and whether to stop."""
+        self.dispatch(task, ps, attempt)
+        task = self.load()
+        self._report(task, ps, None, 0.0)
+        if ps["worker"] == "human":
+            self._report(task, ps, Outcome("waiting", ps["prompt"]), 0.0)
+            return Outcome("waiting", ps["prompt"]), True
+        began = time.monotonic()
+        extra: dict[str, Any] = {}
+        try:
+            outcome, extra = self.perform(task, ps)
+        except Interrupted as stop:
+            self.result(task, ps, attempt, stop.outcome)
+            raise KeyboardInterrupt from None
+        except KeyboardInterrupt:
+            self.result(task, ps, attempt, Outcome("interrupted", "interrupted by Ctrl-C"))
+            raise
+        self.result(task, ps, attempt, outcome, extra)
+        self._report(task, ps, outcome, time.monotonic() - began)
+        return outcome, False
+
+    def _sequential(self, task: tasks.Task, st: tasks.StepState) -> bool:
         ps = task.plan_step(st.id)
         attempt = st.attempts
-        tries = 0
-        while True:
+        for _ in range(int(ps["retries"]) + 1):
             attempt += 1
-            tries += 1
-            self.dispatch(task, ps, attempt)
-            task = self.load()
-            report = Progress("start", self.tid, ps["id"], ps["worker"], self._index(task, ps["id"]), len(task.steps))
-            self.progress(report)
-            if ps["worker"] == "human":
-                self.progress(Progress("done", self.tid, ps["id"], "human", report.index, report.total, "waiting",
-                                       ps["prompt"]))
+            outcome, stop = self._attempt(task, ps, attempt)
+            if stop:
                 return False
-            began = time.monotonic()
-            extra: dict[str, Any] = {}
-            if first is not None:
-                outcome, first = first, None
-            else:
-                try:
-                    outcome, extra = self.perform(task, ps)
-                except Interrupted as stop:
-                    self.result(task, ps, attempt, stop.outcome)
-                    raise KeyboardInterrupt from None
-                except KeyboardInterrupt:
-                    self.result(task, ps, attempt, Outcome("interrupted", "interrupted by Ctrl-C"))
-                    raise
-            self.result(task, ps, attempt, outcome, extra)
-            self.progress(Progress("done", self.tid, ps["id"], ps["worker"], report.index, report.total,
-                                   outcome.status, outcome.reason, time.monotonic() - began))
             if outcome.status == "ok":
                 return True
-            if tries > int(ps["retries"]):
+            if outcome.final:
                 return False
+        return False
 
-    def _batch(self, task: tasks.Task, batch: list[tasks.StepState]) -> bool:
-        with ThreadPoolExecutor(max_workers=len(batch)) as pool:
-            futures = [pool.submit(self.perform, task, task.plan_step(s.id)) for s in batch]
-            outcomes = [f.result()[0] for f in futures]
-        for st, outcome in zip(batch, outcomes, strict=True):
-            if not self._sequential(self.load(), self.load().step(st.id), first=outcome):
-                return False
+    def _group(self, task: tasks.Task, group: list[tasks.StepState]) -> bool:
+        """Consecutive read-only, idempotent steps: every dispatch is recorded
+        before any of them runs; up to -j of them run at once; results are
+        recorded in the canonical order (retries right after their step)."""
+        steps = [task.plan_step(s.id) for s in group]
+        for st, ps in zip(group, steps, strict=True):
+            self.dispatch(task, ps, st.attempts + 1)
+        task = self.load()
+
+        def timed(ps: Mapping[str, Any]) -> tuple[Outcome, dict[str, Any], float]:
+            began = time.monotonic()
+            outcome, extra = self.perform(task, ps)
+            return outcome, extra, time.monotonic() - began
+
+        done = 0
+        with ThreadPoolExecutor(max_workers=min(self.jobs, len(steps))) as pool:
+            futures = [pool.submit(timed, ps) for ps in steps]
+            try:
+                for st, ps, future in zip(group, steps, futures, strict=True):
+                    self._report(task, ps, None, 0.0)
+                    outcome, extra, seconds = future.result()
+                    self.result(task, ps, st.attempts + 1, outcome, extra)
+                    self._report(task, ps, outcome, seconds)
+                    done += 1
+                    if outcome.status != "ok" and not self._retry(task, st, ps, outcome):
+                        for later in futures[done:]:
+                            later.cancel()
+                        workers.stop_orphans(running_steps(self.repo, self.tid))
+                        return False
+            except KeyboardInterrupt:
+                for later in futures:
+                    later.cancel()
+                workers.stop_orphans(running_steps(self.repo, self.tid))
+                for st, ps in list(zip(group, steps, strict=True))[done:]:
+                    self.result(task, ps, st.attempts + 1, Outcome("interrupted", "interrupted by Ctrl-C"))
+                raise
         return True
+
+    def _retry(self, task: tasks.Task, st: tasks.StepState, ps: Mapping[str, Any], first: Outcome) -> bool:
+        """Run a failed grouped step again, alone, as its retries allow; True once it passes."""
+        if first.final:
+            return False
+        attempt = st.attempts + 1
+        for _ in range(int(ps["retries"])):
+            attempt += 1
+            outcome, stop = self._attempt(task, ps, attempt)
+            if outcome.status == "ok":
+                return True
+            if stop or outcome.final:
+                return False
+        return False
+
+
+def _collapse_message(task: tasks.Task) -> str:
+    """Subject: the intent on one line. A multi-line intent is quoted in the body,
+    indented, so no line of it can pass for a trailer."""
+    subject = " ".join(task.intent.split())[:72] or task.task
+    body = f"Task {task.id} ({task.task}, method {task.method})."
+    if "\n" in task.intent.strip() or len(subject) < len(" ".join(task.intent.split())):
+        quoted = "\n".join("    " + line for line in task.intent.strip().splitlines())
+        body = f"Intent:\n{quoted}\n\n{body}"
+    return f"{subject}\n\n{body}"
 
 
 def run_task(repo: Repo, tid: str, *, jobs: int = 1, progress: ProgressFn | None = None,

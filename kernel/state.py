@@ -31,6 +31,7 @@ class Sws:
     head: str
     state: str
     created: int
+    task: str | None = None
 
     @property
     def ref(self) -> str:
@@ -65,11 +66,12 @@ class State:
             branch = event.data["branch"]
         elif event.kind == "sws-new" and sws_id:
             base = event.data["base"]
-            sws[sws_id] = Sws(sws_id, event.data.get("name"), base, base, SWS_ACTIVE, event.seq)
+            sws[sws_id] = Sws(sws_id, event.data.get("name"), base, base, SWS_ACTIVE, event.seq,
+                              event.links.get("task"))
         if sws_id in sws:
             current = sws[sws_id]
             updated = replace(current, head=new_refs.get(current.ref, current.base))
-            if event.kind == "sws-discard":
+            if event.kind == "sws-discard" and current.state == SWS_ACTIVE:
                 updated = replace(updated, state=SWS_DISCARDED)
             elif event.kind == "collapse":
                 updated = replace(updated, state=SWS_COLLAPSED)

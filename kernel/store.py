@@ -80,8 +80,9 @@ class Store:
         folder = self.root / prefix[:2]
         matches = sorted(f for f in os.listdir(folder) if f.startswith(prefix[2:])) if folder.is_dir() else []
         if len(matches) != 1:
-            found = "no object" if not matches else f"{len(matches)} objects"
-            raise NotFound(f"{found} in the store match {prefix!r}; give more of the digest")
+            if not matches:
+                raise NotFound(f"no object in the store matches {prefix!r}; `jitos why ID` lists artifacts")
+            raise NotFound(f"{len(matches)} objects in the store match {prefix!r}; give more of the digest")
         return self.get(prefix[:2] + matches[0])
 
     def digests(self) -> Iterator[str]:

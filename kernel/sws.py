@@ -23,12 +23,13 @@ import pygit2
 
 from kernel import canonical, history, state, trees
 from kernel.errors import BadInput, JitosError, NotFound
-from kernel.repo import Repo, environ_for_git_child, resolve_commit
+from kernel.repo import Repo, environ_for_git_child, refuse_inside_worker, resolve_commit
 from kernel.state import SWS_ACTIVE, Ledger, State, Sws
+from kernel.tasklocks import is_live
 from kernel.worktree import DEFAULT_BACKEND, Backend, copy_included, empty_trash
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
-ID_RE = re.compile(r"^s[0-9]+$")
+ID_RE = re.compile(r"^[st][0-9]+$")
 SHOWN_PATHS = 200
 
 
@@ -99,7 +100,7 @@ def check_name(name: str) -> str:
     elif ".." in name or name.endswith((".lock", ".")):
         problem = "it may not contain '..' or end in '.lock' or '.'"
     elif ID_RE.match(name):
-        problem = "it looks like a workspace id (s1, s2, …)"
+        problem = "it looks like a workspace or task id (s1, t1, …)"
     if problem:
         raise BadInput(f"invalid workspace name {name!r}: {problem}")
     return name
@@ -360,19 +361,24 @@ def discard(repo: Repo, key: str, reason: str | None = None, force: bool = False
             backend: Backend = DEFAULT_BACKEND) -> Snapshot:
     """Remove a workspace's folder after recording its last state. Also clears the
     folder a collapse left behind (edits made while its gate ran)."""
+    refuse_inside_worker("discarding a workspace")
     with state.ledger(repo) as ledger:
         sws = find(ledger.state, key)
         path = workspace_path(repo, sws.id)
         if sws.state != SWS_ACTIVE and not path.is_dir():
             raise BadInput(f"workspace {sws.id} is {sws.state} and has no folder left; nothing to discard")
+        if sws.task and is_live(repo, sws.task):
+            raise BadInput(f"workspace {sws.id} belongs to task {sws.task}, which is running; "
+                           f"stop it first (Ctrl-C), or `jitos cancel {sws.task}` once it has stopped")
         kept = Snapshot(sws.id, (), sws.head, None)
         if path.is_dir():
             pending = scan(repo, sws, backend)
             if pending.changes and not force:
                 shown = ", ".join(sorted(pending.changes)[:5])
+                first = f"run `jitos sws snapshot {sws.id}` first, or " if sws.state == SWS_ACTIVE else ""
                 raise BadInput(
                     f"workspace {sws.id} has unrecorded edits in {len(pending.changes)} path(s) ({shown}); "
-                    f"run `jitos sws snapshot {sws.id}` first, or pass --force to snapshot them and discard"
+                    f"{first}pass --force to record them and discard"
                 )
             if pending.changes:
                 kept = record_changes(repo, ledger, sws, label="snapshot before discard", backend=backend)

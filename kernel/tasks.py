@@ -15,8 +15,8 @@ from typing import Any
 
 from kernel.history import Recorded
 
-PLANNED, RUNNING, WAITING, DONE, FAILED, INTERRUPTED = (
-    "planned", "running", "waiting", "done", "failed", "interrupted")
+PLANNED, RUNNING, WAITING, DONE, FAILED, INTERRUPTED, CANCELLED = (
+    "planned", "running", "waiting", "done", "failed", "interrupted", "cancelled")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,9 +46,12 @@ class Task:
     steps: tuple[StepState, ...] = ()
     system: str | None = None
     events: tuple[str, ...] = field(default_factory=tuple)
+    cancelled: str | None = None
 
     @property
     def state(self) -> str:
+        if self.cancelled is not None:
+            return CANCELLED
         statuses = [s.status for s in self.steps]
         if not statuses or all(s == "pending" for s in statuses):
             return PLANNED
@@ -73,11 +76,13 @@ class Task:
 
     def why(self) -> str:
         state = self.state
+        if state == CANCELLED:
+            return f"cancelled: {self.cancelled or 'no reason given'}"
         if state == PLANNED:
             return f"planned ({len(self.steps)} steps); nothing has run — `jitos resume {self.id}` runs it"
         if state == DONE:
             return f"done: every step passed and the work landed as {str(self.system)[:12]}" if self.system \
-                else "done: every step passed"
+                else f"done: every step passed; the plan lands nothing, so workspace {self.sws} keeps the result"
         current = next(s for s in self.steps if s.status not in ("ok", "pending"))
         if state == WAITING:
             return f"waiting on a person at step {current.id}: {current.reason} — then `jitos resume {self.id}`"
@@ -128,5 +133,7 @@ def fold(records: Iterable[Recorded]) -> dict[str, Task]:
                              events=current.events + (rec.oid,))
         elif event.kind == "collapse":
             task = replace(task, system=str(data["commit"]))
+        elif event.kind == "cancel":
+            task = replace(task, cancelled=str(data.get("reason") or ""))
         tasks[tid] = task
     return tasks

@@ -12,7 +12,7 @@ import pygit2
 from kernel import history, sws, trees
 from kernel.collapse import CollapseResult, collapse
 from kernel.errors import BadInput, NotFound
-from kernel.repo import Repo
+from kernel.repo import Repo, refuse_inside_worker
 from kernel.worktree import write_paths
 
 
@@ -50,6 +50,7 @@ def undo(
     reason: str | None = None,
     rerun_gate: bool = False,
 ) -> CollapseResult:
+    refuse_inside_worker("undo")
     rec = find_collapse(repo, which)
     done = str(rec.event.data["commit"])
     before = str(rec.event.data["parent"])
@@ -68,5 +69,8 @@ def undo(
         write_paths(repo, ws.path, reverse)
         sws.snapshot(repo, ws.id, f"Undo \"{subject}\"")
     message = f"Undo \"{subject}\"\n\nRestores the tree from before collapse #{rec.event.seq} ({done[:12]})."
-    return collapse(repo, ws.id, message=message, gate_cmd=gate_cmd, no_gate=no_gate, reason=reason,
-                    rerun_gate=rerun_gate)
+    result = collapse(repo, ws.id, message=message, gate_cmd=gate_cmd, no_gate=no_gate, reason=reason,
+                      rerun_gate=rerun_gate)
+    if result.outcome == "empty":  # already undone: nothing to keep
+        sws.discard(repo, ws.id, reason="nothing to undo: the system already has this tree", force=True)
+    return result

@@ -136,8 +136,12 @@ def why(repo: Repo, key: str) -> Why:
             return Why(f"step {task.id}/{step.id}", step.status, answer, tuple(mine), _artifacts(mine))
         mine = [e for e in entries if e.links.get("task") == task.id]
         live = live_state(repo, task)
-        answer = f"task {task.id} \"{task.intent}\" → {task.task} by method {task.method or '?'}: " + (
+        answer = f"task {task.id} \"{' '.join(task.intent.split())}\" → {task.task} by method {task.method or '?'}: " + (
             task.why() if live == task.state else "interrupted: no process is running it")
+        if live == "waiting" and task.sws:
+            from kernel.sws import workspace_path
+
+            answer += f" (work in {workspace_path(repo, task.sws)})"
         return Why(f"task {task.id}", live, answer, tuple(mine), _artifacts(mine))
     st = state.load(repo)
     ws = find(st, key)

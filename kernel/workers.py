@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,11 +28,14 @@ PROCESS_WORKERS = ("shell", "agent")
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
+    """How a step went. `final` failures are never retried (a policy refusal)."""
+
     status: str  # ok | failed | interrupted
     reason: str
     exit_code: int | None = None
     stdout: str | None = None
     stderr: str | None = None
+    final: bool = False
 
 
 class Interrupted(Exception):
@@ -75,8 +79,11 @@ def check_program(argv: Sequence[str], root: Path, where: str) -> None:
 
 
 def run_process(repo: Repo, argv: Sequence[str], cwd: Path, env: Mapping[str, str], timeout: float,
-                expect: str = "pass") -> Outcome:
-    """Run `argv` in its own process group; store its output; judge it by `expect`."""
+                expect: str = "pass", pid_file: Path | None = None) -> Outcome:
+    """Run `argv` in its own process group; store its output; judge it by `expect`.
+
+    The group id goes to `pid_file` while it runs, so that if this process is
+    killed, whoever resumes the task can stop the orphaned group first."""
     tmp_dir = repo.jitos_dir / "tmp"
     tmp_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryFile(dir=tmp_dir) as out, tempfile.TemporaryFile(dir=tmp_dir) as err:
@@ -85,21 +92,33 @@ def run_process(repo: Repo, argv: Sequence[str], cwd: Path, env: Mapping[str, st
                                     stdin=subprocess.DEVNULL, start_new_session=True)
         except OSError as exc:
             return Outcome("failed", f"could not start {argv[0]!r}: {exc.strerror}")
-        reason = ""
+        if pid_file is not None:
+            pid_file.parent.mkdir(parents=True, exist_ok=True)
+            pid_file.write_text(str(proc.pid))
         try:
-            code: int | None = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _stop(proc)
-            code, reason = None, f"timed out after {timeout:g}s"
-        except KeyboardInterrupt:
-            _stop(proc)
-            out.seek(0)
-            err.seek(0)
-            raise Interrupted(Outcome("interrupted", "interrupted by Ctrl-C", None,
-                                      repo.store.put(out.read()), repo.store.put(err.read()))) from None
+            return _wait(repo, proc, out, err, timeout, expect)
+        finally:
+            if pid_file is not None:
+                pid_file.unlink(missing_ok=True)
+
+
+def _wait(repo: Repo, proc: subprocess.Popen[bytes], out: Any, err: Any, timeout: float, expect: str) -> Outcome:
+    """Wait for the process (stopping its group on timeout or Ctrl-C) and judge it."""
+    reason = ""
+    try:
+        code: int | None = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _stop(proc)
+        code, reason = None, f"timed out after {timeout:g}s"
+    except KeyboardInterrupt:
+        _stop(proc)
         out.seek(0)
         err.seek(0)
-        stdout, stderr = repo.store.put(out.read()), repo.store.put(err.read())
+        raise Interrupted(Outcome("interrupted", "interrupted by Ctrl-C", None,
+                                  repo.store.put(out.read()), repo.store.put(err.read()))) from None
+    out.seek(0)
+    err.seek(0)
+    stdout, stderr = repo.store.put(out.read()), repo.store.put(err.read())
     if code is None:
         return Outcome("failed", reason, None, stdout, stderr)
     if expect == "fail":
@@ -109,6 +128,38 @@ def run_process(repo: Repo, argv: Sequence[str], cwd: Path, env: Mapping[str, st
         ok = code == 0
         reason = "exit 0" if ok else f"exit {code}"
     return Outcome("ok" if ok else "failed", reason, code, stdout, stderr)
+
+
+def stop_orphans(folder: Path) -> list[int]:
+    """Stop the process groups that `pid_file`s in `folder` name (left by a killed
+    jitos); return the ids that were still running."""
+    stopped = []
+    for pid_file in sorted(folder.glob("*.pid")) if folder.is_dir() else []:
+        try:
+            pgid = int(pid_file.read_text())
+        except (ValueError, OSError):
+            pgid = 0
+        if pgid > 0 and _group_alive(pgid):
+            for sig in (signal.SIGTERM, signal.SIGKILL):
+                try:
+                    os.killpg(pgid, sig)
+                except ProcessLookupError:
+                    break
+                for _ in range(50):
+                    if not _group_alive(pgid):
+                        break
+                    time.sleep(0.1)
+            stopped.append(pgid)
+        pid_file.unlink(missing_ok=True)
+    return stopped
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -140,19 +191,36 @@ def _stat(path: Path) -> tuple[int, int]:
     return (info.st_mtime_ns, info.st_size)
 
 
-def outside_state(repo: Repo, branch: str) -> Outside:
-    """The user's checkout (status flag and stat of every path that is not clean) and the system refs."""
+def outside_state(repo: Repo) -> Outside:
+    """What a step must leave alone: the user's checkout (status flag and stat of
+    every path that is not clean), every ref but jitos's own history and
+    workspace refs, and the repository's config, hooks and info files."""
     status: dict[str, tuple[int, int, int]] = {}
     if repo.workdir is not None:
         for path, flag in repo.git.status(untracked_files="all").items():
             status[path] = (int(flag), *_stat(repo.workdir / path))
-    names = ("refs/jitos/system", f"refs/heads/{branch}")
+    for rel in ("config", "HEAD"):
+        status[f".git/{rel}"] = (0, *_stat(repo.common_dir / rel))
+    for folder in ("hooks", "info"):
+        base = repo.common_dir / folder
+        if base.is_dir():
+            for entry in sorted(os.listdir(base)):
+                status[f".git/{folder}/{entry}"] = (0, *_stat(base / entry))
+    names = [n for n in repo.git.references
+             if not n.startswith(history_ref_prefixes())]
     return Outside(status, {name: refs.read(repo, name) for name in names})
 
 
+def history_ref_prefixes() -> tuple[str, ...]:
+    # Steps may record into their own workspace (`jitos sws snapshot`), which
+    # moves these; every other ref is out of bounds.
+    return ("refs/jitos/history", "refs/jitos/sws/")
+
+
 def outside_changes(before: Outside, after: Outside) -> list[str]:
-    """Paths in the user's checkout (and system refs) a step changed."""
+    """Paths in the user's checkout, git internals and refs that a step changed."""
     changed = sorted(p for p in before.status.keys() | after.status.keys()
                      if before.status.get(p) != after.status.get(p))
-    changed += sorted(name for name in before.refs if before.refs[name] != after.refs[name])
+    changed += sorted(n for n in before.refs.keys() | after.refs.keys() if before.refs.get(n) != after.refs.get(n))
     return changed
+

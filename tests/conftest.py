@@ -3,7 +3,6 @@ pinned, and every test gets throwaway repositories built with real git."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -84,7 +83,7 @@ def jitos(*args: str, cwd: Path | None = None, check: int | None = 0) -> subproc
 
     done = subprocess.run(
         [sys.executable, "-c", "import sys; from jitos_cli.main import main; sys.exit(main())", *args],
-        cwd=cwd, capture_output=True, text=True,
+        check=False, cwd=cwd, capture_output=True, text=True,
     )
     if check is not None:
         assert done.returncode == check, f"jitos {' '.join(args)} → {done.returncode}\n{done.stdout}\n{done.stderr}"
