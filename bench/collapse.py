@@ -2,7 +2,7 @@
 
     python bench/collapse.py [--sizes 1000,10000,50000] [--repeat N] [--out FILE] [--dir DIR]
 
-For each size, the repository of `bench/kernel.py` (same generator, imported from
+For each size, the repository of `bench/kernel_bench.py` (same generator, imported from
 it): nested folders of 20-50 small text files, one commit on `main`, checked out,
 `jitos init`. Each repetition then prepares, untimed:
 
@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import datetime as dt
-import importlib.util
 import io
 import os
 import platform
@@ -54,29 +53,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 CHANGED = 10
 
 
-def _load_kernel_bench() -> ModuleType:
-    """`bench/kernel.py` under another name: its repository generator, sealed git
-    environment and timing helpers are shared, not copied (a plain `import kernel`
-    would find the jitos package instead)."""
-    source = ROOT / "bench" / "kernel.py"
-    if not source.is_file():
-        raise SystemExit(f"{source} is missing: this benchmark uses its repository generator")
-    spec = importlib.util.spec_from_file_location("jitos_kernel_bench", source)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+sys.path.insert(0, str(ROOT))  # the jitos checkout this benchmark measures
+import kernel_bench as kb
 
-
-kb = _load_kernel_bench()
 log, git, timed, fmt_time = kb.log, kb.git, kb.timed, kb.fmt_time
 
 
@@ -371,10 +356,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
 
-    # `python bench/collapse.py` puts bench/ first on the path, where kernel.py
-    # would shadow the jitos package.
-    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
-    sys.path.insert(0, str(ROOT))
     base = Path(tempfile.mkdtemp(prefix="jitos-collapse-bench-", dir=args.dir))
     try:
         kb.seal(base / "home")

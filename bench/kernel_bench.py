@@ -1,6 +1,6 @@
 """Kernel benchmark: jitos against git on the same generated repositories, in one run.
 
-    python bench/kernel.py [--sizes 1000,10000,50000] [--repeat N] [--repeat-large N]
+    python bench/kernel_bench.py [--sizes 1000,10000,50000] [--repeat N] [--repeat-large N]
                            [--out FILE] [--dir DIR]
 
 For each size, a deterministic repository is generated in a temporary folder under
@@ -50,12 +50,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-# Run as a script, this file's folder comes first on sys.path, and this file is
-# named kernel.py: drop the folder so `kernel` is the package being measured.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-ROOT = _HERE.parent
-sys.path.insert(0, str(ROOT))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the jitos checkout this benchmark measures
 EPOCH = 1700000000
 NOTES_PER_SESSION_RUN = 100  # separate-session appends per repeat
 NOTES_PER_BATCH_RUN = 1000  # single-session appends per repeat
@@ -519,7 +515,7 @@ def main(argv: list[str] | None = None) -> int:
 
         git_version = subprocess.run(["git", "--version"], check=False, capture_output=True, text=True).stdout.strip()
         meta = {
-            "command": "python bench/kernel.py " + " ".join(sys.argv[1:] if argv is None else argv),
+            "command": "python bench/kernel_bench.py " + " ".join(sys.argv[1:] if argv is None else argv),
             "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
             "machine": f"{os.cpu_count()} vCPU, {platform.system()} {platform.release()}, "
                        f"Python {platform.python_version()}, {git_version}, "
