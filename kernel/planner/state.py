@@ -1,9 +1,9 @@
 """Planner states and precondition matching.
 
 A `State` is an immutable set of facts with an index by predicate and by
-(predicate, argument position, value), each index entry a sorted tuple, so that
-matching enumerates candidate facts in one canonical (lexicographic) order
-whatever `PYTHONHASHSEED` is. `apply` returns a new state and touches only the
+(predicate, argument position, value), each index entry a set; matching
+enumerates candidate facts in one canonical (lexicographic) order, sorting them
+when there is more than one, whatever `PYTHONHASHSEED` is. `apply` returns a new state and touches only the
 index entries of the facts that changed; the old state stays valid, which is
 what lets the search backtrack by simply dropping states.
 
@@ -12,35 +12,25 @@ This module never searches and never reads files.
 
 from __future__ import annotations
 
-import bisect
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 
 from kernel.planner.model import Fact, Literal, is_var
 
 Env = dict[str, str]
-#: Per predicate: every fact of it (sorted) and, by (argument position, value),
-#: the facts with that value there (sorted).
-PredIndex = tuple[tuple[Fact, ...], dict[tuple[int, str], tuple[Fact, ...]]]
+#: Per predicate: every fact of it and, by (argument position, value), the facts
+#: with that value there. Sets, never changed once a state holds them.
+PredIndex = tuple[frozenset[Fact], dict[tuple[int, str], frozenset[Fact]]]
 
 
-def _without(entry: tuple[Fact, ...], fact: Fact) -> tuple[Fact, ...]:
-    i = bisect.bisect_left(entry, fact)
-    return entry[:i] + entry[i + 1 :]
-
-
-def _with(entry: tuple[Fact, ...], fact: Fact) -> tuple[Fact, ...]:
-    i = bisect.bisect_left(entry, fact)
-    return (*entry[:i], fact, *entry[i:])
-
-
-_EMPTY: PredIndex = ((), {})
+_EMPTY: PredIndex = (frozenset(), {})
 
 
 class State:
     """An immutable set of facts with canonical-order lookups. Membership is a
-    binary search in the predicate's sorted facts; the `facts` frozenset is
+    set lookup in the predicate's facts; the `facts` frozenset of them all is
     built only when asked for (equality, hashing), so applying a step copies
-    just the index entries that changed."""
+    just the index entries that changed. Index entries are sets; matching sorts
+    an entry only when it has more than one candidate to enumerate."""
 
     __slots__ = ("_facts", "_hash", "_index")
 
@@ -53,7 +43,7 @@ class State:
     def of(cls, facts: Iterable[Fact]) -> State:
         fset = frozenset(tuple(f) for f in facts)
         groups: dict[str, list[Fact]] = {}
-        for fact in sorted(fset):
+        for fact in fset:
             groups.setdefault(fact[0], []).append(fact)
         index: dict[str, PredIndex] = {}
         for pred, group in groups.items():
@@ -61,7 +51,7 @@ class State:
             for fact in group:
                 for pos in range(1, len(fact)):
                     by_pos.setdefault((pos, fact[pos]), []).append(fact)
-            index[pred] = (tuple(group), {k: tuple(v) for k, v in by_pos.items()})
+            index[pred] = (frozenset(group), {k: frozenset(v) for k, v in by_pos.items()})
         return cls(index, fset)
 
     @property
@@ -72,11 +62,7 @@ class State:
 
     def has(self, fact: Fact) -> bool:
         found = self._index.get(fact[0])
-        if found is None:
-            return False
-        every = found[0]
-        i = bisect.bisect_left(every, fact)
-        return i < len(every) and every[i] == fact
+        return found is not None and fact in found[0]
 
     def __contains__(self, fact: object) -> bool:
         return isinstance(fact, tuple) and bool(fact) and self.has(fact)
@@ -97,9 +83,9 @@ class State:
         return self._hash
 
     def sorted(self) -> tuple[Fact, ...]:
-        return tuple(f for pred in sorted(self._index) for f in self._index[pred][0])
+        return tuple(f for pred in sorted(self._index) for f in sorted(self._index[pred][0]))
 
-    def candidates(self, pattern: Sequence[str]) -> tuple[Fact, ...]:
+    def candidates(self, pattern: Sequence[str]) -> Collection[Fact]:
         """Facts that may match `pattern` (a predicate then terms, already
         substituted), in sorted order: the smallest index entry among the bound
         positions, or every fact of the predicate."""
@@ -110,55 +96,69 @@ class State:
         for pos in range(1, len(pattern)):
             term = pattern[pos]
             if not term.startswith("?"):
-                entry = by_pos.get((pos, term), ())
+                entry = by_pos.get((pos, term))
+                if entry is None:
+                    return ()
                 if len(entry) < len(best):
                     best = entry
-                    if not best:
-                        break
-        return best
+        return sorted(best) if len(best) > 1 else best
 
     def apply(self, add: Iterable[Fact], delete: Iterable[Fact]) -> State:
         """A new state: `delete` removed, then `add` added (a fact in both stays).
         Only the index entries of predicates that changed are copied."""
-        adds = set(add)
-        changed: dict[str, PredIndex] = {}
+        adds = add if isinstance(add, tuple) else tuple(add)
         current = self._index
-        for fact in set(delete):
+        # Per changed predicate: its facts (a working copy) and its position index
+        # (a copy whose changed entries are new sets; the old ones stay shared).
+        changed: dict[str, tuple[set[Fact], dict[tuple[int, str], frozenset[Fact]]]] = {}
+        for fact in delete:
             if fact in adds:
                 continue
             pred = fact[0]
-            every, by_pos = changed.get(pred) or current.get(pred, _EMPTY)
-            i = bisect.bisect_left(every, fact)
-            if i == len(every) or every[i] != fact:
+            work = changed.get(pred)
+            if work is None:
+                found = current.get(pred)
+                if found is None or fact not in found[0]:
+                    continue
+                work = changed[pred] = (set(found[0]), found[1].copy())
+            every, by_pos = work
+            if fact not in every:
                 continue
-            if pred not in changed:
-                by_pos = by_pos.copy()
+            every.remove(fact)
+            single = {fact}
             for pos in range(1, len(fact)):
                 key = (pos, fact[pos])
-                entry = _without(by_pos[key], fact)
+                entry = by_pos[key] - single
                 if entry:
                     by_pos[key] = entry
                 else:
                     del by_pos[key]
-            changed[pred] = (every[:i] + every[i + 1 :], by_pos)
         for fact in adds:
             pred = fact[0]
-            every, by_pos = changed.get(pred) or current.get(pred, _EMPTY)
-            i = bisect.bisect_left(every, fact)
-            if i < len(every) and every[i] == fact:
+            work = changed.get(pred)
+            if work is None:
+                found = current.get(pred)
+                if found is None:
+                    work = changed[pred] = (set(), {})
+                elif fact in found[0]:
+                    continue
+                else:
+                    work = changed[pred] = (set(found[0]), found[1].copy())
+            every, by_pos = work
+            if fact in every:
                 continue
-            if pred not in changed:
-                by_pos = by_pos.copy()
+            every.add(fact)
+            one = frozenset((fact,))
             for pos in range(1, len(fact)):
                 key = (pos, fact[pos])
-                by_pos[key] = _with(by_pos.get(key, ()), fact)
-            changed[pred] = ((*every[:i], fact, *every[i:]), by_pos)
+                old = by_pos.get(key)
+                by_pos[key] = one if old is None else old | one
         if not changed:
             return self
         index = current.copy()
-        for pred, updated in changed.items():
-            if updated[0]:
-                index[pred] = updated
+        for pred, (facts, entries) in changed.items():
+            if facts:
+                index[pred] = (frozenset(facts), entries)
             else:
                 del index[pred]
         return State(index)
