@@ -12,6 +12,7 @@ This module knows nothing about what events mean; `kernel.state` folds them.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -125,11 +126,42 @@ def walk(repo: Repo, start: str | None = None) -> Iterator[Recorded]:
         oid = str(commit.parent_ids[0]) if commit.parent_ids else None
 
 
+# Events already read, per repository: history is append-only and hash-chained,
+# so a later call only walks back from the head to the last event it has seen.
+_seen: dict[str, tuple[Recorded, ...]] = {}
+
+
 def events(repo: Repo) -> list[Recorded]:
     """All events, oldest first."""
-    found = list(walk(repo))
-    found.reverse()
-    return found
+    key = str(repo.common_dir)
+    known = _seen.get(key, ())
+    last = known[-1].oid if known else None
+    newer: list[Recorded] = []
+    for rec in walk(repo):
+        if rec.oid == last:
+            break
+        newer.append(rec)
+    else:
+        known = ()  # the cached chain is not under the head (a new repository at the same path)
+    newer.reverse()
+    found = known + tuple(newer)
+    _seen[key] = found
+    return list(found)
+
+
+def commit_id(event: Event, parent: str | None) -> str:
+    """The id `write_commit` gives this event after `parent`, computed without
+    writing anything (git's object hashing: sha1 of "<type> <size>\\0<body>")."""
+
+    def object_id(kind: bytes, body: bytes) -> bytes:
+        return hashlib.sha1(kind + b" " + str(len(body)).encode() + b"\0" + body).digest()
+
+    blob = object_id(b"blob", canonical.dumps(event.record()))
+    tree = object_id(b"tree", b"100644 " + EVENT_FILE.encode() + b"\0" + blob)
+    who = f"{refs.IDENTITY[0]} <{refs.IDENTITY[1]}> {event.time} +0000"
+    head = f"tree {tree.hex()}\n" + (f"parent {parent}\n" if parent else "")
+    body = f"{head}author {who}\ncommitter {who}\n\n{message(event)}".encode()
+    return object_id(b"commit", body).hex()
 
 
 def require(repo: Repo) -> str:

@@ -125,6 +125,9 @@ def move(repo: Repo, moves: Sequence[RefMove], message: str) -> None:
     changes nothing) when a ref was moved by someone else.
     """
     _check(repo, moves)
+    if len(moves) == 1:  # one ref: git's own lock-and-rename is already all-or-nothing
+        _apply(repo, moves, message)
+        return
     journal = _journal(repo)
     tmp = journal.with_suffix(".tmp")
     tmp.write_bytes(

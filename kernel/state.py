@@ -96,10 +96,30 @@ def fold(records: list[Recorded], start: State | None = None) -> State:
     return state
 
 
+# The last state folded per repository; only events after its head are folded again.
+_folded: dict[str, State] = {}
+
+
+def current(repo: Repo) -> State:
+    """The fold of the whole history, reusing the last fold in this process."""
+    records = history.events(repo)
+    key = str(repo.common_dir)
+    cached = _folded.get(key)
+    start = 0
+    if cached is not None and cached.head is not None and cached.seq <= len(records) \
+            and records[cached.seq - 1].oid == cached.head:
+        start = cached.seq
+    else:
+        cached = None
+    st = fold(records[start:], cached)
+    _folded[key] = st
+    return st
+
+
 def load(repo: Repo) -> State:
     """The current state (requires `jitos init`)."""
     history.require(repo)
-    return fold(history.events(repo))
+    return current(repo)
 
 
 class Ledger:
@@ -144,4 +164,4 @@ def ledger(repo: Repo, *, require_init: bool = True) -> Iterator[Ledger]:
     with history.lock(repo):
         if require_init:
             history.require(repo)
-        yield Ledger(repo, fold(history.events(repo)))
+        yield Ledger(repo, current(repo))

@@ -4,7 +4,7 @@ from its record, a linear chain with consecutive sequence numbers, canonical
 records, every store object's digest, every digest an event names, every
 overlay manifest, and every `refs/jitos/*` ref where history says it is.
 
-Read-only except for re-writing objects that already exist (a no-op in git).
+Read-only: commit ids are recomputed by hashing, never by writing objects.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def _verify(repo: Repo, head: str) -> VerifyResult:
     for expected_seq, rec in enumerate(chain, start=1):
         if rec.event.seq != expected_seq:
             problems.append(f"history commit {rec.oid[:12]}: seq {rec.event.seq}, expected {expected_seq}")
-        again = history.write_commit(repo, rec.event, parent)
+        again = history.commit_id(rec.event, parent)
         if again != rec.oid:
             problems.append(
                 f"history commit {rec.oid[:12]} (seq {rec.event.seq}, {rec.event.kind}) does not reproduce "
