@@ -68,12 +68,15 @@ T = TypeVar("T")
 
 
 class _Guard(NamedTuple):
-    """A compound ancestor and the state it was decomposed in (cycle detection)."""
+    """A compound ancestor and the state it was decomposed in (cycle detection).
+    `seen` has a bit set for each (task, arguments) on the chain from the root to
+    here, by hash: a clear bit means no ancestor can match, with no walk."""
 
     name: str
     args: tuple[str, ...]
     state: State
     up: _Guard | None
+    seen: int
 
 
 class _Item(NamedTuple):
@@ -313,12 +316,18 @@ class _Search:
             return
         state = node.state
         guard = item.guard
-        while guard is not None:
-            if guard.name == item.name and guard.args == item.args and guard.state == state:
-                self._fail(node, item, "cycle: the task recurs on itself in the same state")
-                return
-            guard = guard.up
-        below = _new(_Guard, (item.name, item.args, state, item.guard))
+        bit = 1 << (hash((item.name, item.args)) & 255)
+        seen = bit
+        if guard is not None:
+            seen |= guard.seen
+            if guard.seen & bit:
+                while guard is not None:
+                    if (guard.name == item.name and guard.args == item.args
+                            and guard.state == state):
+                        self._fail(node, item, "cycle: the task recurs on itself in the same state")
+                        return
+                    guard = guard.up
+        below = _new(_Guard, (item.name, item.args, state, item.guard, seen))
         methods = self._compiled(item.name)
         tried: list[tuple[str, tuple[Literal, ...], Env]] = []
         produced = False
