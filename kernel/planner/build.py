@@ -70,29 +70,6 @@ def path_id(path: Sequence[str]) -> str:
     return ".".join(parts)
 
 
-class _Path(NamedTuple):
-    """A path id built incrementally: everything before the last run, the run's
-    segment and its length."""
-
-    head: str
-    seg: str
-    run: int
-
-    def child(self, seg: str) -> _Path:
-        if seg == self.seg:
-            return _Path(self.head, seg, self.run + 1)
-        return _Path(str(self), seg, 1)
-
-    def __str__(self) -> str:
-        if not self.seg:
-            return self.head
-        last = self.seg if self.run == 1 else f"{self.seg}*{self.run}"
-        return f"{self.head}.{last}" if self.head else last
-
-
-_ROOT = _Path("", "", 0)
-
-
 def build_plan(
     task: TaskCall,
     steps: Sequence[StepRecord],
@@ -100,41 +77,72 @@ def build_plan(
     fresh: Mapping[str, str],
     config: Mapping[str, object],
 ) -> Plan:
-    paths: list[_Path] = []
+    # Path ids, built incrementally: per record, its id and its path's last run
+    # (segment, length); a child either extends that run or starts a new one
+    # after its parent's id. Plans are long and this is per node, so it is inline.
+    names: list[str] = []
+    runs: list[tuple[str, str, int]] = []
+    node_ids: dict[tuple[int, str], str] = {}
     for rec in records:
-        paths.append(_ROOT if rec.parent < 0 else paths[rec.parent].child(rec.sub))
-    ids = [s.op.name if s.parent < 0 else str(paths[s.parent].child(s.sub)) for s in steps]
-    names = [str(p) for p in paths]
+        parent = rec.parent
+        if parent < 0:
+            names.append("")
+            runs.append(("", "", 0))
+            continue
+        sub = rec.sub
+        head, seg, run = runs[parent]
+        if sub == seg:
+            run += 1
+        else:
+            head, seg, run = names[parent], sub, 1
+        last = seg if run == 1 else f"{seg}*{run}"
+        name = f"{head}.{last}" if head else last
+        names.append(name)
+        runs.append((head, seg, run))
+        node_ids[(parent, sub)] = name
+    ids: list[str] = []
+    for s in steps:
+        parent = s.parent
+        if parent < 0:
+            ids.append(s.op.name)
+            continue
+        sub = s.sub
+        head, seg, run = runs[parent]
+        if sub == seg:
+            run += 1
+        else:
+            head, seg, run = names[parent], sub, 1
+        last = seg if run == 1 else f"{seg}*{run}"
+        name = f"{head}.{last}" if head else last
+        ids.append(name)
+        node_ids[(parent, sub)] = name
     preds = _dependencies(steps, records)
     out: list[Step] = []
     for i, srec in enumerate(steps):
-        execution, missing = _execution(srec.op, srec.args, config)
-        parent = records[srec.parent] if srec.parent >= 0 else None
-        out.append(
-            Step(
-                id=ids[i],
-                name=srec.op.name,
-                args=srec.args,
-                after=tuple(ids[p] for p in preds[i]),
-                execution=execution,
-                method=parent.method.name if parent else "",
-                parent=names[srec.parent] if parent else "",
-                missing=missing,
-            )
-        )
-    node_ids = {(s.parent, s.sub): ids[i] for i, s in enumerate(steps)}
-    node_ids.update(((r.parent, r.sub), names[r.number]) for r in records)
-    tree = tuple(
+        op = srec.op
+        ex = op.execution
+        if ex.argv or ex.prompt or ex.artifacts:
+            execution, missing = _execution(op, srec.args, config)
+        else:
+            execution, missing = ex, ()
+        before = preds[i]
+        after = (ids[before[0]],) if len(before) == 1 else tuple([ids[p] for p in before])
+        if srec.parent >= 0:
+            method, parent_id = records[srec.parent].method.name, names[srec.parent]
+        else:
+            method = parent_id = ""
+        out.append(Step(ids[i], op.name, srec.args, after, execution, method, parent_id, missing))
+    tree = tuple([
         Decomposition(
-            id=names[r.number],
-            task=r.task,
-            args=tuple(deref(a, fresh) for a in r.args) if fresh else r.args,
-            method=r.method.name,
-            parent=None if r.parent < 0 else names[r.parent],
-            children=tuple(node_ids[(r.number, s.id)] for s in r.method.subtasks),
+            names[r.number],
+            r.task,
+            tuple([deref(a, fresh) for a in r.args]) if fresh else r.args,
+            r.method.name,
+            None if r.parent < 0 else names[r.parent],
+            tuple([node_ids[(r.number, s.id)] for s in r.method.subtasks]),
         )
         for r in records
-    )
+    ])
     root_method = records[0].method.name if records and records[0].parent < 0 else ""
     return Plan(task=task.name, args=task.args, method=root_method, steps=tuple(out), tree=tree)
 
