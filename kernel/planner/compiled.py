@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import heapq
 import operator
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from kernel.planner.model import Literal, Method, Operator, Subtask, is_var
-from kernel.planner.state import Env, deref, schedule
+from kernel.planner.state import Env, State, deref, schedule
+
+Getter = Callable[[tuple[str, ...]], Any]
 
 
 class CompiledMethod(NamedTuple):
@@ -27,6 +29,116 @@ class CompiledMethod(NamedTuple):
     closed: bool
     subtasks: tuple[tuple[Subtask, tuple[int, ...]], ...]
     pre: tuple[Literal, ...]
+    fast: FastMethod | None = None
+
+
+#: A precondition step of a `FastMethod`: a test (`getter`, 0 present, 1 absent,
+#: 2 equal, 3 different) or an enumeration (`getter` of the pattern with "?" at
+#: the positions it binds, the pattern's length, the positions to compare with
+#: the pattern, the positions whose values are appended to the slots, and
+#: (position, first position) pairs for a variable repeated in the literal).
+FastTest = tuple[int, "Getter"]
+FastScan = tuple[int, "Getter", int, tuple[int, ...], tuple[int, ...], tuple[tuple[int, int], ...]]
+
+
+class FastMethod(NamedTuple):
+    """A method with a head of distinct variables, prepared for a call whose
+    arguments are all constants: values live in slots (`consts + args`, then each
+    variable in the order the preconditions bind it), so that grounding a literal
+    or a subtask is indexing. `tests_only`: no precondition binds anything.
+    `subtasks`: (task, getter of the arguments, subtask id), last first."""
+
+    consts: tuple[str, ...]
+    steps: tuple[FastTest | FastScan, ...]
+    tests_only: bool
+    subtasks: tuple[tuple[str, Getter, str], ...]
+
+
+def _tuple_getter(indices: Sequence[int]) -> Getter:
+    """`src` → the tuple of `src[i]` for `indices` (itemgetter, but a tuple always)."""
+    if len(indices) >= 2:
+        return operator.itemgetter(*indices)
+    if len(indices) == 1:
+        only = indices[0]
+        return lambda src: (src[only],)
+    return lambda _src: ()
+
+
+def compile_fast(method: Method, pre: Sequence[Literal]) -> FastMethod | None:
+    """The slot form of a simple-head method whose preconditions `pre` (in
+    evaluation order for bound head variables) only test or bind by positive
+    literals and whose subtask arguments are constants or bound variables; else None."""
+    consts: list[str] = ["?"]
+    slot: dict[str, int] = {}
+
+    def const(term: str) -> int:
+        if term not in consts:
+            consts.append(term)
+        return consts.index(term)
+
+    for lit in pre:
+        for term in lit.pattern:
+            if not is_var(term):
+                const(term)
+    for sub in method.subtasks:
+        for term in sub.args:
+            if "{" in term or "}" in term:
+                return None
+            if not is_var(term):
+                const(term)
+    base = len(consts)
+    for i, var in enumerate(method.args):
+        slot[var] = base + i
+    size = base + len(method.args)
+    steps: list[FastTest | FastScan] = []
+    tests_only = True
+    for lit in pre:
+        unbound = [v for v in lit.variables() if v not in slot]
+        if not unbound:
+            where = [slot[t] if is_var(t) else consts.index(t) for t in lit.pattern]
+            if lit.predicate == "=":
+                steps.append((3 if lit.negated else 2, operator.itemgetter(where[1], where[2])))
+            else:
+                steps.append((int(lit.negated), _tuple_getter(where)))
+            continue
+        if lit.negated or lit.predicate == "=":
+            return None
+        tests_only = False
+        pattern = [consts.index(lit.predicate)]
+        fixed: list[int] = []
+        binds: list[int] = []
+        same: list[tuple[int, int]] = []
+        first: dict[str, int] = {}
+        for pos, term in enumerate(lit.args, start=1):
+            if not is_var(term):
+                pattern.append(consts.index(term))
+                fixed.append(pos)
+            elif term in first:
+                pattern.append(0)
+                same.append((pos, first[term]))
+            elif term in slot:
+                pattern.append(slot[term])
+                fixed.append(pos)
+            else:
+                pattern.append(0)
+                first[term] = pos
+                slot[term] = size + len(binds)
+                binds.append(pos)
+        size += len(binds)
+        steps.append((4, _tuple_getter(pattern), len(pattern), tuple(fixed), tuple(binds),
+                      tuple(same)))
+    subtasks = []
+    for sub in reversed(linearise(method)):
+        where = []
+        for term in sub.args:
+            if is_var(term):
+                if term not in slot:
+                    return None
+                where.append(slot[term])
+            else:
+                where.append(consts.index(term))
+        subtasks.append((sub.task, _tuple_getter(where), sub.id))
+    return FastMethod(tuple(consts), tuple(steps), tests_only, tuple(subtasks))
 
 
 def compile_method(method: Method) -> CompiledMethod:
@@ -40,7 +152,9 @@ def compile_method(method: Method) -> CompiledMethod:
         subtasks.append((sub, kinds))
     names = set(head)
     closed = simple and all(set(lit.variables()) <= names for lit in method.pre)
-    return CompiledMethod(method, simple, closed, tuple(subtasks), schedule(method.pre, names))
+    pre = schedule(method.pre, names)
+    fast = compile_fast(method, pre) if simple else None
+    return CompiledMethod(method, simple, closed, tuple(subtasks), pre, fast)
 
 
 def linearise(method: Method) -> tuple[Subtask, ...]:
@@ -91,9 +205,6 @@ def bind_head(
     return env
 
 
-Getter = Callable[[tuple[str, ...]], Any]
-
-
 class CompiledOperator(NamedTuple):
     """A primitive whose precondition variables are all parameters, prepared so
     that grounding is indexing: every literal becomes a getter over
@@ -133,3 +244,53 @@ def compile_operator(op: Operator) -> CompiledOperator | None:
     return CompiledOperator(
         tuple(consts), pre, tuple(getter(a) for a in op.add), tuple(getter(d) for d in op.delete)
     )
+
+
+def solve_fast(
+    steps: Sequence[FastTest | FastScan], i: int, state: State, src: tuple[str, ...]
+) -> Iterator[tuple[str, ...]]:
+    """The slots of every way `steps` (from step `i`) hold in `state`, in the
+    order `satisfy` would give them: candidates in sorted order, literal by literal."""
+    has = state.has
+    n = len(steps)
+    while i < n:
+        step = steps[i]
+        kind = step[0]
+        if kind == 4:
+            _, get, arity, fixed, binds, same = step  # type: ignore[misc]
+            pattern = get(src)
+            for fact in state.candidates(pattern):
+                if len(fact) != arity:
+                    continue
+                for j in fixed:
+                    if fact[j] != pattern[j]:
+                        break
+                else:
+                    for j, k in same:
+                        if fact[j] != fact[k]:
+                            break
+                    else:
+                        yield from solve_fast(steps, i + 1, state,
+                                              src + tuple([fact[j] for j in binds]))
+            return
+        value = step[1](src)
+        if kind >= 2:
+            if (value[0] == value[1]) != (kind == 2):
+                return
+        elif has(value) == kind:
+            return
+        i += 1
+    yield src
+
+
+def holds_fast(steps: Sequence[FastTest | FastScan], state: State, src: tuple[str, ...]) -> bool:
+    """For steps that only test: whether they all hold."""
+    has = state.has
+    for kind, get in steps:  # type: ignore[misc]
+        value = get(src)
+        if kind >= 2:
+            if (value[0] == value[1]) != (kind == 2):
+                return False
+        elif has(value) == kind:
+            return False
+    return True

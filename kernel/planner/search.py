@@ -30,9 +30,12 @@ from kernel.planner.build import DecompRecord, StepRecord, build_plan
 from kernel.planner.compiled import (
     CompiledMethod,
     CompiledOperator,
+    FastMethod,
     bind_head,
     compile_method,
     compile_operator,
+    holds_fast,
+    solve_fast,
 )
 from kernel.planner.model import (
     DEFAULT_DEPTH_LIMIT,
@@ -41,6 +44,7 @@ from kernel.planner.model import (
     Fact,
     Failure,
     Literal,
+    Method,
     Operator,
     PlanResult,
     SearchStats,
@@ -333,6 +337,26 @@ class _Search:
         produced = False
         for cm in methods:
             method = cm.method
+            fast = cm.fast
+            if fast is not None and not item.open:
+                # Every argument is a constant: match and build subtasks over slots.
+                src = fast.consts + item.args
+                if fast.tests_only:
+                    if holds_fast(fast.steps, state, src):
+                        produced = True
+                        yield self._push_fast(node, item, rest, fast, src, cm.method, below)
+                    else:
+                        tried.append((method.name, method.pre if cm.closed else cm.pre,
+                                      dict(zip(method.args, item.args, strict=True))))
+                    continue
+                matched = False
+                for slots in solve_fast(fast.steps, 0, state, src):
+                    matched = produced = True
+                    yield self._push_fast(node, item, rest, fast, slots, cm.method, below)
+                if not matched:
+                    tried.append((method.name, cm.pre,
+                                  dict(zip(method.args, item.args, strict=True))))
+                continue
             if cm.simple_head and not item.open:
                 env: Env | None = dict(zip(method.args, item.args, strict=True))
             else:
@@ -403,6 +427,19 @@ class _Search:
                                      cm.method))
         return _new(_Node, (node.state, agenda, node.steps, node.nsteps,
                             (record, node.records), number + 1, fresh))
+
+    def _push_fast(
+        self, node: _Node, item: _Item, rest: Agenda, fast: FastMethod, src: tuple[str, ...],
+        method: Method, below: _Guard,
+    ) -> _Node:
+        number = node.nrecords
+        depth = item.depth + 1
+        agenda = rest
+        for task, get, sid in fast.subtasks:
+            agenda = (_new(_Item, (task, get(src), number, sid, depth, below, False)), agenda)
+        record = _new(DecompRecord, (number, item.parent, item.sub, item.name, item.args, method))
+        return _new(_Node, (node.state, agenda, node.steps, node.nsteps,
+                            (record, node.records), number + 1, node.fresh))
 
     def _compiled(self, task: str) -> tuple[CompiledMethod, ...]:
         found = self._methods.get(task)
