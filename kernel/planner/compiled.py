@@ -259,7 +259,8 @@ def solve_fast(
         if kind == 4:
             _, get, arity, fixed, binds, same = step  # type: ignore[misc]
             pattern = get(src)
-            for fact in state.candidates(pattern):
+            last = i + 1 == n
+            for fact in state.candidates_at(pattern, fixed):
                 if len(fact) != arity:
                     continue
                 for j in fixed:
@@ -270,8 +271,11 @@ def solve_fast(
                         if fact[j] != fact[k]:
                             break
                     else:
-                        yield from solve_fast(steps, i + 1, state,
-                                              src + tuple([fact[j] for j in binds]))
+                        bound = src + tuple([fact[j] for j in binds])
+                        if last:
+                            yield bound
+                        else:
+                            yield from solve_fast(steps, i + 1, state, bound)
             return
         value = step[1](src)
         if kind >= 2:

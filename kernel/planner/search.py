@@ -332,7 +332,9 @@ class _Search:
                         return
                     guard = guard.up
         below = _new(_Guard, (item.name, item.args, state, item.guard, seen))
-        methods = self._compiled(item.name)
+        methods = self._methods.get(item.name)
+        if methods is None:
+            methods = self._compiled(item.name)
         tried: list[tuple[str, tuple[Literal, ...], Env]] = []
         produced = False
         for cm in methods:

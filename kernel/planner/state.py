@@ -103,6 +103,21 @@ class State:
                     best = entry
         return sorted(best) if len(best) > 1 else best
 
+    def candidates_at(self, pattern: Sequence[str], fixed: Sequence[int]) -> Collection[Fact]:
+        """`candidates(pattern)` when the positions holding constants are known:
+        `fixed` (the others hold variables)."""
+        found = self._index.get(pattern[0])
+        if found is None:
+            return ()
+        best, by_pos = found
+        for pos in fixed:
+            entry = by_pos.get((pos, pattern[pos]))
+            if entry is None:
+                return ()
+            if len(entry) < len(best):
+                best = entry
+        return sorted(best) if len(best) > 1 else best
+
     def apply(self, add: Iterable[Fact], delete: Iterable[Fact]) -> State:
         """A new state: `delete` removed, then `add` added (a fact in both stays).
         Only the index entries of predicates that changed are copied."""
@@ -125,14 +140,13 @@ class State:
             if fact not in every:
                 continue
             every.remove(fact)
-            single = {fact}
             for pos in range(1, len(fact)):
                 key = (pos, fact[pos])
-                entry = by_pos[key] - single
-                if entry:
-                    by_pos[key] = entry
-                else:
+                entry = by_pos[key]
+                if len(entry) == 1:
                     del by_pos[key]
+                else:
+                    by_pos[key] = entry.difference((fact,))
         for fact in adds:
             pred = fact[0]
             work = changed.get(pred)
@@ -148,11 +162,10 @@ class State:
             if fact in every:
                 continue
             every.add(fact)
-            one = frozenset((fact,))
             for pos in range(1, len(fact)):
                 key = (pos, fact[pos])
                 old = by_pos.get(key)
-                by_pos[key] = one if old is None else old | one
+                by_pos[key] = frozenset((fact,)) if old is None else old.union((fact,))
         if not changed:
             return self
         index = current.copy()
