@@ -23,6 +23,8 @@ from __future__ import annotations
 import gc
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from itertools import repeat
+from operator import call
 from typing import Any, NamedTuple, TypeVar
 
 from kernel.errors import BadInput
@@ -268,8 +270,8 @@ class _Search:
             else:
                 reads.append(fact)
         else:
-            adds = tuple([get(src) for get in compiled.add])
-            dels = tuple([get(src) for get in compiled.delete])
+            adds = tuple(map(call, compiled.add, repeat(src)))
+            dels = tuple(map(call, compiled.delete, repeat(src)))
             record = _new(StepRecord, (op, item.args, item.parent, item.sub, tuple(reads), (),
                                        adds, dels))
             return iter((_new(_Node, (state.apply(adds, dels), rest, (record, node.steps),
@@ -335,7 +337,9 @@ class _Search:
         methods = self._methods.get(item.name)
         if methods is None:
             methods = self._compiled(item.name)
-        tried: list[tuple[str, tuple[Literal, ...], Env]] = []
+        # Methods that did not apply, for the failure message: (name, preconditions,
+        # environment, or the head to bind to the arguments if it comes to that).
+        tried: list[tuple[str, tuple[Literal, ...], Env | tuple[str, ...]]] = []
         produced = False
         for cm in methods:
             method = cm.method
@@ -349,15 +353,14 @@ class _Search:
                         yield self._push_fast(node, item, rest, fast, src, cm.method, below)
                     else:
                         tried.append((method.name, method.pre if cm.closed else cm.pre,
-                                      dict(zip(method.args, item.args, strict=True))))
+                                      method.args))
                     continue
                 matched = False
                 for slots in solve_fast(fast.steps, 0, state, src):
                     matched = produced = True
                     yield self._push_fast(node, item, rest, fast, slots, cm.method, below)
                 if not matched:
-                    tried.append((method.name, cm.pre,
-                                  dict(zip(method.args, item.args, strict=True))))
+                    tried.append((method.name, cm.pre, method.args))
                 continue
             if cm.simple_head and not item.open:
                 env: Env | None = dict(zip(method.args, item.args, strict=True))
@@ -386,7 +389,11 @@ class _Search:
             self._fail(node, item, "the task has no methods")
         elif not produced:
             if tried:
-                self._fail(node, item, (state, tried))
+                self._fail(node, item, (state, [
+                    (name, pre, env if isinstance(env, dict)
+                     else dict(zip(env, item.args, strict=True)))
+                    for name, pre, env in tried
+                ]))
             else:
                 self._fail(node, item, "no method's head matches the arguments")
 
