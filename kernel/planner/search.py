@@ -169,18 +169,25 @@ class _Search:
     ) -> PlanResult:
         root = _Item(task.name, task.args, -1, task.name, 0, None, False)
         start = _Node(state, (root, None), None, 0, None, 0, {})
-        stack: list[Iterator[_Node]] = [iter((start,))]
+        # Choice points still to resume, newest last. A primitive whose arguments
+        # are all bound has exactly one outcome: the search goes on from it directly.
+        stack: list[Iterator[_Node]] = []
         plans = []
         stopped = "complete"
         operators = self.domain.operators
         apply, decompose, push, pop = self._apply, self._decompose, stack.append, stack.pop
         budget = self.node_budget
         nodes = max_depth = 0
-        while stack:
-            node = next(stack[-1], None)
+        node: _Node | None = start
+        while True:
             if node is None:
-                pop()
-                continue
+                while stack:
+                    node = next(stack[-1], None)
+                    if node is not None:
+                        break
+                    pop()
+                if node is None:
+                    break
             if node.agenda is None:
                 plans.append(build_plan(task, _unwind(node.steps), _unwind(node.records),
                                         node.fresh, config))
@@ -188,6 +195,7 @@ class _Search:
                 if max_plans and len(plans) >= max_plans:
                     stopped = "max-plans"
                     break
+                node = None
                 continue
             if nodes >= budget:
                 stopped = "budget"
@@ -196,7 +204,16 @@ class _Search:
             item, rest = node.agenda
             max_depth = max(max_depth, item.depth)
             op = operators.get(item.name)
-            push(apply(node, item, rest, op) if op is not None else decompose(node, item, rest))
+            if op is None:
+                push(decompose(node, item, rest))
+                node = None
+                continue
+            outcome = apply(node, item, rest, op)
+            if outcome is None or isinstance(outcome, _Node):
+                node = outcome
+            else:
+                push(outcome)
+                node = None
         stats = SearchStats(nodes=nodes, stopped=stopped, max_depth=max_depth)
         return PlanResult(task=task, plans=tuple(plans), stats=stats,
                           failure=None if plans else self._explain())
@@ -249,7 +266,11 @@ class _Search:
             found = self._schedules[key] = schedule(pre, bound)
         return found
 
-    def _apply(self, node: _Node, item: _Item, rest: Agenda, op: Operator) -> Iterator[_Node]:
+    def _apply(
+        self, node: _Node, item: _Item, rest: Agenda, op: Operator
+    ) -> _Node | Iterator[_Node] | None:
+        """The one next node when the primitive's arguments are all bound (None if
+        it does not apply), else the nodes of each way its preconditions bind."""
         compiled = self._operators.get(op.name, _UNSEEN)
         if compiled is _UNSEEN:
             compiled = self._operators[op.name] = compile_operator(op)
@@ -274,10 +295,10 @@ class _Search:
             dels = tuple(map(call, compiled.delete, repeat(src)))
             record = _new(StepRecord, (op, item.args, item.parent, item.sub, tuple(reads), (),
                                        adds, dels))
-            return iter((_new(_Node, (state.apply(adds, dels), rest, (record, node.steps),
-                                      node.nsteps + 1, node.records, node.nrecords, node.fresh)),))
+            return _new(_Node, (state.apply(adds, dels), rest, (record, node.steps),
+                                node.nsteps + 1, node.records, node.nrecords, node.fresh))
         self._fail(node, item, (state, [("", op.pre, dict(zip(op.params, item.args, strict=True)))]))
-        return iter(())
+        return None
 
     def _apply_bindings(
         self, node: _Node, item: _Item, rest: Agenda, op: Operator
