@@ -298,3 +298,42 @@ def holds_fast(steps: Sequence[FastTest | FastScan], state: State, src: tuple[st
         elif has(value) == kind:
             return False
     return True
+
+
+#: `solve_once`'s answer when a literal has more than one candidate fact.
+MANY: tuple[str, ...] = ()
+
+
+def solve_once(
+    steps: Sequence[FastTest | FastScan], state: State, src: tuple[str, ...]
+) -> tuple[str, ...] | None:
+    """`solve_fast`'s only solution when every literal has at most one candidate
+    fact (the slots, or None for no solution), without a generator; `MANY` as
+    soon as a literal has more, for the caller to enumerate with `solve_fast`."""
+    has = state.has
+    for step in steps:
+        kind = step[0]
+        if kind == 4:
+            _, get, arity, fixed, binds, same = step  # type: ignore[misc]
+            pattern = get(src)
+            found = state.candidates_at(pattern, fixed)
+            if len(found) != 1:
+                return MANY if found else None
+            for fact in found:
+                if len(fact) != arity:
+                    return None
+                for j in fixed:
+                    if fact[j] != pattern[j]:
+                        return None
+                for j, k in same:
+                    if fact[j] != fact[k]:
+                        return None
+                src = src + tuple([fact[j] for j in binds])
+            continue
+        value = step[1](src)
+        if kind >= 2:
+            if (value[0] == value[1]) != (kind == 2):
+                return None
+        elif has(value) == kind:
+            return None
+    return src

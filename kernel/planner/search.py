@@ -30,6 +30,7 @@ from typing import Any, NamedTuple, TypeVar
 from kernel.errors import BadInput
 from kernel.planner.build import DecompRecord, StepRecord, build_plan
 from kernel.planner.compiled import (
+    MANY,
     CompiledMethod,
     CompiledOperator,
     FastMethod,
@@ -38,6 +39,7 @@ from kernel.planner.compiled import (
     compile_operator,
     holds_fast,
     solve_fast,
+    solve_once,
 )
 from kernel.planner.model import (
     DEFAULT_DEPTH_LIMIT,
@@ -162,6 +164,7 @@ class _Search:
         self._schedules: dict[tuple[str, str, frozenset[str]], tuple[Literal, ...]] = {}
         self._simple: dict[tuple[str, str], tuple[Literal, ...]] = {}
         self._methods: dict[str, tuple[CompiledMethod, ...]] = {}
+        self._all_fast: dict[str, bool] = {}
         self._operators: dict[str, CompiledOperator | None] = {}
 
     def run(
@@ -170,7 +173,8 @@ class _Search:
         root = _Item(task.name, task.args, -1, task.name, 0, None, False)
         start = _Node(state, (root, None), None, 0, None, 0, {})
         # Choice points still to resume, newest last. A primitive whose arguments
-        # are all bound has exactly one outcome: the search goes on from it directly.
+        # are all bound, or a task with one way to decompose it, has exactly one
+        # outcome: the search goes on from it directly.
         stack: list[Iterator[_Node]] = []
         plans = []
         stopped = "complete"
@@ -204,11 +208,7 @@ class _Search:
             item, rest = node.agenda
             max_depth = max(max_depth, item.depth)
             op = operators.get(item.name)
-            if op is None:
-                push(decompose(node, item, rest))
-                node = None
-                continue
-            outcome = apply(node, item, rest, op)
+            outcome = decompose(node, item, rest) if op is None else apply(node, item, rest, op)
             if outcome is None or isinstance(outcome, _Node):
                 node = outcome
             else:
@@ -337,10 +337,14 @@ class _Search:
         if not applied:
             self._fail(node, item, (state, [("", pre, env)]))
 
-    def _decompose(self, node: _Node, item: _Item, rest: Agenda) -> Iterator[_Node]:
+    def _decompose(
+        self, node: _Node, item: _Item, rest: Agenda
+    ) -> _Node | Iterator[_Node] | None:
+        """The node of each way to decompose the task: the one node directly when
+        there is exactly one (None when there is none), else an iterator."""
         if item.depth >= self.depth_limit:
             self._fail(node, item, f"depth limit {self.depth_limit} reached; raise --depth")
-            return
+            return None
         state = node.state
         guard = item.guard
         bit = 1 << (hash((item.name, item.args)) & 255)
@@ -352,12 +356,52 @@ class _Search:
                     if (guard.name == item.name and guard.args == item.args
                             and guard.state == state):
                         self._fail(node, item, "cycle: the task recurs on itself in the same state")
-                        return
+                        return None
                     guard = guard.up
         below = _new(_Guard, (item.name, item.args, state, item.guard, seen))
         methods = self._methods.get(item.name)
         if methods is None:
             methods = self._compiled(item.name)
+        if item.open or not self._all_fast[item.name]:
+            return self._alternatives(node, item, rest, methods, below)
+        # Every argument is a constant and every method has a slot form: while each
+        # literal has at most one candidate fact, find every method's match at once.
+        tried: list[tuple[str, tuple[Literal, ...], Env | tuple[str, ...]]] = []
+        found: list[tuple[FastMethod, tuple[str, ...], Method]] = []
+        for cm in methods:
+            fast = cm.fast
+            assert fast is not None
+            method = cm.method
+            src = fast.consts + item.args
+            if fast.tests_only:
+                if holds_fast(fast.steps, state, src):
+                    found.append((fast, src, method))
+                else:
+                    tried.append((method.name, method.pre if cm.closed else cm.pre,
+                                  method.args))
+                continue
+            slots = solve_once(fast.steps, state, src)
+            if slots is None:
+                tried.append((method.name, cm.pre, method.args))
+            elif slots is MANY:
+                return self._alternatives(node, item, rest, methods, below)
+            else:
+                found.append((fast, slots, method))
+        if len(found) == 1:
+            fast, slots, method = found[0]
+            return self._push_fast(node, item, rest, fast, slots, method, below)
+        if found:
+            return (self._push_fast(node, item, rest, fast, slots, method, below)
+                    for fast, slots, method in found)
+        self._no_method(node, item, methods, tried)
+        return None
+
+    def _alternatives(
+        self, node: _Node, item: _Item, rest: Agenda, methods: tuple[CompiledMethod, ...],
+        below: _Guard,
+    ) -> Iterator[_Node]:
+        """Each way to decompose the task, method by method, binding by binding."""
+        state = node.state
         # Methods that did not apply, for the failure message: (name, preconditions,
         # environment, or the head to bind to the arguments if it comes to that).
         tried: list[tuple[str, tuple[Literal, ...], Env | tuple[str, ...]]] = []
@@ -406,17 +450,24 @@ class _Search:
                 yield self._push(node, item, rest, cm, found, below)
             if not matched:
                 tried.append((method.name, pre, env))
+        if not produced:
+            self._no_method(node, item, methods, tried)
+
+    def _no_method(
+        self, node: _Node, item: _Item, methods: tuple[CompiledMethod, ...],
+        tried: list[tuple[str, tuple[Literal, ...], Env | tuple[str, ...]]],
+    ) -> None:
+        """Record why no method decomposed the task."""
         if not methods:
             self._fail(node, item, "the task has no methods")
-        elif not produced:
-            if tried:
-                self._fail(node, item, (state, [
-                    (name, pre, env if isinstance(env, dict)
-                     else dict(zip(env, item.args, strict=True)))
-                    for name, pre, env in tried
-                ]))
-            else:
-                self._fail(node, item, "no method's head matches the arguments")
+        elif tried:
+            self._fail(node, item, (node.state, [
+                (name, pre, env if isinstance(env, dict)
+                 else dict(zip(env, item.args, strict=True)))
+                for name, pre, env in tried
+            ]))
+        else:
+            self._fail(node, item, "no method's head matches the arguments")
 
     def _push(
         self, node: _Node, item: _Item, rest: Agenda, cm: CompiledMethod, env: Env,
@@ -477,6 +528,7 @@ class _Search:
             found = self._methods[task] = tuple(
                 compile_method(m) for m in self.domain.methods.get(task, ())
             )
+            self._all_fast[task] = all(cm.fast is not None for cm in found)
         return found
 
 
