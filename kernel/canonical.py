@@ -43,12 +43,18 @@ def now() -> int:
     """Seconds since the epoch for a new event: SOURCE_DATE_EPOCH when set."""
     pinned = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
     if pinned:
-        try:
-            return int(pinned)
-        except ValueError:
-            from kernel.errors import BadInput
+        from kernel.errors import BadInput
 
+        try:
+            value = int(pinned)
+        except ValueError:
             raise BadInput(
                 f"SOURCE_DATE_EPOCH={pinned!r} is not a whole number of seconds; unset it or fix it"
             ) from None
+        if not 0 <= value < 2**32:  # what a git commit header can carry and read back
+            raise BadInput(
+                f"SOURCE_DATE_EPOCH={pinned!r} is out of range (seconds since 1970, below 2^32; "
+                "milliseconds by mistake?); fix or unset it"
+            )
+        return value
     return int(time.time())

@@ -32,8 +32,23 @@ from kernel.errors import BadInput, JitosError
 from kernel.history import SYSTEM_REF
 from kernel.repo import Repo, refuse_inside_worker
 from kernel.state import Ledger, Sws
-from kernel.sws import find_active, rebuild_overlay, record_changes, scan, workspace_path
-from kernel.worktree import DEFAULT_BACKEND, empty_trash, local_edits, write_paths
+from kernel.sws import (
+    find_active,
+    finish_pending_move,
+    rebuild_overlay,
+    record_changes,
+    scan,
+    workspace_path,
+    write_pending_move,
+)
+from kernel.worktree import (
+    DEFAULT_BACKEND,
+    done_checkout_update,
+    empty_trash,
+    local_edits,
+    note_checkout_update,
+    write_paths,
+)
 
 MAX_ATTEMPTS = 5
 SHOWN = 200
@@ -113,13 +128,18 @@ def adopt(repo: Repo, ledger: Ledger) -> tuple[str, ...]:
     walker = repo.git.walk(tip, pygit2.enums.SortMode.TOPOLOGICAL | pygit2.enums.SortMode.REVERSE)
     walker.hide(system)
     commits = tuple(str(c.id) for c in walker)
-    note = " (the branch was rewritten; its old commits stay in history)" if diverged else ""
+    moves: dict[str, str | None] = {SYSTEM_REF: tip}
+    note = ""
+    if diverged:  # the branch was rewritten: keep what the system was, reachable
+        kept = f"refs/jitos/kept/{st.seq + 1}"
+        moves[kept] = system
+        note = f" (the branch was rewritten; the old system stays at {kept})"
     ledger.record(
         "adopt",
         f"adopt {len(commits)} commit(s) made on {st.branch} outside jitos{note}",
         data={"branch": st.branch, "from": system, "to": tip, "commits": list(commits[:SHOWN]),
               "count": len(commits), "diverged": diverged},
-        moves={SYSTEM_REF: tip},
+        moves=moves,
     )
     return commits
 
@@ -133,10 +153,10 @@ def _rebase(repo: Repo, ledger: Ledger, sws: Sws, system: str, extra_links: dict
     msg = f"re-base {sws.id} onto {system[:12]}\n\nJitos-Sws: {sws.id}\n"
     commit = str(repo.git.create_commit(None, sig, sig, msg, pygit2.Oid(hex=new_tree), [pygit2.Oid(hex=sws.head)]))
     moved = trees.diff(repo.git, head_tree, new_tree)
-    # Files first: if we die before the event, the next scan sees the system's
-    # changes as edits identical to the system's, which never conflict.
-    DEFAULT_BACKEND.move_to(repo, workspace_path(repo, sws.id), commit, moved)
     overlay = rebuild_overlay(repo, sws.id, system, new_tree)
+    # History first, then the files; a pending-move note lets the next scan of
+    # this workspace finish the files if we die in between (see sws.scan).
+    write_pending_move(repo, sws.id, commit, moved)
     ledger.record(
         "rebase",
         f"sws {sws.id}: re-based onto system {system[:12]} ({len(moved)} path(s) from the system)",
@@ -146,6 +166,7 @@ def _rebase(repo: Repo, ledger: Ledger, sws: Sws, system: str, extra_links: dict
         moves={sws.ref: commit},
         when=when,
     )
+    finish_pending_move(repo, ledger.state.sws[sws.id])
     return ledger.state.sws[sws.id]
 
 
@@ -168,6 +189,11 @@ def _checkouts(repo: Repo, branch: str) -> list[Path]:
         except (KeyError, pygit2.GitError):
             continue
     return found
+
+
+def _index_locked(root: Path) -> bool:
+    checkout = pygit2.Repository(str(root))
+    return (Path(checkout.path) / "index.lock").exists()
 
 
 def _message(repo: Repo, st: state.State, sws: Sws, paths: int, custom: str | None) -> str:
@@ -193,7 +219,8 @@ def _one_line(text: str) -> str:
 def _gate_trailer(result: gate.GateResult | None, skipped: str | None) -> str:
     if result is None:
         return skipped or "skipped"
-    return f"{shlex.join(result.command)} passed (log {result.log[:16]})"
+    return f"{shlex.join(result.command)} passed"  # the log's digest is in the gate event, not here:
+    # a gate that prints times would otherwise make the commit id vary
 
 
 def collapse(
@@ -223,10 +250,11 @@ def collapse(
         skipped = f"skipped by {_who(repo)}: {reason or 'no reason given'}"
     adopted: tuple[str, ...] = ()
     rebased = False
-    for _ in range(MAX_ATTEMPTS):
+    for attempt in range(MAX_ATTEMPTS):
         with state.ledger(repo) as ledger:
             sws = find_active(ledger.state, key)
-            record_changes(repo, ledger, sws, label="before collapse")
+            if attempt == 0:  # later edits (made while a gate ran, or by the gate) are not landed
+                record_changes(repo, ledger, sws, label="before collapse")
             adopted += adopt(repo, ledger)
             sws = ledger.state.sws[sws.id]
             system = ledger.state.system
@@ -290,6 +318,10 @@ def _commit(
     changed = trees.diff(repo.git, _tree_of(repo, system), tree)
     checkouts = _checkouts(repo, branch)
     dirty = sorted({p for root in checkouts for p in local_edits(repo, root, _tree_of(repo, system), changed)})
+    locked = [str(root) for root in checkouts if _index_locked(root)]
+    if locked:
+        raise BadInput(f"the index of your checkout at {locked[0]} is locked (index.lock: another git "
+                       "command is running, or one crashed); nothing was changed — try again")
     if dirty:
         rec = ledger.record(
             "conflict",
@@ -308,6 +340,7 @@ def _commit(
     text = body + "\n\n" + trailers
     commit = str(repo.git.create_commit(None, _author(repo, when), history.signature(when), text,
                                         pygit2.Oid(hex=tree), [pygit2.Oid(hex=system)]))
+    note_checkout_update(repo, checkouts, f"refs/heads/{branch}", _tree_of(repo, system), commit, changed)
     gate_data = None if result is None else {
         "command": list(result.command), "passed": True, "cached": result.cached, "log": result.log,
         "event": result.event}
@@ -324,6 +357,7 @@ def _commit(
     )
     for root in checkouts:
         write_paths(repo, root, dict(changed))
+    done_checkout_update(repo)
     # Edits made while the gate ran (or files the gate wrote) were not tested,
     # so they did not land; the workspace folder stays while it holds any.
     path = workspace_path(repo, sws.id)

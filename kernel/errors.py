@@ -41,22 +41,6 @@ class NotInitialised(BadInput):
     """The repository has no jitos state yet (exit 2)."""
 
 
-class ConflictError(JitosError):
-    """A collapse or checkout update would overwrite or merge conflicting paths (exit 3)."""
-
-    exit_code = EXIT_CONFLICT
-
-    def __init__(self, message: str, paths: tuple[str, ...] = ()) -> None:
-        super().__init__(message)
-        self.paths = paths
-
-
-class GateFailed(JitosError):
-    """The gate ran on the tree that would land and failed (exit 4)."""
-
-    exit_code = EXIT_GATE_RED
-
-
 class IntegrityError(JitosError):
     """Recorded state disagrees with what is on disk: a corrupt store or history (exit 1)."""
 

@@ -105,6 +105,3 @@ def _write_team_config(repo: Repo) -> Path:
     path.write_text(CONFIG_TEMPLATE, encoding="utf-8")
     return path
 
-
-def is_initialised(repo: Repo) -> bool:
-    return history.head(repo) is not None

@@ -87,9 +87,11 @@ def recover(repo: Repo) -> None:
     moves = [RefMove(m["name"], m["old"], m["new"]) for m in record["moves"]]
     _clear_stale_locks(repo, moves)
     current = {m.name: read(repo, m.name) for m in moves}
-    # All-or-nothing: if any ref was since moved to a third value, the journalled
-    # move is void (it was never complete, so no event it carried is lost).
-    if all(current[m.name] in (m.old, m.new) for m in moves):
+    # Once the history ref is at its new value the event is recorded: finish every
+    # ref still at its old value (a ref someone else has since moved is left to
+    # them). Before that, the move is void unless every ref is old or new.
+    history_done = any(m.name == "refs/jitos/history" and current[m.name] == m.new for m in moves)
+    if history_done or all(current[m.name] in (m.old, m.new) for m in moves):
         pending = [m for m in moves if current[m.name] == m.old and m.old != m.new]
         if pending:
             _apply(repo, pending, record["message"] + " (recovered)")
@@ -124,6 +126,9 @@ def move(repo: Repo, moves: Sequence[RefMove], message: str) -> None:
     Must be called while holding `locked(repo)`. Raises RefRaceError (and
     changes nothing) when a ref was moved by someone else.
     """
+    # Under the jitos lock nobody else moves jitos refs, so a `.lock` a killed
+    # transaction left on one is stale; others get git's grace period.
+    _clear_stale_locks(repo, moves)
     _check(repo, moves)
     if len(moves) == 1:  # one ref: git's own lock-and-rename is already all-or-nothing
         _apply(repo, moves, message)

@@ -15,6 +15,7 @@ from typing import Any
 from kernel import history, refs
 from kernel.history import SWS_REF_PREFIX, SYSTEM_REF, Recorded
 from kernel.repo import Repo
+from kernel.worktree import finish_checkout_update
 
 SWS_ACTIVE = "active"
 SWS_DISCARDED = "discarded"
@@ -32,6 +33,7 @@ class Sws:
     state: str
     created: int
     task: str | None = None
+    overlay: str | None = None  # store digest of its latest overlay manifest
 
     @property
     def ref(self) -> str:
@@ -71,6 +73,8 @@ class State:
         if sws_id in sws:
             current = sws[sws_id]
             updated = replace(current, head=new_refs.get(current.ref, current.base))
+            if isinstance(event.data.get("overlay"), str):
+                updated = replace(updated, overlay=event.data["overlay"])
             if event.kind == "sws-discard" and current.state == SWS_ACTIVE:
                 updated = replace(updated, state=SWS_DISCARDED)
             elif event.kind == "collapse":
@@ -162,6 +166,7 @@ class Ledger:
 @contextmanager
 def ledger(repo: Repo, *, require_init: bool = True) -> Iterator[Ledger]:
     with history.lock(repo):
+        finish_checkout_update(repo)  # a collapse killed after moving the branch
         if require_init:
             history.require(repo)
         yield Ledger(repo, current(repo))

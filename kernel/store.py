@@ -53,19 +53,6 @@ class Store:
             self._write_new(final, [data])
         return digest
 
-    def put_file(self, path: Path) -> str:
-        """Store a file's content, streamed (for large logs)."""
-        hasher = blake3.blake3()
-        with open(path, "rb") as handle:
-            while chunk := handle.read(_CHUNK):
-                hasher.update(chunk)
-        digest = hasher.hexdigest()
-        final = self.path_of(digest)
-        if not final.exists():
-            with open(path, "rb") as handle:
-                self._write_new(final, iter(lambda: handle.read(_CHUNK), b""))
-        return digest
-
     def get(self, digest: str) -> bytes:
         path = self.path_of(digest)
         try:

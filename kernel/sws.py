@@ -143,13 +143,13 @@ def new(repo: Repo, from_rev: str | None = None, name: str | None = None, backen
         backend.materialize(repo, path, base)
         try:
             if repo.workdir is not None and config.sws_include:
-                copy_included(repo.workdir, path, config.sws_include)
-            _write_overlay(repo, sws_id, {"base": base, "entries": {}})
+                copy_included(repo, repo.workdir, path, config.sws_include)
+            overlay = _store_overlay(repo, {"base": base, "entries": {}})
             label = f" ({name})" if name else ""
             ledger.record(
                 "sws-new",
                 f"sws {sws_id}{label}: new workspace from {base[:12]}",
-                data={"base": base, "name": name, "from": from_rev},
+                data={"base": base, "name": name, "from": from_rev, "overlay": overlay},
                 links={"sws": sws_id, **({"task": task} if task else {})},
                 moves={history.SWS_REF_PREFIX + sws_id: base},
             )
@@ -157,6 +157,7 @@ def new(repo: Repo, from_rev: str | None = None, name: str | None = None, backen
             backend.remove(repo, path)
             raise
         created = view(repo, ledger.state.sws[sws_id])
+    mirror_overlay(repo, sws_id, overlay)
     empty_trash(repo)
     return created
 
@@ -187,81 +188,137 @@ def _check_path(rel: str) -> None:
         raise BadInput(f"file name {shown!r} is not valid UTF-8; rename it (history records names as UTF-8)")
 
 
+def _pending_path(repo: Repo, sws_id: str) -> Path:
+    return repo.overlays_dir / sws_id / "pending-move.json"
+
+
+def write_pending_move(repo: Repo, sws_id: str, commit: str, changes: dict[str, trees.Entry | None]) -> None:
+    """Note, before recording a re-base to `commit`, which files it rewrites."""
+    note = {"commit": commit, "changes": {p: (list(e) if e else None) for p, e in changes.items()}}
+    path = _pending_path(repo, sws_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(canonical.dumps(note))
+    os.replace(tmp, path)
+
+
+def finish_pending_move(repo: Repo, sws: Sws, backend: Backend = DEFAULT_BACKEND) -> None:
+    """Bring the folder to the recorded head of a re-base that was noted: if the
+    re-base is in history, rewrite its files and HEAD; if not, it never happened."""
+    path = _pending_path(repo, sws.id)
+    try:
+        note = canonical.loads(path.read_bytes())
+    except FileNotFoundError:
+        return
+    if note["commit"] == sws.head:
+        changes = {p: (trees.Entry(e[0], e[1]) if e else None) for p, e in note["changes"].items()}
+        backend.move_to(repo, workspace_path(repo, sws.id), sws.head, changes)
+        if sws.overlay is not None:
+            mirror_overlay(repo, sws.id, sws.overlay)
+    path.unlink()
+
+
 def scan(repo: Repo, sws: Sws, backend: Backend = DEFAULT_BACKEND) -> Scan:
     """Read what changed on disk since the recorded head; writes only git blobs."""
     path = workspace_path(repo, sws.id)
     if not path.is_dir():
         raise JitosError(f"workspace {sws.id} has no directory at {path}; run `jitos verify`")
+    finish_pending_move(repo, sws, backend)
     head_commit = repo.git[sws.head]
     assert isinstance(head_commit, pygit2.Commit)
     recorded = head_commit.tree
     changes: dict[str, trees.Entry | None] = {}
     contents: dict[str, bytes] = {}
+    wt = pygit2.Repository(str(path))
     for rel in sorted(backend.candidates(repo, path, str(recorded.id))):
         _check_path(rel)
         full = path / rel
-        try:
-            info = os.lstat(full)
-        except FileNotFoundError:
-            info = None
-        if info is None or stat.S_ISDIR(info.st_mode):
-            data, mode = None, 0
-        elif stat.S_ISLNK(info.st_mode):
-            data, mode = os.fsencode(os.readlink(full)), trees.LINK_MODE
-        elif stat.S_ISREG(info.st_mode):
-            data = full.read_bytes()
-            mode = trees.EXEC_MODE if info.st_mode & 0o111 else trees.BLOB_MODE
-        else:
-            continue  # sockets, fifos: not content
         try:
             old = recorded[rel]
             before: trees.Entry | None = trees.Entry(str(old.id), int(old.filemode))
         except KeyError:
             before = None
-        if data is None:
+        try:
+            info = os.lstat(full)
+        except (FileNotFoundError, NotADirectoryError):
+            info = None
+        if before is not None and before.mode == trees.GITLINK_MODE and info is not None:
+            moved = _submodule_head(full)  # a submodule: record the commit it has checked out
+            if moved is not None and moved != before.oid:
+                changes[rel] = trees.Entry(moved, trees.GITLINK_MODE)
+            continue
+        if info is None or stat.S_ISDIR(info.st_mode):
             if before is not None and before.mode != trees.TREE_MODE:
                 changes[rel] = None
             continue
-        entry = trees.Entry(str(repo.git.create_blob(data)), mode)
+        if stat.S_ISLNK(info.st_mode):
+            data, mode = os.fsencode(os.readlink(full)), trees.LINK_MODE
+            oid = str(repo.git.create_blob(data))
+        elif stat.S_ISREG(info.st_mode):
+            mode = trees.EXEC_MODE if info.st_mode & 0o111 else trees.BLOB_MODE
+            oid = str(wt.create_blob_fromworkdir(rel))  # as git stores it: clean filters (eol, …) applied
+            blob = repo.git[oid]
+            assert isinstance(blob, pygit2.Blob)
+            data = blob.data
+        else:
+            continue  # sockets, fifos: not content
+        entry = trees.Entry(oid, mode)
         if entry != before:
             changes[rel] = entry
             contents[rel] = data
     return Scan(changes, contents)
 
 
-def _read_overlay(repo: Repo, sws_id: str) -> dict[str, object]:
-    data: dict[str, object] = canonical.loads(overlay_path(repo, sws_id).read_bytes())
+def _submodule_head(folder: Path) -> str | None:
+    try:
+        return str(pygit2.Repository(str(folder)).head.target)
+    except (pygit2.GitError, KeyError, ValueError):
+        return None
+
+
+# The overlay manifest's truth is the store object the latest event names
+# (`Sws.overlay`); `<git dir>/jitos/overlay/<id>/manifest.json` is a mirror of it,
+# written only after that event is recorded.
+
+def _read_overlay(repo: Repo, sws: Sws) -> dict[str, object]:
+    if sws.overlay is None:
+        return {"base": sws.base, "entries": {}}
+    data: dict[str, object] = canonical.loads(repo.store.get(sws.overlay))
     return data
 
 
-def _write_overlay(repo: Repo, sws_id: str, manifest: dict[str, object]) -> str:
-    data = canonical.dumps(manifest)
-    digest = repo.store.put(data)
+def _store_overlay(repo: Repo, manifest: dict[str, object]) -> str:
+    return repo.store.put(canonical.dumps(manifest))
+
+
+def mirror_overlay(repo: Repo, sws_id: str, digest: str) -> None:
+    """Write the manifest file for a recorded overlay digest."""
     path = overlay_path(repo, sws_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(data)
+    tmp.write_bytes(repo.store.get(digest))
     os.replace(tmp, path)
-    return digest
 
 
 def rebuild_overlay(repo: Repo, sws_id: str, base: str, tree: str) -> str:
-    """Write the overlay of `tree` over a new `base` (after a re-base); return its digest."""
+    """Store the overlay of `tree` over a new `base` (after a re-base); return its digest."""
     base_commit = repo.git[base]
     assert isinstance(base_commit, pygit2.Commit)
     entries: dict[str, object] = {}
     for rel, entry in trees.diff(repo.git, str(base_commit.tree_id), tree).items():
         if entry is None:
             entries[rel] = {"whiteout": True}
+        elif entry.mode == trees.GITLINK_MODE:
+            entries[rel] = {"gitlink": entry.oid}
         else:
             blob = repo.git[entry.oid]
             assert isinstance(blob, pygit2.Blob)
             entries[rel] = {"digest": repo.store.put(blob.data), "mode": entry.mode}
-    return _write_overlay(repo, sws_id, {"base": base, "entries": entries})
+    return _store_overlay(repo, {"base": base, "entries": entries})
 
 
 def _update_overlay(repo: Repo, sws: Sws, found: Scan) -> str:
-    manifest = _read_overlay(repo, sws.id)
+    manifest = _read_overlay(repo, sws)
     entries = dict(manifest["entries"])  # type: ignore[call-overload]
     base_commit = repo.git[sws.base]
     assert isinstance(base_commit, pygit2.Commit)
@@ -276,9 +333,11 @@ def _update_overlay(repo: Repo, sws: Sws, found: Scan) -> str:
             entries.pop(rel, None)
         elif entry is None:
             entries[rel] = {"whiteout": True}
+        elif entry.mode == trees.GITLINK_MODE:
+            entries[rel] = {"gitlink": entry.oid}
         else:
             entries[rel] = {"digest": repo.store.put(found.contents[rel]), "mode": entry.mode}
-    return _write_overlay(repo, sws.id, {"base": sws.base, "entries": entries})
+    return _store_overlay(repo, {"base": sws.base, "entries": entries})
 
 
 def record_changes(
@@ -316,6 +375,7 @@ def record_changes(
     summary = summary or _summary(kind, sws, paths, data)
     rec = ledger.record(kind, summary, data=data, links={"sws": sws.id, **(links or {})}, moves=moves, when=when)
     if paths:
+        mirror_overlay(repo, sws.id, str(data["overlay"]))
         backend.settle(repo, workspace_path(repo, sws.id), head, dict(found.changes))
     return Snapshot(sws.id, paths, head, rec.oid)
 

@@ -17,7 +17,7 @@ from kernel import canonical, history, refs, state
 from kernel.errors import IntegrityError, JitosError
 from kernel.history import HISTORY_REF
 from kernel.repo import Repo
-from kernel.store import DIGEST_RE, digest_bytes
+from kernel.store import DIGEST_RE
 
 DIGEST_KEYS = frozenset({"stdout", "stderr", "overlay", "log"})
 
@@ -92,6 +92,9 @@ def _check_refs(repo: Repo, st: state.State) -> list[str]:
         for name in repo.git.references
         if name.startswith("refs/jitos/") and name != HISTORY_REF
     }
+    jitos_refs = repo.common_dir / "refs" / "jitos"
+    for lock in sorted(jitos_refs.rglob("*.lock")) if jitos_refs.is_dir() else []:
+        problems.append(f"stale git lock {lock} (left by a killed process); the next jitos write removes it")
     for name in sorted(set(actual) | set(st.refs)):
         want, have = st.refs.get(name), actual.get(name)
         if want != have:
@@ -121,24 +124,14 @@ def _check_store(repo: Repo, chain: list[history.Recorded]) -> tuple[int, list[s
 
 
 def _check_workspaces(repo: Repo, st: state.State, chain: list[history.Recorded]) -> list[str]:
-    from kernel.sws import overlay_path, workspace_path
+    """Active workspaces have their folder; each overlay names a stored manifest
+    (its mirror file is rewritten from the store, so it is not evidence)."""
+    from kernel.sws import workspace_path
 
     problems = []
-    last_overlay: dict[str, str] = {}
     for sws in st.sws.values():
-        if sws.state != state.SWS_ACTIVE:
-            continue
-        if not workspace_path(repo, sws.id).is_dir():
+        if sws.state == state.SWS_ACTIVE and not workspace_path(repo, sws.id).is_dir():
             problems.append(f"workspace {sws.id} has no directory at {workspace_path(repo, sws.id)}")
-        path = overlay_path(repo, sws.id)
-        if not path.is_file():
-            problems.append(f"workspace {sws.id} has no overlay manifest at {path}")
-            continue
-        last_overlay[sws.id] = digest_bytes(path.read_bytes())
-    for rec in reversed(chain):
-        sws_id = rec.event.links.get("sws", "")
-        overlay = rec.event.data.get("overlay")
-        if sws_id in last_overlay and isinstance(overlay, str) and last_overlay.pop(sws_id) != overlay:
-            problems.append(f"workspace {sws_id}: overlay manifest differs from the one history recorded")
+        if sws.overlay is not None and not repo.store.has(sws.overlay):
+            problems.append(f"workspace {sws.id}: its overlay manifest {sws.overlay[:12]} is not in the store")
     return problems
-

@@ -1,0 +1,160 @@
+"""Crash windows, filters and checkout safety found in review: each a real repository."""
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from kernel import collapse as collapse_mod
+from kernel import history, sws
+from kernel.collapse import collapse
+from kernel.errors import BadInput
+from kernel.repo import open_repo
+from kernel.verify import verify
+from tests.conftest import commit_files, git
+from tests.kernel.test_collapse import PASS, workspace
+
+
+def test_untracked_file_where_a_new_folder_goes_is_never_deleted(jrepo: Path) -> None:
+    sid = workspace(jrepo, {"newdir/x.txt": "x\n"})
+    (jrepo / "newdir").write_text("my notes\n")
+    result = collapse(open_repo(jrepo), sid, gate_cmd=PASS)
+    assert result.outcome == "checkout-dirty" and result.conflicts == ("newdir",)
+    assert (jrepo / "newdir").read_text() == "my notes\n"
+
+
+def test_untracked_folder_where_a_new_file_goes_is_never_deleted(jrepo: Path) -> None:
+    sid = workspace(jrepo, {"notes": "from workspace\n"})
+    (jrepo / "notes").mkdir()
+    (jrepo / "notes" / "mine.txt").write_text("keep\n")
+    result = collapse(open_repo(jrepo), sid, gate_cmd=PASS)
+    assert result.outcome == "checkout-dirty" and result.conflicts == ("notes/mine.txt",)
+    assert (jrepo / "notes" / "mine.txt").read_text() == "keep\n"
+
+
+def test_checkout_update_cut_short_is_finished_by_the_next_command(jrepo: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    sid = workspace(jrepo, {"README.md": "landed\n"})
+
+    def crash(*_: object) -> None:
+        raise KeyboardInterrupt  # as if killed right after the refs moved
+
+    monkeypatch.setattr(collapse_mod, "write_paths", crash)
+    with pytest.raises(KeyboardInterrupt):
+        collapse(open_repo(jrepo), sid, gate_cmd=PASS)
+    monkeypatch.undo()
+    assert git(jrepo, "show", "main:README.md") == "landed"
+    sws.new(open_repo(jrepo))  # any recording command finishes the update first
+    assert (jrepo / "README.md").read_text() == "landed\n"
+    assert git(jrepo, "status", "--porcelain") == ""
+
+
+def test_a_stale_git_lock_on_the_history_ref_is_reported_and_cleared(jrepo: Path) -> None:
+    lock = jrepo / ".git" / "refs" / "jitos" / "history.lock"
+    lock.write_text("0" * 40 + "\n")
+    old = time.time() - 60
+    os.utime(lock, (old, old))
+    assert any("stale git lock" in p for p in verify(open_repo(jrepo)).problems)
+    sws.new(open_repo(jrepo))
+    assert not lock.exists() and verify(open_repo(jrepo)).ok
+
+
+def test_overlay_mirror_file_is_not_the_truth(jrepo: Path) -> None:
+    jr = open_repo(jrepo)
+    ws = sws.new(jr)
+    (ws.path / "a.txt").write_text("a\n")
+    sws.snapshot(jr, ws.id)
+    mirror = jr.overlays_dir / ws.id / "manifest.json"
+    mirror.write_text("{}\n")
+    assert verify(jr).ok
+    (ws.path / "b.txt").write_text("b\n")
+    sws.snapshot(jr, ws.id)
+    assert '"a.txt"' in mirror.read_text() and '"b.txt"' in mirror.read_text()
+
+
+def test_rebase_cut_short_never_turns_system_changes_into_workspace_edits(jrepo: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    sid = workspace(jrepo, {"README.md": "mine\n"})
+    commit_files(jrepo, {"src/app.py": "theirs 1\n"}, "outside")
+
+    def crash(*_: object) -> None:
+        raise KeyboardInterrupt  # killed after the rebase event, before its files
+
+    monkeypatch.setattr(collapse_mod, "finish_pending_move", crash)
+    with pytest.raises(KeyboardInterrupt):
+        collapse(open_repo(jrepo), sid, gate_cmd="false")
+    monkeypatch.undo()
+    commit_files(jrepo, {"src/app.py": "theirs 2\n"}, "outside again")
+    result = collapse(open_repo(jrepo), sid, gate_cmd=PASS)
+    assert result.committed, result.conflicts
+    assert git(jrepo, "show", "main:src/app.py") == "theirs 2"
+    kinds = [(r.event.kind, r.event.data.get("paths")) for r in history.events(open_repo(jrepo))]
+    assert ("snapshot", ["src/app.py"]) not in kinds
+
+
+def test_crlf_attributes_are_applied_when_recording_and_comparing(make_repo, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from kernel.initialise import init
+
+    path = make_repo(files={".gitattributes": "*.txt text eol=crlf\n", "a.txt": "one\n"})
+    monkeypatch.chdir(path)
+    init(open_repo(path))
+    sid = workspace(path, {"a.txt": "one\r\ntwo\r\n"})
+    blob = git(path, "rev-parse", f"refs/jitos/sws/{sid}:a.txt")
+    assert "\r" not in git(path, "cat-file", "-p", blob)
+    assert collapse(open_repo(path), sid, gate_cmd=PASS).committed
+
+
+def test_folder_replaced_by_a_file_can_be_recorded_and_landed(jrepo: Path) -> None:
+    jr = open_repo(jrepo)
+    ws = sws.new(jr)
+    (ws.path / "src" / "app.py").unlink()
+    (ws.path / "src").rmdir()
+    (ws.path / "src").write_text("now a file\n")
+    snap = sws.snapshot(jr, ws.id)
+    assert set(snap.changed) == {"src", "src/app.py"}
+    assert collapse(open_repo(jrepo), ws.id, gate_cmd=PASS).committed
+    assert (jrepo / "src").read_text() == "now a file\n"
+
+
+@pytest.mark.parametrize("value", ["-5", "1700000000000", "99999999999999999999"])
+def test_out_of_range_source_date_epoch_is_bad_input(jrepo: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     value: str) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", value)
+    with pytest.raises(BadInput, match="out of range"):
+        sws.new(open_repo(jrepo))
+
+
+def test_a_rewritten_branch_keeps_the_old_system_reachable(jrepo: Path) -> None:
+    sid = workspace(jrepo, {"README.md": "landed\n"})
+    landed = collapse(open_repo(jrepo), sid, gate_cmd=PASS).system
+    git(jrepo, "reset", "-q", "--hard", "HEAD~1")
+    commit_files(jrepo, {"other.txt": "o\n"}, "rewritten")
+    sid2 = workspace(jrepo, {"b.txt": "b\n"})
+    assert collapse(open_repo(jrepo), sid2, gate_cmd=PASS).committed
+    kept = [line.split()[0] for line in git(jrepo, "for-each-ref", "--format=%(objectname) %(refname)",
+                                             "refs/jitos/kept/").splitlines()]
+    assert kept == [landed]
+    git(jrepo, "reflog", "expire", "--expire-unreachable=now", "--all")
+    git(jrepo, "gc", "-q", "--prune=now")
+    assert git(jrepo, "cat-file", "-t", landed) == "commit"
+    assert verify(open_repo(jrepo)).ok
+
+
+def test_include_never_copies_tracked_files(make_repo, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from kernel.initialise import init
+
+    path = make_repo(files={".gitignore": ".env\n", "a.txt": "committed\n",
+                            ".jitos/config.toml": '[sws]\ninclude = ["*.txt", ".env"]\n'})
+    monkeypatch.chdir(path)
+    init(open_repo(path))
+    (path / "a.txt").write_text("uncommitted hack\n")
+    (path / ".env").write_text("S=1\n")
+    ws = sws.new(open_repo(path))
+    assert (ws.path / "a.txt").read_text() == "committed\n" and (ws.path / ".env").read_text() == "S=1\n"
+
+
+def test_collapse_commit_id_does_not_depend_on_gate_output(jrepo: Path) -> None:
+    sid = workspace(jrepo, {"README.md": "x\n"})
+    collapse(open_repo(jrepo), sid, gate_cmd="sh -c 'date +%N'")
+    assert git(jrepo, "log", "-1", "--format=%(trailers:key=Jitos-Gate,valueonly)") == "sh -c 'date +%N' passed"
