@@ -158,3 +158,24 @@ def test_collapse_commit_id_does_not_depend_on_gate_output(jrepo: Path) -> None:
     sid = workspace(jrepo, {"README.md": "x\n"})
     collapse(open_repo(jrepo), sid, gate_cmd="sh -c 'date +%N'")
     assert git(jrepo, "log", "-1", "--format=%(trailers:key=Jitos-Gate,valueonly)") == "sh -c 'date +%N' passed"
+
+
+def test_submodules_are_kept_and_follow_a_rebase(make_repo, monkeypatch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from kernel.initialise import init
+
+    lib = make_repo(files={"lib.txt": "v1\n"}, name="lib")
+    path = make_repo(name="app")
+    git(path, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(lib), "sub")
+    git(path, "commit", "-qm", "add sub")
+    monkeypatch.chdir(path)
+    init(open_repo(path))
+    first = git(path, "rev-parse", "HEAD:sub")
+    sid = workspace(path, {"README.md": "edited\n"})
+    assert git(path, "rev-parse", f"refs/jitos/sws/{sid}:sub") == first  # not recorded as deleted
+    v2 = commit_files(lib, {"lib.txt": "v2\n"}, "v2")
+    git(path / "sub", "-c", "protocol.file.allow=always", "fetch", "-q")
+    git(path / "sub", "checkout", "-q", v2)
+    git(path, "commit", "-qam", "bump sub")
+    result = collapse(open_repo(path), sid, gate_cmd=PASS)
+    assert result.committed and result.rebased
+    assert git(path, "rev-parse", "main:sub") == v2
