@@ -55,10 +55,10 @@ def render(result: Any, json: bool) -> None:
         g = result.gate
         cached = " (cached result; --rerun-gate to run it again)" if g.cached else ""
         err(f"gate {style('failed', 'red')}{cached}: {' '.join(g.command)} (exit {g.exit_code}); nothing applied")
+        from kernel.gate import log_tail
         from kernel.repo import open_repo
 
-        tail = open_repo().store.get(g.log).decode("utf-8", "replace").splitlines()[-20:]
-        for line in tail:
+        for line in log_tail(open_repo(), g.log):
             err(f"  | {line}")
         err(f"full log: store object {g.log} (under .git/jitos/store)")
     else:

@@ -39,7 +39,6 @@ def task_json(task: Any, live: str) -> dict[str, Any]:
 
 
 def finish(repo: Any, task: Any, json: bool) -> None:
-    from kernel import history
     from kernel.errors import EXIT_CONFLICT, EXIT_GATE_RED
     from kernel.intent import live_state
 
@@ -61,13 +60,7 @@ def finish(repo: Any, task: Any, json: bool) -> None:
 
         raise typer.Exit(EXIT_BAD_INPUT)  # needs a decision: resume --retry-step
     if live == "failed":
-        failed = next(s for s in task.steps if s.status == "failed")
-        outcome = ""
-        for rec in history.walk(repo):
-            if rec.event.links.get("task") == task.id and rec.event.links.get("step") == failed.id:
-                outcome = str(rec.event.data.get("collapse", {}).get("outcome", ""))
-                break
-        raise typer.Exit(EXIT_CONFLICT if outcome in ("conflict", "checkout-dirty") else EXIT_GATE_RED)
+        raise typer.Exit(EXIT_CONFLICT if task.blocked_by_conflict else EXIT_GATE_RED)
 
 
 def intent(

@@ -30,7 +30,7 @@ import pygit2
 from kernel import canonical, gate, history, refs, state, trees
 from kernel.errors import BadInput, JitosError
 from kernel.history import SYSTEM_REF
-from kernel.repo import Repo, refuse_inside_worker
+from kernel.repo import Repo, check_program, refuse_inside_worker
 from kernel.state import Ledger, Sws
 from kernel.sws import (
     find_active,
@@ -278,7 +278,7 @@ def collapse(
             known = gate.cached(ledger.state, repo, tree, argv) if argv and not rerun_gate else None
         result = known
         if argv and result is None:
-            gate.check_runnable(argv, workspace_path(repo, sws.id))
+            check_program(argv, workspace_path(repo, sws.id), "gate")
             if on_gate is not None:
                 on_gate(argv, sws.id)
             result = gate.run(repo, argv, workspace_path(repo, sws.id), tree, sws.id, config)

@@ -6,9 +6,7 @@ tree is not re-tested unless asked.
 
 from __future__ import annotations
 
-import os
 import shlex
-import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -50,16 +48,6 @@ def resolve(cli_gate: str | None, config: Config) -> tuple[str, ...]:
     )
 
 
-def check_runnable(argv: tuple[str, ...], cwd: Path) -> None:
-    program = argv[0]
-    if "/" in program:
-        candidate = cwd / program
-        if not (candidate.is_file() and os.access(candidate, os.X_OK)):
-            raise BadInput(f"gate command {program!r} is not an executable file in the workspace")
-    elif shutil.which(program) is None:
-        raise BadInput(f"gate command not found: {program!r}; install it or fix [gate] command / --gate")
-
-
 def cached(st: State, repo: Repo, tree: str, argv: tuple[str, ...]) -> GateResult | None:
     """The latest recorded result for this tree and argv, if any."""
     from kernel import history
@@ -95,3 +83,8 @@ def run(repo: Repo, argv: tuple[str, ...], cwd: Path, tree: str, sws_id: str, co
         log.seek(0)
         digest = repo.store.put(log.read())
     return GateResult(argv, tree, exit_code == 0, exit_code, digest, False)
+
+
+def log_tail(repo: Repo, digest: str, lines: int = 20) -> tuple[str, ...]:
+    """The last `lines` lines of a stored gate log, for a one-screen explanation."""
+    return tuple(repo.store.get(digest).decode("utf-8", "replace").splitlines()[-lines:])

@@ -19,9 +19,8 @@ from kernel.errors import BadInput, NotFound
 from kernel.planner.model import TaskCall
 from kernel.planner.render import plan_dict
 from kernel.planner.request import library, plan_request, require_plan
-from kernel.repo import Repo, refuse_inside_worker
+from kernel.repo import Repo, check_program, refuse_inside_worker
 from kernel.tasklocks import is_live
-from kernel.workers import check_program
 
 CANDIDATES = 3
 

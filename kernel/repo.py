@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -227,3 +229,18 @@ def refuse_inside_worker(action: str) -> None:
     if step:
         raise BadInput(f"{action} is not allowed from inside a jitos step or gate ({step}); "
                        "workers write only inside their workspace")
+
+
+def check_program(argv: Sequence[str], root: Path, where: str) -> None:
+    """Refuse (exit 2) an argv whose program does not exist or cannot run."""
+    if not argv:
+        raise BadInput(f"{where}: the command is empty; configure it in .jitos/config.toml")
+    program = argv[0]
+    if "/" in program:
+        path = Path(program) if os.path.isabs(program) else root / program
+        if not path.is_file():
+            raise BadInput(f"{where}: {program!r} does not exist; fix the command in .jitos/config.toml")
+        if not os.access(path, os.X_OK):
+            raise BadInput(f"{where}: {program!r} is not executable; `chmod +x` it or run it through its interpreter")
+    elif shutil.which(program) is None:
+        raise BadInput(f"{where}: command {program!r} not found on PATH; install it or fix .jitos/config.toml")

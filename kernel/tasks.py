@@ -31,6 +31,7 @@ class StepState:
     attempts: int = 0
     reason: str = ""
     events: tuple[str, ...] = ()
+    collapse: str = ""  # for a collapse step: committed | empty | conflict | checkout-dirty | gate-failed
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +61,11 @@ class Task:
             if status in statuses:
                 return state
         return DONE if all(s == "ok" for s in statuses) else RUNNING
+
+    @property
+    def blocked_by_conflict(self) -> bool:
+        """Whether the task failed because its collapse met a conflict (exit 3, not 4)."""
+        return any(s.status == "failed" and s.collapse in ("conflict", "checkout-dirty") for s in self.steps)
 
     def step(self, step_id: str) -> StepState:
         for s in self.steps:
@@ -130,7 +136,8 @@ def fold(records: Iterable[Recorded]) -> dict[str, Task]:
         elif event.kind == "result" and step_id:
             current = task.step(step_id)
             task = _set_step(task, step_id, status=str(data["status"]), reason=str(data.get("reason", "")),
-                             events=current.events + (rec.oid,))
+                             events=current.events + (rec.oid,),
+                             collapse=str(data.get("collapse", {}).get("outcome", "")))
         elif event.kind == "collapse":
             task = replace(task, system=str(data["commit"]))
         elif event.kind == "cancel":

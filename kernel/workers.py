@@ -8,7 +8,6 @@ outcomes; it records nothing (the scheduler does).
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import tempfile
@@ -61,21 +60,6 @@ def environment(config: Mapping[str, Any], kind: str, extra: Mapping[str, str]) 
     env = scrubbed_environ(declared)
     env.update(extra)
     return env
-
-
-def check_program(argv: Sequence[str], root: Path, where: str) -> None:
-    """Refuse (exit 2) an argv whose program does not exist or cannot run."""
-    if not argv:
-        raise BadInput(f"{where}: the command is empty; configure it in .jitos/config.toml")
-    program = argv[0]
-    if "/" in program:
-        path = Path(program) if os.path.isabs(program) else root / program
-        if not path.is_file():
-            raise BadInput(f"{where}: {program!r} does not exist; fix the command in .jitos/config.toml")
-        if not os.access(path, os.X_OK):
-            raise BadInput(f"{where}: {program!r} is not executable; `chmod +x` it or run it through its interpreter")
-    elif shutil.which(program) is None:
-        raise BadInput(f"{where}: command {program!r} not found on PATH; install it or fix .jitos/config.toml")
 
 
 def run_process(repo: Repo, argv: Sequence[str], cwd: Path, env: Mapping[str, str], timeout: float,

@@ -271,3 +271,15 @@ def test_ctrl_c_records_the_step_as_interrupted_and_keeps_the_workspace(buggy_re
     assert (repo / ".git" / "jitos" / "ws" / "s1").is_dir()
     assert json.loads(jitos("status", "--json").stdout)["tasks"][0]["state"] == "interrupted"
     assert verify(open_repo(repo)).ok
+
+
+def test_a_collapse_conflict_stops_the_task_with_exit_3(buggy_repo: Callable[..., Path]) -> None:
+    repo = buggy_repo(methods={"review.toml": HUMAN_METHODS})
+    task = declare(open_repo(repo), "review the slug code")
+    assert task.sws is not None
+    (repo / ".git" / "jitos" / "ws" / task.sws / "slugify.py").write_text("# mine\n")
+    (repo / "slugify.py").write_text("# theirs\n")
+    git(repo, "commit", "-qam", "outside edit")
+    done = jitos("resume", task.id, "--json", check=3)
+    assert json.loads(done.stdout)["state"] == "failed"
+    assert git(repo, "show", "main:slugify.py") == "# theirs"
