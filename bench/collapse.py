@@ -34,7 +34,6 @@ repetition per size runs under cProfile: its top functions by own time are liste
 
 from __future__ import annotations
 
-import argparse
 import cProfile
 import datetime as dt
 import io
@@ -345,16 +344,7 @@ def report(sizes: list[Size], meta: dict[str, str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="1000,10000,50000", help="comma-separated file counts")
-    parser.add_argument("--repeat", type=int, default=5, help="repetitions per size (median reported)")
-    parser.add_argument("--repeat-large", type=int, default=3,
-                        help="repetitions for sizes of 50,000 files or more (at most --repeat)")
-    parser.add_argument("--out", type=Path, help="also write the Markdown report to this file")
-    parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()),
-                        help="where to create the temporary repositories (its filesystem is reported)")
-    args = parser.parse_args(argv)
-    sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
+    args, sizes = kb.parse_common(__doc__.split("\n\n")[0], argv)
 
     base = Path(tempfile.mkdtemp(prefix="jitos-collapse-bench-", dir=args.dir))
     try:

@@ -495,8 +495,9 @@ def report(results: dict[int, tuple[list[Row], dict[str, Any]]], meta: dict[str,
     return "\n".join(out) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def parse_common(description: str, argv: list[str] | None) -> tuple[argparse.Namespace, list[int]]:
+    """The options every repository benchmark takes, and the sizes asked for."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--sizes", default="1000,10000,50000", help="comma-separated file counts")
     parser.add_argument("--repeat", type=int, default=5, help="repeats per measurement (median reported)")
     parser.add_argument("--repeat-large", type=int, default=3,
@@ -505,7 +506,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()),
                         help="where to create the temporary repositories (its filesystem is reported)")
     args = parser.parse_args(argv)
-    sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
+    return args, [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, sizes = parse_common(__doc__.split("\n\n")[0], argv)
 
     base = Path(tempfile.mkdtemp(prefix="jitos-kernel-bench-", dir=args.dir))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up when stopped, too

@@ -14,7 +14,7 @@ from kernel.intent import cancel, declare, resume
 from kernel.repo import open_repo
 from kernel.verify import verify
 from tests.conftest import commit_files, git, jitos
-from tests.intent.test_intent import SLOW_AGENT, start_intent
+from tests.intent.test_intent import SLOW_AGENT, start_intent, wait_for
 
 LANDING_AGENT = (
     "import os, subprocess, sys\n"
@@ -63,9 +63,7 @@ def test_resume_stops_a_worker_orphaned_by_a_killed_run(buggy_repo: Callable[...
     proc = start_intent(repo)
     marker = repo / ".git" / "jitos" / "ws" / "s1" / "started"
     pid_file = repo / ".git" / "jitos" / "tasks" / "t1" / "fix.agent-edit.pid"
-    deadline = time.monotonic() + 60
-    while not marker.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for(marker)
     pgid = int(pid_file.read_text())
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate()
@@ -121,9 +119,7 @@ def test_the_workspace_of_a_running_task_cannot_be_discarded(buggy_repo: Callabl
     repo = buggy_repo(agent_source=SLOW_AGENT)
     proc = start_intent(repo)
     marker = repo / ".git" / "jitos" / "ws" / "s1" / "started"
-    deadline = time.monotonic() + 60
-    while not marker.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for(marker)
     assert "which is running" in jitos("sws", "discard", "s1", "--force", check=2).stderr
     proc.communicate(timeout=60)
     assert proc.returncode == 0

@@ -220,6 +220,13 @@ SLOW_AGENT = (
 )
 
 
+def wait_for(path: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert path.exists(), f"{path} never appeared"
+
+
 def start_intent(repo: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-c", "import sys; from jitos_cli.main import main; sys.exit(main())", "intent", "fix the bug"],
@@ -230,9 +237,7 @@ def test_crash_mid_step_then_resume_with_retry_step(buggy_repo: Callable[..., Pa
     repo = buggy_repo(agent_source=SLOW_AGENT)
     proc = start_intent(repo)
     marker = repo / ".git" / "jitos" / "ws" / "s1" / "started"
-    deadline = time.monotonic() + 60
-    while not marker.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for(marker)
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate()
     while marker.exists():  # the orphaned agent finishes on its own
@@ -260,9 +265,7 @@ def test_ctrl_c_records_the_step_as_interrupted_and_keeps_the_workspace(buggy_re
     repo = buggy_repo(agent_source=SLOW_AGENT)
     proc = start_intent(repo)
     marker = repo / ".git" / "jitos" / "ws" / "s1" / "started"
-    deadline = time.monotonic() + 60
-    while not marker.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for(marker)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
