@@ -267,6 +267,9 @@ def local_edits(repo: Repo, root: Path, base_tree: str, changes: Mapping[str, tr
             if (where.is_symlink() or where.exists() and not where.is_dir()) and prefix not in deleted:
                 dirty.add(prefix)
         target = root / rel
+        new = changes[rel]
+        if new is not None and new.mode == trees.GITLINK_MODE or want is not None and want.mode == trees.GITLINK_MODE:
+            continue  # a submodule's folder is its own checkout, as in git
         if target.is_dir() and not target.is_symlink():  # a folder in the way of a file
             for inner in target.rglob("*"):
                 inner_rel = inner.relative_to(root).as_posix()

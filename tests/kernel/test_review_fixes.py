@@ -179,3 +179,13 @@ def test_submodules_are_kept_and_follow_a_rebase(make_repo, monkeypatch, tmp_pat
     result = collapse(open_repo(path), sid, gate_cmd=PASS)
     assert result.committed and result.rebased
     assert git(path, "rev-parse", "main:sub") == v2
+    # a workspace that moves the submodule itself lands over a checkout that has it checked out
+    jr = open_repo(path)
+    ws = sws.new(jr)
+    (ws.path / "sub").rmdir()
+    git(path, "-c", "protocol.file.allow=always", "-C", str(ws.path), "submodule", "update", "-q", "--init")
+    git(ws.path / "sub", "checkout", "-q", first)
+    sws.snapshot(jr, ws.id)
+    moved = collapse(open_repo(path), ws.id, gate_cmd=PASS)
+    assert moved.committed, moved.conflicts
+    assert git(path, "rev-parse", "main:sub") == first
