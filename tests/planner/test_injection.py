@@ -9,14 +9,15 @@ import pytest
 
 from kernel.errors import BadInput
 from kernel.planner.loader import load_domain
+from kernel.planner.model import Domain
 
 HEAD = '[task.say]\nparams = ["?what"]\n[method.say]\ntask = "say"\nsubtasks = ["echo ?what"]\n'
 
 
-def domain_with(tmp_path: Path, argv: str) -> None:
+def domain_with(tmp_path: Path, argv: str) -> Domain:
     path = tmp_path / "say.toml"
     path.write_text(HEAD + f'[primitive.echo]\nparams = ["?what"]\nworker = "shell"\nargv = {argv}\n')
-    load_domain([path])
+    return load_domain([path])
 
 
 @pytest.mark.parametrize("argv", [
@@ -36,4 +37,4 @@ def test_parameter_inside_inline_code_is_refused(tmp_path: Path, argv: str) -> N
     '["git", "commit", "-m", "{what}"]',
 ])
 def test_parameter_as_a_whole_argument_is_allowed(tmp_path: Path, argv: str) -> None:
-    domain_with(tmp_path, argv)
+    assert "{what}" in domain_with(tmp_path, argv).operators["echo"].execution.argv[-1]
