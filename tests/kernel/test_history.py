@@ -1,6 +1,7 @@
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from kernel import canonical, history, refs, state
@@ -83,13 +84,15 @@ def test_sigkill_during_appends_leaves_history_verifiable(jrepo: Path) -> None:
         "        l.record('note', f'note {i}', moves={'refs/jitos/scratch': l.state.head})\n"
         "    i += 1\n"
     )
-    for delay in (0.35, 0.5, 0.65):
+    for delay in (0.0, 0.05, 0.13):
+        before = history.head(open_repo(jrepo))
         proc = subprocess.Popen([sys.executable, "-c", script], cwd=jrepo)
-        try:
-            proc.wait(timeout=delay)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, 9)
-            proc.wait()
+        deadline = time.monotonic() + 60
+        while history.head(open_repo(jrepo)) == before and time.monotonic() < deadline:
+            time.sleep(0.01)  # appends have started
+        time.sleep(delay)
+        os.kill(proc.pid, 9)
+        proc.wait()
         result = verify(open_repo(jrepo))
         assert result.ok, result.problems
     assert history.events(open_repo(jrepo))[-1].event.seq > 3
