@@ -230,7 +230,9 @@ def race(jrepo: Path, tmp_path: Path, slow_files: dict[str, str | None], fast_fi
         "print(r.outcome, r.rebased)\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", script], cwd=jrepo, stdout=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
     while not started.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, "the slow collapse never reached its gate"
         time.sleep(0.02)
     assert collapse(open_repo(jrepo), fast, gate_cmd=PASS).committed
     out, _ = proc.communicate(timeout=60)
