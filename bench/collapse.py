@@ -35,10 +35,8 @@ repetition per size runs under cProfile: its top functions by own time are liste
 from __future__ import annotations
 
 import cProfile
-import datetime as dt
 import io
 import os
-import platform
 import pstats
 import random
 import shutil
@@ -349,26 +347,13 @@ def main(argv: list[str] | None = None) -> int:
     base = Path(tempfile.mkdtemp(prefix="jitos-collapse-bench-", dir=args.dir))
     try:
         kb.seal(base / "home")
-        import pygit2
-
         with_base = merge_base_option()
-        git_version = subprocess.run(["git", "--version"], check=False, capture_output=True, text=True).stdout.strip()
         meta = {
-            "command": "python bench/collapse.py " + " ".join(sys.argv[1:] if argv is None else argv),
-            "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            "machine": f"{os.cpu_count()} vCPU, {platform.system()} {platform.release()}, "
-                       f"Python {platform.python_version()}, {git_version}, "
-                       f"pygit2 {pygit2.__version__} / libgit2 {pygit2.LIBGIT2_VERSION}",
-            "filesystem": kb.filesystem(base),
+            **kb.run_meta("collapse.py", argv, base),
             "git merge base": "given with `--merge-base B`" if with_base else
                               "found by git itself (`--merge-base` needs git 2.40; checked to be B)",
         }
-        results: list[Size] = []
-        for n in sizes:
-            repeat = min(args.repeat, args.repeat_large) if n >= 50_000 else args.repeat
-            started = time.perf_counter()
-            results.append(bench_size(base, n, max(1, repeat), with_base))
-            log(f"[{n} files] done in {time.perf_counter() - started:.0f} s")
+        results: list[Size] = kb.each_size(sizes, args, lambda n, repeat: bench_size(base, n, repeat, with_base))
         text = report(results, meta)
         print(text)
         if args.out:

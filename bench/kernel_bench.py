@@ -509,6 +509,32 @@ def parse_common(description: str, argv: list[str] | None) -> tuple[argparse.Nam
     return args, [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
 
 
+def run_meta(script: str, argv: list[str] | None, base: Path) -> dict[str, str]:
+    """What every report says about the run: command, date, machine, filesystem."""
+    import pygit2
+
+    git_version = subprocess.run(["git", "--version"], check=False, capture_output=True, text=True).stdout.strip()
+    return {
+        "command": f"python bench/{script} " + " ".join(sys.argv[1:] if argv is None else argv),
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{os.cpu_count()} vCPU, {platform.system()} {platform.release()}, "
+                   f"Python {platform.python_version()}, {git_version}, "
+                   f"pygit2 {pygit2.__version__} / libgit2 {pygit2.LIBGIT2_VERSION}",
+        "filesystem": filesystem(base),
+    }
+
+
+def each_size(sizes: list[int], args: argparse.Namespace, measure: Any) -> list[Any]:
+    """`measure(n, repeat)` for every size, fewer repeats for the large ones."""
+    results = []
+    for n in sizes:
+        repeat = min(args.repeat, args.repeat_large) if n >= 50_000 else args.repeat
+        started = time.perf_counter()
+        results.append(measure(n, max(1, repeat)))
+        log(f"[{n} files] done in {time.perf_counter() - started:.0f} s")
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     args, sizes = parse_common(__doc__.split("\n\n")[0], argv)
 
@@ -516,25 +542,10 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up when stopped, too
     try:
         seal(base / "home")
-        import pygit2
-
-        git_version = subprocess.run(["git", "--version"], check=False, capture_output=True, text=True).stdout.strip()
-        meta = {
-            "command": "python bench/kernel_bench.py " + " ".join(sys.argv[1:] if argv is None else argv),
-            "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            "machine": f"{os.cpu_count()} vCPU, {platform.system()} {platform.release()}, "
-                       f"Python {platform.python_version()}, {git_version}, "
-                       f"pygit2 {pygit2.__version__} / libgit2 {pygit2.LIBGIT2_VERSION}",
-            "filesystem": filesystem(base),
-            "jitos": source_version(),
-        }
+        meta = {**run_meta("kernel_bench.py", argv, base), "jitos": source_version()}
         load_before = os.getloadavg()[0]
-        results: dict[int, tuple[list[Row], dict[str, Any]]] = {}
-        for n in sizes:
-            repeat = min(args.repeat, args.repeat_large) if n >= 50_000 else args.repeat
-            started = time.perf_counter()
-            results[n] = bench_size(base, n, max(1, repeat))
-            log(f"[{n} files] done in {time.perf_counter() - started:.0f} s")
+        measured = each_size(sizes, args, lambda n, repeat: bench_size(base, n, repeat))
+        results: dict[int, tuple[list[Row], dict[str, Any]]] = dict(zip(sizes, measured, strict=True))
         meta["load average (1 min) before / after"] = f"{load_before:.2f} / {os.getloadavg()[0]:.2f}"
         text = report(results, meta)
         print(text)

@@ -233,11 +233,8 @@ def _check_method(
         if sub.id in ids:
             raise BadInput(f"{where}: subtask id {sub.id!r} is used twice; give each an 'id'")
         ids.add(sub.id)
-        if sub.task in tasks:
-            want = len(tasks[sub.task].params)
-        elif sub.task in ops:
-            want = len(ops[sub.task].params)
-        else:
+        want = _arity(sub.task, tasks, ops)
+        if want is None:
             raise BadInput(
                 f"{where}: subtask {sub.id!r} names unknown task {sub.task!r}; declare "
                 f"[task.{sub.task}] or [primitive.{sub.task}], or fix the name"
@@ -296,6 +293,15 @@ def _find_cycle(succ: dict[str, list[str]]) -> list[str]:
     return []
 
 
+def _arity(name: str, tasks: dict[str, TaskDef], ops: dict[str, Operator]) -> int | None:
+    """How many arguments task or primitive `name` takes (None if neither exists)."""
+    if name in tasks:
+        return len(tasks[name].params)
+    if name in ops:
+        return len(ops[name].params)
+    return None
+
+
 def _check_intent(
     intent: Intent, tasks: dict[str, TaskDef], ops: dict[str, Operator], names: set[str]
 ) -> None:
@@ -303,11 +309,8 @@ def _check_intent(
     if intent.name in names:
         raise BadInput(f"{where} is defined twice; rename one")
     names.add(intent.name)
-    if intent.task in tasks:
-        arity = len(tasks[intent.task].params)
-    elif intent.task in ops:
-        arity = len(ops[intent.task].params)
-    else:
+    arity = _arity(intent.task, tasks, ops)
+    if arity is None:
         raise BadInput(f"{where}: unknown task {intent.task!r}; see `jitos methods list`")
     if len(intent.args) != arity:
         raise BadInput(
