@@ -12,6 +12,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from kernel import history
 from kernel.errors import BadInput
 from kernel.repo import Config, Repo, scrubbed_environ
 from kernel.state import State
@@ -50,8 +51,6 @@ def resolve(cli_gate: str | None, config: Config) -> tuple[str, ...]:
 
 def cached(st: State, repo: Repo, tree: str, argv: tuple[str, ...]) -> GateResult | None:
     """The latest recorded result for this tree and argv, if any."""
-    from kernel import history
-
     for rec in history.walk(repo, st.head):
         event = rec.event
         if event.kind in ("gate-passed", "gate-failed") and event.data.get("tree") == tree \

@@ -18,6 +18,7 @@ from kernel.errors import IntegrityError, JitosError
 from kernel.history import HISTORY_REF
 from kernel.repo import Repo
 from kernel.store import DIGEST_RE
+from kernel.sws import workspace_path
 
 DIGEST_KEYS = frozenset({"stdout", "stderr", "overlay", "log"})
 
@@ -126,8 +127,6 @@ def _check_store(repo: Repo, chain: list[history.Recorded]) -> tuple[int, list[s
 def _check_workspaces(repo: Repo, st: state.State, chain: list[history.Recorded]) -> list[str]:
     """Active workspaces have their folder; each overlay names a stored manifest
     (its mirror file is rewritten from the store, so it is not evidence)."""
-    from kernel.sws import workspace_path
-
     problems = []
     for sws in st.sws.values():
         if sws.state == state.SWS_ACTIVE and not workspace_path(repo, sws.id).is_dir():

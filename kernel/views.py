@@ -8,8 +8,10 @@ from typing import Any
 
 from kernel import history, refs, state
 from kernel.collapse import conflicts
+from kernel.errors import NotFound
+from kernel.intent import all_tasks, live_state, load
 from kernel.repo import Repo
-from kernel.sws import Workspace, view
+from kernel.sws import Workspace, find, view, workspace_path
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +46,6 @@ class Prediction:
 
 
 def task_summaries(repo: Repo) -> tuple[dict[str, Any], ...]:
-    from kernel.intent import all_tasks, live_state
-
     out = []
     for task in all_tasks(repo):
         live = live_state(repo, task)
@@ -74,12 +74,8 @@ def log(repo: Repo, limit: int | None = None, sws: str | None = None, task: str 
     name) or task; an unknown one is bad input."""
     history.require(repo)
     if sws is not None:
-        from kernel.sws import find
-
         sws = find(state.load(repo), sws).id
     if task is not None:
-        from kernel.intent import load
-
         task = load(repo, task).id
     entries: list[LogEntry] = []
     for rec in history.walk(repo):
@@ -114,10 +110,6 @@ EMPTY = "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"  # bl
 
 def why(repo: Repo, key: str) -> Why:
     """Explain a task (t1), a step (t1/STEP or t1:STEP) or a workspace (s1 or its name)."""
-    from kernel.errors import NotFound
-    from kernel.intent import live_state, load
-    from kernel.sws import find
-
     history.require(repo)
     task_id, sep, step_id = key.replace(":", "/").partition("/")
     entries = [LogEntry(r.oid, r.event.seq, r.event.kind, r.event.summary, r.event.time, dict(r.event.links),
@@ -139,9 +131,7 @@ def why(repo: Repo, key: str) -> Why:
         answer = f"task {task.id} \"{' '.join(task.intent.split())}\" → {task.task} by method {task.method or '?'}: " + (
             task.why() if live == task.state else "interrupted: no process is running it")
         if live == "waiting" and task.sws:
-            from kernel.sws import workspace_path
-
-            answer += f" (work in {workspace_path(repo, task.sws)})"
+                    answer += f" (work in {workspace_path(repo, task.sws)})"
         return Why(f"task {task.id}", live, answer, tuple(mine), _artifacts(mine))
     st = state.load(repo)
     ws = find(st, key)

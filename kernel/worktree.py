@@ -83,6 +83,8 @@ class GitWorktree:
                 # the scan must still show up as a change in the next scan.
                 index.add(pygit2.IndexEntry(rel, pygit2.Oid(hex=entry.oid), pygit2.enums.FileMode(entry.mode)))
         index.write()
+        # The worktree's own HEAD, private to this workspace folder; the shared
+        # refs/jitos/sws/<id> moved (compare-and-swap) in the event before this.
         wt.set_head(pygit2.Oid(hex=commit))
 
     def move_to(self, repo: Repo, path: Path, commit: str, changes: dict[str, trees.Entry | None]) -> None:
