@@ -1,4 +1,4 @@
-"""Collapse benchmark: `kernel.collapse.collapse` against git plumbing on the same commits.
+"""Collapse benchmark: `kernel.land.collapse.collapse` against git plumbing on the same commits.
 
     python bench/collapse.py [--sizes 1000,10000,50000] [--repeat N] [--out FILE] [--dir DIR]
 
@@ -105,8 +105,9 @@ class PhaseClock:
 @contextmanager
 def phase_clock() -> Iterator[PhaseClock]:
     """Wrap the steps `kernel.collapse` calls (module attributes, restored on exit)."""
-    from kernel import collapse, history
-    from kernel.worktree import DEFAULT_BACKEND
+    from kernel.land import collapse
+    from kernel.record import history
+    from kernel.workspace.backend import DEFAULT_BACKEND
 
     clock = PhaseClock()
     candidates: list[tuple[Any, str, str]] = [
@@ -180,7 +181,8 @@ def merge_base_option() -> bool:
 def prepare(repo: Any, root: Path, ws_paths: list[str], sys_paths: list[str], r: int) -> tuple[str, str, str, str]:
     """A fresh workspace W from the system B with `ws_paths` changed, and `main`
     advanced to S by a commit in the user's checkout changing `sys_paths`."""
-    from kernel import state, sws
+    from kernel.record import state
+    from kernel.workspace import sws
 
     base = state.load(repo).system
     assert base is not None and git(root, "rev-parse", "main").strip() == base
@@ -200,7 +202,8 @@ def prepare(repo: Any, root: Path, ws_paths: list[str], sys_paths: list[str], r:
 
 
 def tree_work(repo: Any, base: str, system: str, head: str) -> str:
-    from kernel import collapse, trees
+    from kernel.land import collapse
+    from kernel.workspace import trees
 
     assert not collapse.conflicts(repo, base, system, head)
     b, s, w = (str(repo.git[c].tree_id) for c in (base, system, head))
@@ -223,9 +226,9 @@ def timed_store(into: dict[str, Any], key: str, fn: Callable[[], Any]) -> float:
 
 
 def bench_size(base_dir: Path, n: int, repeat: int, with_base: bool) -> Size:
-    from kernel import initialise, state
-    from kernel.collapse import collapse
-    from kernel.repo import open_repo
+    from kernel.base.repo import open_repo
+    from kernel.land.collapse import collapse
+    from kernel.record import initialise, state
 
     out = Size(n)
     work = base_dir / f"n{n}"

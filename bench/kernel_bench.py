@@ -8,12 +8,12 @@ DIR (default: the system temp folder): nested folders of 20-50 small text files
 each, one commit, a checked-out work tree, `jitos init`. Then, interleaving the
 jitos and git sides in a rotating order so that neither is favoured:
 
-  create    `kernel.sws.new` in process and `jitos sws new` (CLI)
+  create    `kernel.workspace.sws.new` in process and `jitos sws new` (CLI)
             vs `git worktree add --detach`
-  snapshot  10 changed files: `kernel.sws.snapshot` and `jitos sws snapshot`
+  snapshot  10 changed files: `kernel.workspace.sws.snapshot` and `jitos sws snapshot`
             vs `git status --porcelain` + `git add -A` + `git commit` in a plain
             worktree with the same 10 changes
-  append    history events through `kernel.state.ledger`: many appends in one
+  append    history events through `kernel.record.state.ledger`: many appends in one
             ledger session, and one ledger session per append (lock + fold
             history + append), vs `git commit-tree` + `git update-ref` in a loop
             (and, as a floor, pygit2 writing the same three objects + a ref)
@@ -249,8 +249,10 @@ def run_cli(argv: list[str], cwd: Path) -> str:
 
 
 def bench_size(base: Path, n: int, repeat: int) -> tuple[list[Row], dict[str, Any]]:
-    from kernel import history, initialise, state, sws, verify
-    from kernel.repo import open_repo
+    from kernel import verify
+    from kernel.base.repo import open_repo
+    from kernel.record import history, initialise, state
+    from kernel.workspace import sws
 
     work = base / f"n{n}"
     extra: dict[str, Any] = {}
@@ -385,7 +387,7 @@ def bench_size(base: Path, n: int, repeat: int) -> tuple[list[Row], dict[str, An
     def raw_pygit2(k: int) -> None:
         import pygit2
 
-        from kernel import canonical
+        from kernel.base import canonical
 
         g = repo.git
         parent = g.references["refs/bench/raw"].target if "refs/bench/raw" in g.references else None
@@ -447,12 +449,12 @@ def fmt_cell(values: list[float], unit: str) -> str:
 LEGEND = """\
 What each row runs (jitos side / git side, both on the same generated repository):
 
-- create: `kernel.sws.new(repo)` in process, or `jitos sws new --json` as a command /
+- create: `kernel.workspace.sws.new(repo)` in process, or `jitos sws new --json` as a command /
   `git worktree add --detach DIR COMMIT`.
 - snapshot 10 files: the same 10 files appended to in a workspace, then
-  `kernel.sws.snapshot(repo, id)` in process, or `jitos sws snapshot ID --json` /
+  `kernel.workspace.sws.snapshot(repo, id)` in process, or `jitos sws snapshot ID --json` /
   `git status --porcelain` + `git add -A` + `git commit` in a worktree with the same 10 changes.
-- append, a ledger session per event: `with kernel.state.ledger(repo) as l: l.record("note", …)`
+- append, a ledger session per event: `with kernel.record.state.ledger(repo) as l: l.record("note", …)`
   once per event (each takes the lock and folds the whole history) /
   `git commit-tree` + `git update-ref NEW OLD` per event.
 - append, one ledger session: many `l.record("note", …)` in one session / the same git loop.

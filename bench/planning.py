@@ -378,7 +378,7 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 def run_case(case: Case, repeat: int) -> Row:
     """Import the HDDL into method files, load them as `jitos plan` would, plan
     (timed), validate; then GTPyhop on the same problem (timed), replay."""
-    from kernel.planner.hddl_import import import_hddl
+    from kernel.planner.hddl.importer import import_hddl
     from kernel.planner.loader import load_domain, load_facts
     from kernel.planner.model import TaskCall
     from kernel.planner.search import plan

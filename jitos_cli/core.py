@@ -20,8 +20,8 @@ def init(
     json: JsonOpt = False,
 ) -> None:
     """Set up jitos in the current repository (idempotent)."""
-    from kernel.initialise import init as do_init
-    from kernel.repo import open_repo
+    from kernel.base.repo import open_repo
+    from kernel.record.initialise import init as do_init
 
     result = do_init(open_repo(), system_branch=system_branch, write_config=config)
     if json:
@@ -46,7 +46,7 @@ def prediction_json(p: Any) -> dict[str, Any]:
 
 def status(json: JsonOpt = False) -> None:
     """The system, tasks and workspaces, folded from history."""
-    from kernel.repo import open_repo
+    from kernel.base.repo import open_repo
     from kernel.views import status as do_status
 
     st = do_status(open_repo())
@@ -84,7 +84,7 @@ def log(
     json: JsonOpt = False,
 ) -> None:
     """Events, newest first."""
-    from kernel.repo import open_repo
+    from kernel.base.repo import open_repo
     from kernel.views import log as do_log
 
     entries = do_log(open_repo(), limit=limit, sws=sws, task=task)
@@ -99,8 +99,8 @@ def log(
 
 def verify(json: JsonOpt = False) -> None:
     """Replay history and check every id, digest and ref."""
+    from kernel.base.repo import open_repo
     from kernel.errors import IntegrityError
-    from kernel.repo import open_repo
     from kernel.verify import verify as do_verify
 
     result = do_verify(open_repo())

@@ -55,8 +55,8 @@ def render(result: Any, json: bool) -> None:
         g = result.gate
         cached = " (cached result; --rerun-gate to run it again)" if g.cached else ""
         err(f"gate {style('failed', 'red')}{cached}: {' '.join(g.command)} (exit {g.exit_code}); nothing applied")
-        from kernel.gate import log_tail
-        from kernel.repo import open_repo
+        from kernel.base.repo import open_repo
+        from kernel.land.gate import log_tail
 
         for line in log_tail(open_repo(), g.log):
             err(f"  | {line}")
@@ -81,8 +81,8 @@ def collapse(
     json: JsonOpt = False,
 ) -> None:
     """Gate the workspace merged onto the current system, then land it (fast-forward)."""
-    from kernel.collapse import collapse as do_collapse
-    from kernel.repo import open_repo
+    from kernel.base.repo import open_repo
+    from kernel.land.collapse import collapse as do_collapse
 
     render(do_collapse(open_repo(), key, gate_cmd=gate, no_gate=no_gate, reason=reason, rerun_gate=rerun_gate,
                        message=message, on_gate=None if json else gate_notice), json)
@@ -103,7 +103,7 @@ def undo(
     json: JsonOpt = False,
 ) -> None:
     """Land a new collapse that restores the tree from before an earlier collapse."""
-    from kernel.repo import open_repo
-    from kernel.undo import undo as do_undo
+    from kernel.base.repo import open_repo
+    from kernel.land.undo import undo as do_undo
 
     render(do_undo(open_repo(), which, gate_cmd=gate, no_gate=no_gate, reason=reason, rerun_gate=rerun_gate), json)

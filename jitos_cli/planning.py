@@ -14,7 +14,7 @@ import typer
 
 from jitos_cli import render as out
 from kernel.errors import BadInput, IntegrityError
-from kernel.planner.hddl_import import import_hddl
+from kernel.planner.hddl.importer import import_hddl
 from kernel.planner.loader import Library
 from kernel.planner.model import DEFAULT_DEPTH_LIMIT, DEFAULT_NODE_BUDGET, Plan, TaskCall
 from kernel.planner.render import (
@@ -137,7 +137,7 @@ def _verify(
 
 def _repo_config() -> dict[str, Any]:
     """The repository's merged configuration (team and local), or none outside a repository."""
-    from kernel.repo import open_repo
+    from kernel.base.repo import open_repo
 
     try:
         repo = open_repo()

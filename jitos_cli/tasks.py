@@ -40,7 +40,7 @@ def task_json(task: Any, live: str) -> dict[str, Any]:
 
 def finish(repo: Any, task: Any, json: bool) -> None:
     from kernel.errors import EXIT_CONFLICT, EXIT_GATE_RED
-    from kernel.intent import live_state
+    from kernel.tasks.intent import live_state
 
     live = live_state(repo, task)
     if json:
@@ -72,8 +72,8 @@ def intent(
     json: JsonOpt = False,
 ) -> None:
     """Declare an intent: plan it, run it in a workspace, collapse on green."""
-    from kernel.intent import declare
-    from kernel.repo import open_repo
+    from kernel.base.repo import open_repo
+    from kernel.tasks.intent import declare
 
     repo = open_repo()
     call = (task[0], task[1:]) if task else None
@@ -89,8 +89,8 @@ def resume(
     json: JsonOpt = False,
 ) -> None:
     """Continue a task waiting on a person or interrupted by a crash."""
-    from kernel.intent import resume as do_resume
-    from kernel.repo import open_repo
+    from kernel.base.repo import open_repo
+    from kernel.tasks.intent import resume as do_resume
 
     repo = open_repo()
     result = do_resume(repo, task, jobs=jobs, retry_step=retry_step, failed=fail, progress=progress_printer(json))
@@ -103,8 +103,8 @@ def cancel(
     json: JsonOpt = False,
 ) -> None:
     """Close a task that is not running; its workspace's edits are recorded, then it is discarded."""
-    from kernel.intent import cancel as do_cancel
-    from kernel.repo import open_repo
+    from kernel.base.repo import open_repo
+    from kernel.tasks.intent import cancel as do_cancel
 
     repo = open_repo()
     result = do_cancel(repo, task, reason)
@@ -117,7 +117,7 @@ def cancel(
 def why(key: Annotated[str, typer.Argument(metavar="ID", help="A task (t1), a step (t1/STEP) or a workspace (s1).")],
         json: JsonOpt = False) -> None:
     """Why something ran, failed or waits: the answer, and the events and logs behind it."""
-    from kernel.repo import open_repo
+    from kernel.base.repo import open_repo
     from kernel.views import why as do_why
 
     answer = do_why(open_repo(), key)
@@ -140,7 +140,7 @@ def why(key: Annotated[str, typer.Argument(metavar="ID", help="A task (t1), a st
 
 def show(digest: Annotated[str, typer.Argument(metavar="DIGEST", help="A store object (a prefix of 8+ characters).")]) -> None:
     """Print a stored artifact (a step's output, a gate log)."""
-    from kernel.repo import open_repo
+    from kernel.base.repo import open_repo
 
     data = open_repo().store.get_prefix(digest)
     sys.stdout.buffer.write(data)

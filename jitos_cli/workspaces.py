@@ -23,8 +23,8 @@ def new(
     json: JsonOpt = False,
 ) -> None:
     """Create a workspace from the system (or --from REV)."""
-    from kernel import sws
-    from kernel.repo import open_repo
+    from kernel.base.repo import open_repo
+    from kernel.workspace import sws
 
     ws = sws.new(open_repo(), from_rev=from_rev, name=name)
     if json:
@@ -40,8 +40,8 @@ def list_(
     json: JsonOpt = False,
 ) -> None:
     """List workspaces."""
-    from kernel import sws
-    from kernel.repo import open_repo
+    from kernel.base.repo import open_repo
+    from kernel.workspace import sws
 
     found = sws.list_all(open_repo(), include_inactive=all_)
     if json:
@@ -55,8 +55,8 @@ def list_(
 @sws_app.command("path")
 def path(key: IdArg) -> None:
     """Print a workspace's directory (for `cd $(jitos sws path s1)`)."""
-    from kernel import sws
-    from kernel.repo import open_repo
+    from kernel.base.repo import open_repo
+    from kernel.workspace import sws
 
     out(str(sws.path_of(open_repo(), key)))
 
@@ -65,8 +65,8 @@ def path(key: IdArg) -> None:
 def diff(key: IdArg, stat: Annotated[bool, typer.Option("--stat", help="Per-file counts only.")] = False,
          json: JsonOpt = False) -> None:
     """Show the workspace against its base, recorded and unrecorded edits alike."""
-    from kernel import sws
-    from kernel.repo import open_repo
+    from kernel.base.repo import open_repo
+    from kernel.workspace import sws
 
     result = sws.diff(open_repo(), key)
     if json:
@@ -88,8 +88,8 @@ def diff(key: IdArg, stat: Annotated[bool, typer.Option("--stat", help="Per-file
 def snapshot(key: IdArg, message: Annotated[str | None, typer.Option("-m", "--message")] = None,
              json: JsonOpt = False) -> None:
     """Record the workspace's current content as a snapshot commit."""
-    from kernel import sws
-    from kernel.repo import open_repo
+    from kernel.base.repo import open_repo
+    from kernel.workspace import sws
 
     snap = sws.snapshot(open_repo(), key, message)
     if json:
@@ -105,8 +105,8 @@ def snapshot(key: IdArg, message: Annotated[str | None, typer.Option("-m", "--me
 def run(key: IdArg, command: Annotated[list[str], typer.Argument(metavar="-- CMD…", help="The command (argv).")],
         json: JsonOpt = False) -> None:
     """Run a command inside the workspace; record its output, exit code and edits."""
-    from kernel import sws
-    from kernel.repo import open_repo
+    from kernel.base.repo import open_repo
+    from kernel.workspace import sws
 
     if command and command[0] == "--":
         command = command[1:]
@@ -133,8 +133,8 @@ def discard(key: IdArg, reason: Annotated[str | None, typer.Option("--reason")] 
             force: Annotated[bool, typer.Option("--force", help="Snapshot unrecorded edits, then discard.")] = False,
             json: JsonOpt = False) -> None:
     """Remove a workspace's directory; its history and last snapshot stay."""
-    from kernel import sws
-    from kernel.repo import open_repo
+    from kernel.base.repo import open_repo
+    from kernel.workspace import sws
 
     snap = sws.discard(open_repo(), key, reason=reason, force=force)
     if json:

@@ -16,9 +16,11 @@ from pathlib import Path
 
 import pygit2
 
-from kernel import history, intent, scheduler, tasks
-from kernel.initialise import init
-from kernel.repo import open_repo
+from kernel.base.repo import open_repo
+from kernel.record import history
+from kernel.record.initialise import init
+from kernel.tasks import intent, scheduler
+from kernel.tasks import model as tasks
 
 INTENT = "fix the bug: slug() keeps capital letters"
 

@@ -13,12 +13,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from kernel import canonical, history, refs, state
+from kernel.base import canonical
+from kernel.base.repo import Repo
+from kernel.base.store import DIGEST_RE
 from kernel.errors import IntegrityError, JitosError
-from kernel.history import HISTORY_REF
-from kernel.repo import Repo
-from kernel.store import DIGEST_RE
-from kernel.sws import workspace_path
+from kernel.record import history, refs, state
+from kernel.record.history import HISTORY_REF
+from kernel.workspace.sws import workspace_path
 
 DIGEST_KEYS = frozenset({"stdout", "stderr", "overlay", "log"})
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from kernel import history, refs, state
-from kernel.collapse import conflicts
+from kernel.base.repo import Repo
 from kernel.errors import NotFound
-from kernel.intent import all_tasks, live_state, load
-from kernel.repo import Repo
-from kernel.sws import Workspace, find, view, workspace_path
+from kernel.land.collapse import conflicts
+from kernel.record import history, refs, state
+from kernel.tasks.intent import all_tasks, live_state, load
+from kernel.workspace.sws import Workspace, find, view, workspace_path
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,18 @@ def hermetic_seal(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_CONFIG_GLOBAL"):
         monkeypatch.delenv(var, raising=False)
     (home / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n")
+    # libgit2 reads HOME once per process for its config search path: point it at
+    # this test's home too, or the first test's (or the real) one leaks in.
+    import pygit2
+
+    levels = pygit2.enums.ConfigLevel
+    saved = {level: pygit2.settings.search_path[level] for level in (levels.GLOBAL, levels.XDG, levels.SYSTEM)}
+    pygit2.settings.search_path[levels.GLOBAL] = str(home)
+    pygit2.settings.search_path[levels.XDG] = str(home / ".config")
+    pygit2.settings.search_path[levels.SYSTEM] = str(home / "etc")
     yield
+    for level, value in saved.items():
+        pygit2.settings.search_path[level] = value
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -93,8 +104,8 @@ def jitos(*args: str, cwd: Path | None = None, check: int | None = 0) -> subproc
 @pytest.fixture
 def jrepo(repo: Path) -> Path:
     """A repository with `jitos init` done."""
-    from kernel.initialise import init
-    from kernel.repo import open_repo
+    from kernel.base.repo import open_repo
+    from kernel.record.initialise import init
 
     init(open_repo(repo))
     return repo

@@ -1,6 +1,6 @@
 """Where the planner's inputs come from on disk: the shipped methods and a
 repository's `.jitos/methods/`, and the facts derived from a configuration.
-The configuration itself is the kernel's (`kernel.repo.load_config`): callers
+The configuration itself is the kernel's (`kernel.base.repo.load_config`): callers
 pass it in, so the planner reads no config file and runs no git.
 
 Only reads files; never runs git, writes or prints.

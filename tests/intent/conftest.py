@@ -42,8 +42,8 @@ def buggy_repo(make_repo: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) 
             files[f".jitos/methods/{rel}"] = text
         path = make_repo(files=files, name=name)
         monkeypatch.chdir(path)
-        from kernel.initialise import init
-        from kernel.repo import open_repo
+        from kernel.base.repo import open_repo
+        from kernel.record.initialise import init
 
         init(open_repo(path))
         return path

@@ -7,9 +7,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from kernel import history
-from kernel.intent import declare, resume
-from kernel.repo import open_repo
+from kernel.base.repo import open_repo
+from kernel.record import history
+from kernel.tasks.intent import declare, resume
 from kernel.verify import verify
 from tests.conftest import git, jitos
 

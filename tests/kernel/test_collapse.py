@@ -7,14 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from kernel import history, refs, state, sws
-from kernel.collapse import collapse
+from kernel.base.repo import open_repo
 from kernel.errors import BadInput, NotFound
-from kernel.initialise import init
-from kernel.repo import open_repo
-from kernel.undo import undo
+from kernel.land.collapse import collapse
+from kernel.land.undo import undo
+from kernel.record import history, refs, state
+from kernel.record.initialise import init
 from kernel.verify import verify
 from kernel.views import status
+from kernel.workspace import sws
 from tests.conftest import commit_files, git
 
 PASS = "true"
@@ -225,7 +226,7 @@ def race(jrepo: Path, tmp_path: Path, slow_files: dict[str, str | None], fast_fi
     fast = workspace(jrepo, fast_files, name="fast")
     started = tmp_path / "started"
     script = (
-        "from kernel.collapse import collapse\nfrom kernel.repo import open_repo\n"
+        "from kernel.land.collapse import collapse\nfrom kernel.base.repo import open_repo\n"
         f"r = collapse(open_repo(), {slow!r}, gate_cmd=\"sh -c 'touch {started}; sleep 1'\")\n"
         "print(r.outcome, r.rebased)\n"
     )

@@ -4,8 +4,9 @@ import sys
 import time
 from pathlib import Path
 
-from kernel import canonical, history, refs, state
-from kernel.repo import open_repo
+from kernel.base import canonical
+from kernel.base.repo import open_repo
+from kernel.record import history, refs, state
 from kernel.verify import verify
 from tests.conftest import git
 
@@ -45,7 +46,7 @@ def test_time_is_read_from_the_clock_and_recorded_without_source_date_epoch(jrep
 def test_concurrent_appenders_lose_nothing(jrepo: Path) -> None:
     script = (
         "import sys\n"
-        "from kernel import state\nfrom kernel.repo import open_repo\n"
+        "from kernel.record import state\nfrom kernel.base.repo import open_repo\n"
         "jr = open_repo()\n"
         "for i in range(25):\n"
         "    with state.ledger(jr) as l:\n"
@@ -76,7 +77,7 @@ def test_a_journalled_move_left_by_a_dead_process_is_rolled_forward(jrepo: Path)
 
 def test_sigkill_during_appends_leaves_history_verifiable(jrepo: Path) -> None:
     script = (
-        "from kernel import state\nfrom kernel.repo import open_repo\n"
+        "from kernel.record import state\nfrom kernel.base.repo import open_repo\n"
         "jr = open_repo()\n"
         "i = 0\n"
         "while True:\n"

@@ -2,10 +2,10 @@ from pathlib import Path
 
 import pytest
 
-from kernel import history, refs
+from kernel.base.repo import open_repo
 from kernel.errors import BadInput, NotFound
-from kernel.initialise import init
-from kernel.repo import open_repo
+from kernel.record import history, refs
+from kernel.record.initialise import init
 from tests.conftest import git
 
 

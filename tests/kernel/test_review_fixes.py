@@ -6,12 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from kernel import collapse as collapse_mod
-from kernel import history, sws
-from kernel.collapse import collapse
+from kernel.base.repo import open_repo
 from kernel.errors import BadInput
-from kernel.repo import open_repo
+from kernel.land import collapse as collapse_mod
+from kernel.land.collapse import collapse
+from kernel.record import history
 from kernel.verify import verify
+from kernel.workspace import sws
 from tests.conftest import commit_files, git
 from tests.kernel.test_collapse import PASS, workspace
 
@@ -94,7 +95,7 @@ def test_rebase_cut_short_never_turns_system_changes_into_workspace_edits(jrepo:
 
 
 def test_crlf_attributes_are_applied_when_recording_and_comparing(make_repo, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from kernel.initialise import init
+    from kernel.record.initialise import init
 
     path = make_repo(files={".gitattributes": "*.txt text eol=crlf\n", "a.txt": "one\n"})
     monkeypatch.chdir(path)
@@ -142,7 +143,7 @@ def test_a_rewritten_branch_keeps_the_old_system_reachable(jrepo: Path) -> None:
 
 
 def test_include_never_copies_tracked_files(make_repo, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from kernel.initialise import init
+    from kernel.record.initialise import init
 
     path = make_repo(files={".gitignore": ".env\n", "a.txt": "committed\n",
                             ".jitos/config.toml": '[sws]\ninclude = ["*.txt", ".env"]\n'})
@@ -161,7 +162,7 @@ def test_collapse_commit_id_does_not_depend_on_gate_output(jrepo: Path) -> None:
 
 
 def test_submodules_are_kept_and_follow_a_rebase(make_repo, monkeypatch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from kernel.initialise import init
+    from kernel.record.initialise import init
 
     lib = make_repo(files={"lib.txt": "v1\n"}, name="lib")
     path = make_repo(name="app")

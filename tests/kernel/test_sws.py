@@ -3,11 +3,12 @@ from pathlib import Path
 
 import pytest
 
-from kernel import history, refs, state, sws
+from kernel.base.repo import open_repo
 from kernel.errors import BadInput, NotFound
-from kernel.initialise import init
-from kernel.repo import open_repo
+from kernel.record import history, refs, state
+from kernel.record.initialise import init
 from kernel.verify import verify
+from kernel.workspace import sws
 from tests.conftest import commit_files, git
 
 

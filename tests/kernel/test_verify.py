@@ -2,10 +2,11 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from kernel import history, sws
-from kernel.initialise import init
-from kernel.repo import open_repo
+from kernel.base.repo import open_repo
+from kernel.record import history
+from kernel.record.initialise import init
 from kernel.verify import verify
+from kernel.workspace import sws
 from tests.conftest import git
 
 

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from kernel.errors import BadInput
-from kernel.planner import hddl, hddl_import, hddl_translate
+from kernel.planner.hddl import importer as hddl_import
+from kernel.planner.hddl import parse as hddl
+from kernel.planner.hddl import translate as hddl_translate
 from kernel.planner.loader import load_domain, load_facts
 from kernel.planner.model import Domain
 

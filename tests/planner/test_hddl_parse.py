@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from kernel.errors import BadInput
-from kernel.planner.hddl import Literal, Param, parse_domain, parse_problem
+from kernel.planner.hddl.parse import Literal, Param, parse_domain, parse_problem
 
 HDDL = Path(__file__).parent / "hddl"
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from kernel.errors import BadInput
-from kernel.planner import hddl, hddl_translate
+from kernel.planner.hddl import parse as hddl
+from kernel.planner.hddl import translate as hddl_translate
 from kernel.planner.model import Literal, Subtask
 from kernel.planner.search import plan as search
 from kernel.planner.validate import goal_problems, validate

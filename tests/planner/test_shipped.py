@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from kernel.base.repo import open_repo
 from kernel.planner.model import Plan
 from kernel.planner.request import plan_request
-from kernel.repo import open_repo
 
 CONFIG = """
 [gate]

@@ -6,7 +6,9 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from kernel.planner import hddl, hddl_import, hddl_translate
+from kernel.planner.hddl import importer as hddl_import
+from kernel.planner.hddl import parse as hddl
+from kernel.planner.hddl import translate as hddl_translate
 from kernel.planner.model import Domain, Fact, Plan
 from kernel.planner.request import plan_request
 from kernel.planner.search import plan as search

@@ -27,12 +27,23 @@ from pathlib import Path
 
 import pygit2
 
-from kernel import canonical, gate, history, refs, state, trees
+from kernel.base import canonical
+from kernel.base.repo import Repo, check_program, refuse_inside_worker
 from kernel.errors import BadInput, JitosError
-from kernel.history import SYSTEM_REF
-from kernel.repo import Repo, check_program, refuse_inside_worker
-from kernel.state import Ledger, Sws
-from kernel.sws import (
+from kernel.land import gate
+from kernel.record import history, refs, state
+from kernel.record.history import SYSTEM_REF
+from kernel.record.state import Ledger, Sws
+from kernel.workspace import trees
+from kernel.workspace.backend import (
+    DEFAULT_BACKEND,
+    done_checkout_update,
+    empty_trash,
+    local_edits,
+    note_checkout_update,
+    write_paths,
+)
+from kernel.workspace.sws import (
     find_active,
     finish_pending_move,
     rebuild_overlay,
@@ -40,14 +51,6 @@ from kernel.sws import (
     scan,
     workspace_path,
     write_pending_move,
-)
-from kernel.worktree import (
-    DEFAULT_BACKEND,
-    done_checkout_update,
-    empty_trash,
-    local_edits,
-    note_checkout_update,
-    write_paths,
 )
 
 MAX_ATTEMPTS = 5

@@ -21,11 +21,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from kernel import collapse, history, state, sws, tasks, workers
+from kernel.base.repo import Repo
 from kernel.errors import BadInput
-from kernel.repo import Repo
-from kernel.tasklocks import running_steps, task_lock
-from kernel.workers import Interrupted, Outcome
+from kernel.land import collapse
+from kernel.record import history, state
+from kernel.tasks import model as tasks
+from kernel.tasks import workers
+from kernel.tasks.locks import running_steps, task_lock
+from kernel.tasks.workers import Interrupted, Outcome
+from kernel.workspace import sws
 
 
 @dataclass(frozen=True, slots=True)

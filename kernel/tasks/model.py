@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from kernel.history import Recorded
+from kernel.record.history import Recorded
 
 PLANNED, RUNNING, WAITING, DONE, FAILED, INTERRUPTED, CANCELLED = (
     "planned", "running", "waiting", "done", "failed", "interrupted", "cancelled")

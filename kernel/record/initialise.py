@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pygit2
 
-from kernel import history, state
+from kernel.base.repo import TEAM_CONFIG, Repo
 from kernel.errors import BadInput, NotFound
-from kernel.history import SYSTEM_REF
-from kernel.repo import TEAM_CONFIG, Repo
+from kernel.record import history, state
+from kernel.record.history import SYSTEM_REF
 
 CONFIG_TEMPLATE = """\
 # jitos team configuration: commit this file to share it.

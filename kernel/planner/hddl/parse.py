@@ -15,7 +15,7 @@ from itertools import pairwise
 from pathlib import Path
 
 from kernel.errors import BadInput
-from kernel.planner.sexpr import Pos, SExpr, SList, Source, Sym, parse_sexprs
+from kernel.planner.hddl.sexpr import Pos, SExpr, SList, Source, Sym, parse_sexprs
 
 # ---------------------------------------------------------------------------
 # the HDDL tree

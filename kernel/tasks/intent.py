@@ -13,14 +13,17 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from kernel import history, scheduler, state, sws, tasks
-from kernel.collapse import adopt
+from kernel.base.repo import Repo, check_program, refuse_inside_worker
 from kernel.errors import BadInput, NotFound
+from kernel.land.collapse import adopt
 from kernel.planner.model import TaskCall
 from kernel.planner.render import plan_dict
 from kernel.planner.request import library, plan_request, require_plan
-from kernel.repo import Repo, check_program, refuse_inside_worker
-from kernel.tasklocks import is_live
+from kernel.record import history, state
+from kernel.tasks import model as tasks
+from kernel.tasks import scheduler
+from kernel.tasks.locks import is_live
+from kernel.workspace import sws
 
 CANDIDATES = 3
 

@@ -5,7 +5,7 @@ delta over its base as path → blake3 digest (deletions as whiteouts), with the
 contents in the store.
 
 Nothing here moves the system ref or touches the user's checkout; every change
-of state is an event recorded through `kernel.state.ledger`.
+of state is an event recorded through `kernel.record.state.ledger`.
 """
 
 from __future__ import annotations
@@ -21,12 +21,14 @@ from pathlib import Path
 
 import pygit2
 
-from kernel import canonical, history, state, trees
+from kernel.base import canonical
+from kernel.base.repo import Repo, environ_for_git_child, refuse_inside_worker, resolve_commit
 from kernel.errors import BadInput, JitosError, NotFound
-from kernel.repo import Repo, environ_for_git_child, refuse_inside_worker, resolve_commit
-from kernel.state import SWS_ACTIVE, Ledger, State, Sws
-from kernel.tasklocks import is_live
-from kernel.worktree import DEFAULT_BACKEND, Backend, copy_included, empty_trash
+from kernel.record import history, state
+from kernel.record.state import SWS_ACTIVE, Ledger, State, Sws
+from kernel.tasks.locks import is_live
+from kernel.workspace import trees
+from kernel.workspace.backend import DEFAULT_BACKEND, Backend, copy_included, empty_trash
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 ID_RE = re.compile(r"^[st][0-9]+$")

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kernel import refs
+from kernel.base.repo import Repo, scrubbed_environ
 from kernel.errors import BadInput
-from kernel.repo import Repo, scrubbed_environ
+from kernel.record import refs
 
 DEFAULT_TIMEOUT = {"shell": 1800, "agent": 3600}
 PROCESS_WORKERS = ("shell", "agent")

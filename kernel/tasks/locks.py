@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from kernel.base.repo import Repo
 from kernel.errors import BadInput
-from kernel.repo import Repo
 
 
 def _lock_path(repo: Repo, tid: str) -> str:

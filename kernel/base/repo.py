@@ -19,8 +19,8 @@ from typing import Any
 
 import pygit2
 
+from kernel.base.store import Store
 from kernel.errors import BadInput, NotFound
-from kernel.store import Store
 
 TEAM_CONFIG = Path(".jitos") / "config.toml"
 

@@ -20,9 +20,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from kernel import canonical
+from kernel.base import canonical
+from kernel.base.repo import Repo
 from kernel.errors import JitosError, RefRaceError
-from kernel.repo import Repo
 
 IDENTITY = ("jitos", "jitos@localhost")
 LOCK_WAIT_SECONDS = 120.0

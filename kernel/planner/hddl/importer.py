@@ -15,8 +15,9 @@ from typing import Any
 import tomli_w
 
 from kernel.errors import BadInput
-from kernel.planner import context, hddl
-from kernel.planner.hddl_translate import Imported, build, translate
+from kernel.planner import context
+from kernel.planner.hddl import parse as hddl
+from kernel.planner.hddl.translate import Imported, build, translate
 from kernel.planner.loader import load_library
 from kernel.planner.model import Method, Operator, TaskDef
 

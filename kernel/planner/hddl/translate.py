@@ -24,8 +24,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from kernel.errors import BadInput
-from kernel.planner import hddl
 from kernel.planner.check import build_domain
+from kernel.planner.hddl import parse as hddl
 from kernel.planner.model import (
     Domain,
     Execution,

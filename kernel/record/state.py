@@ -12,10 +12,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from kernel import history, refs
-from kernel.history import SWS_REF_PREFIX, SYSTEM_REF, Recorded
-from kernel.repo import Repo
-from kernel.worktree import finish_checkout_update
+from kernel.base.repo import Repo
+from kernel.record import history, refs
+from kernel.record.history import SWS_REF_PREFIX, SYSTEM_REF, Recorded
+from kernel.workspace.backend import finish_checkout_update
 
 SWS_ACTIVE = "active"
 SWS_DISCARDED = "discarded"

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import pygit2
 
-from kernel import history, sws, trees
-from kernel.collapse import CollapseResult, collapse
+from kernel.base.repo import Repo, refuse_inside_worker
 from kernel.errors import BadInput, NotFound
-from kernel.repo import Repo, refuse_inside_worker
-from kernel.worktree import write_paths
+from kernel.land.collapse import CollapseResult, collapse
+from kernel.record import history
+from kernel.workspace import sws, trees
+from kernel.workspace.backend import write_paths
 
 
 def find_collapse(repo: Repo, which: str | None) -> history.Recorded:

@@ -7,7 +7,7 @@ the event's recorded time. A commit is a pure function of (record, parent), so
 `jitos verify` can recompute every id. An append is a compare-and-swap of the
 history ref (and of any jitos ref the event moves) under the jitos lock.
 
-This module knows nothing about what events mean; `kernel.state` folds them.
+This module knows nothing about what events mean; `kernel.record.state` folds them.
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ from typing import Any
 
 import pygit2
 
-from kernel import canonical, refs
+from kernel.base import canonical
+from kernel.base.repo import Repo
 from kernel.errors import IntegrityError, NotInitialised
-from kernel.repo import Repo
+from kernel.record import refs
 
 FORMAT = 1
 HISTORY_REF = "refs/jitos/history"

@@ -22,9 +22,11 @@ from typing import Protocol
 
 import pygit2
 
-from kernel import canonical, refs, trees
+from kernel.base import canonical
+from kernel.base.repo import Repo, environ_for_git_child
 from kernel.errors import JitosError
-from kernel.repo import Repo, environ_for_git_child
+from kernel.record import refs
+from kernel.workspace import trees
 
 
 class Backend(Protocol):

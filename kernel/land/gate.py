@@ -12,10 +12,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from kernel import history
+from kernel.base.repo import Config, Repo, scrubbed_environ
 from kernel.errors import BadInput
-from kernel.repo import Config, Repo, scrubbed_environ
-from kernel.state import State
+from kernel.record import history
+from kernel.record.state import State
 
 DEFAULT_TIMEOUT = 3600
 
