@@ -40,7 +40,7 @@ def task_json(task: Any, live: str) -> dict[str, Any]:
 
 def finish(repo: Any, task: Any, json: bool) -> None:
     from kernel.errors import EXIT_CONFLICT, EXIT_GATE_RED
-    from kernel.tasks.intent import live_state
+    from kernel.tasks.model import live_state
 
     live = live_state(repo, task)
     if json:

@@ -8,9 +8,9 @@ from typing import Any
 
 from kernel.base.repo import Repo
 from kernel.errors import NotFound
-from kernel.land.collapse import conflicts
+from kernel.land.merge import conflicts
 from kernel.record import history, refs, state
-from kernel.tasks.intent import all_tasks, live_state, load
+from kernel.tasks.model import all_tasks, live_state, load
 from kernel.workspace.sws import Workspace, find, view, workspace_path
 
 

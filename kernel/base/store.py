@@ -16,6 +16,7 @@ from pathlib import Path
 
 import blake3
 
+from kernel.base.files import write_atomic
 from kernel.errors import IntegrityError, NotFound
 
 DIGEST_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -50,7 +51,9 @@ class Store:
         digest = digest_bytes(data)
         final = self.path_of(digest)
         if not final.exists():
-            self._write_new(final, [data])
+            self._tmp.mkdir(parents=True, exist_ok=True)
+            final.parent.mkdir(exist_ok=True)
+            write_atomic(final, data, durable=True, mode=0o444, tmp_dir=self._tmp)
         return digest
 
     def get(self, digest: str) -> bytes:
@@ -93,18 +96,3 @@ class Store:
             raise IntegrityError(f"store object {digest} is missing") from None
         if hasher.hexdigest() != digest:
             raise IntegrityError(f"store object {digest} is corrupt: its content hashes to {hasher.hexdigest()}")
-
-    def _write_new(self, final: Path, chunks: Iterator[bytes] | list[bytes]) -> None:
-        self._tmp.mkdir(parents=True, exist_ok=True)
-        final.parent.mkdir(exist_ok=True)
-        tmp = self._tmp / f"{final.name[:16]}.{os.getpid()}.{id(chunks)}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o444)
-        try:
-            for chunk in chunks:
-                view = memoryview(chunk)
-                while view:
-                    view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, final)

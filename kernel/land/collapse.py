@@ -28,17 +28,19 @@ from pathlib import Path
 import pygit2
 
 from kernel.base import canonical
-from kernel.base.repo import Repo, check_program, refuse_inside_worker
+from kernel.base.policy import check_program, refuse_inside_worker
+from kernel.base.repo import Repo
 from kernel.errors import BadInput, JitosError
 from kernel.land import gate
+from kernel.land.adopt import adopt
+from kernel.land.merge import conflicts
 from kernel.record import history, refs, state
 from kernel.record.history import SYSTEM_REF
 from kernel.record.state import Ledger, Sws
-from kernel.workspace import trees
-from kernel.workspace.backend import (
-    DEFAULT_BACKEND,
+from kernel.workspace import checkout, overlay, trees
+from kernel.workspace.backend import DEFAULT_BACKEND, empty_trash
+from kernel.workspace.checkout import (
     done_checkout_update,
-    empty_trash,
     local_edits,
     note_checkout_update,
     write_paths,
@@ -46,7 +48,6 @@ from kernel.workspace.backend import (
 from kernel.workspace.sws import (
     find_active,
     finish_pending_move,
-    rebuild_overlay,
     record_changes,
     scan,
     workspace_path,
@@ -73,30 +74,6 @@ class CollapseResult:
     left_behind: tuple[str, ...] = ()
 
 
-def _tree_of(repo: Repo, commit: str) -> str:
-    obj = repo.git[commit]
-    assert isinstance(obj, pygit2.Commit)
-    return str(obj.tree_id)
-
-
-def conflicts(repo: Repo, base: str, system: str, head: str) -> list[str]:
-    """Paths both sides changed differently since `base` (identical changes agree),
-    including a file on one side where the other has a folder."""
-    b = _tree_of(repo, base)
-    d_sys = trees.diff(repo.git, b, _tree_of(repo, system))
-    d_ws = trees.diff(repo.git, b, _tree_of(repo, head))
-    clash = {p for p in d_sys.keys() & d_ws.keys() if d_sys[p] != d_ws[p]}
-    for mine, theirs in ((d_ws, d_sys), (d_sys, d_ws)):
-        for path, entry in mine.items():
-            if entry is None:
-                continue
-            parts = path.split("/")
-            for i in range(1, len(parts)):
-                if theirs.get("/".join(parts[:i])) is not None:
-                    clash.add(path)
-    return sorted(clash)
-
-
 def _who(repo: Repo) -> str:
     try:
         sig = repo.git.default_signature
@@ -113,57 +90,23 @@ def _author(repo: Repo, when: int) -> pygit2.Signature:
         return history.signature(when)
 
 
-def adopt(repo: Repo, ledger: Ledger) -> tuple[str, ...]:
-    """Bring commits made on the system branch outside jitos into the system."""
-    st = ledger.state
-    branch_ref = f"refs/heads/{st.branch}"
-    tip = refs.read(repo, branch_ref)
-    system = st.system
-    assert system is not None
-    if tip is None:
-        raise BadInput(
-            f"the system branch {st.branch!r} no longer exists; recreate it with "
-            f"`git branch {st.branch} {system[:12]}`"
-        )
-    if tip == system:
-        return ()
-    diverged = not repo.git.descendant_of(tip, system)
-    walker = repo.git.walk(tip, pygit2.enums.SortMode.TOPOLOGICAL | pygit2.enums.SortMode.REVERSE)
-    walker.hide(system)
-    commits = tuple(str(c.id) for c in walker)
-    moves: dict[str, str | None] = {SYSTEM_REF: tip}
-    note = ""
-    if diverged:  # the branch was rewritten: keep what the system was, reachable
-        kept = f"refs/jitos/kept/{st.seq + 1}"
-        moves[kept] = system
-        note = f" (the branch was rewritten; the old system stays at {kept})"
-    ledger.record(
-        "adopt",
-        f"adopt {len(commits)} commit(s) made on {st.branch} outside jitos{note}",
-        data={"branch": st.branch, "from": system, "to": tip, "commits": list(commits[:SHOWN]),
-              "count": len(commits), "diverged": diverged},
-        moves=moves,
-    )
-    return commits
-
-
 def _rebase(repo: Repo, ledger: Ledger, sws: Sws, system: str, extra_links: dict[str, str]) -> Sws:
-    base_tree, head_tree = _tree_of(repo, sws.base), _tree_of(repo, sws.head)
+    base_tree, head_tree = repo.tree_of(sws.base), repo.tree_of(sws.head)
     d_ws = trees.diff(repo.git, base_tree, head_tree)
-    new_tree = trees.apply(repo.git, _tree_of(repo, system), d_ws)
+    new_tree = trees.apply(repo.git, repo.tree_of(system), d_ws)
     when = canonical.now()
     sig = history.signature(when)
     msg = f"re-base {sws.id} onto {system[:12]}\n\nJitos-Sws: {sws.id}\n"
     commit = str(repo.git.create_commit(None, sig, sig, msg, pygit2.Oid(hex=new_tree), [pygit2.Oid(hex=sws.head)]))
     moved = trees.diff(repo.git, head_tree, new_tree)
-    overlay = rebuild_overlay(repo, sws.id, system, new_tree)
+    manifest = overlay.rebuild(repo, sws.id, system, new_tree)
     # History first, then the files; a pending-move note lets the next scan of
     # this workspace finish the files if we die in between (see sws.scan).
     write_pending_move(repo, sws.id, commit, moved)
     ledger.record(
         "rebase",
         f"sws {sws.id}: re-based onto system {system[:12]} ({len(moved)} path(s) from the system)",
-        data={"base": system, "from": sws.base, "commit": commit, "tree": new_tree, "overlay": overlay,
+        data={"base": system, "from": sws.base, "commit": commit, "tree": new_tree, "overlay": manifest,
               "paths": sorted(moved)[:SHOWN]},
         links={"sws": sws.id, **extra_links},
         moves={sws.ref: commit},
@@ -254,7 +197,7 @@ def collapse(
     adopted: tuple[str, ...] = ()
     rebased = False
     for attempt in range(MAX_ATTEMPTS):
-        with state.ledger(repo) as ledger:
+        with checkout.ledger(repo) as ledger:
             sws = find_active(ledger.state, key)
             if attempt == 0:  # later edits (made while a gate ran, or by the gate) are not landed
                 record_changes(repo, ledger, sws, label="before collapse")
@@ -275,8 +218,8 @@ def collapse(
                                           rebased=rebased, event=rec.oid)
                 sws = _rebase(repo, ledger, sws, system, extra_links)
                 rebased = True
-            tree = _tree_of(repo, sws.head)
-            if tree == _tree_of(repo, system):
+            tree = repo.tree_of(sws.head)
+            if tree == repo.tree_of(system):
                 return CollapseResult(sws.id, False, system, "empty", adopted=adopted, rebased=rebased)
             known = gate.cached(ledger.state, repo, tree, argv) if argv and not rerun_gate else None
         result = known
@@ -285,7 +228,7 @@ def collapse(
             if on_gate is not None:
                 on_gate(argv, sws.id)
             result = gate.run(repo, argv, workspace_path(repo, sws.id), tree, sws.id, config)
-        with state.ledger(repo) as ledger:
+        with checkout.ledger(repo) as ledger:
             if result is not None and (not result.cached or not result.passed):
                 rec = ledger.record(
                     "gate-passed" if result.passed else "gate-failed",
@@ -318,9 +261,9 @@ def _commit(
     links = {"sws": sws.id, **{k: v for k, v in prov.items() if k in ("task", "step")}}
     st = ledger.state
     branch = st.branch or ""
-    changed = trees.diff(repo.git, _tree_of(repo, system), tree)
+    changed = trees.diff(repo.git, repo.tree_of(system), tree)
     checkouts = _checkouts(repo, branch)
-    dirty = sorted({p for root in checkouts for p in local_edits(repo, root, _tree_of(repo, system), changed)})
+    dirty = sorted({p for root in checkouts for p in local_edits(repo, root, repo.tree_of(system), changed)})
     locked = [str(root) for root in checkouts if _index_locked(root)]
     if locked:
         raise BadInput(f"the index of your checkout at {locked[0]} is locked (index.lock: another git "
@@ -343,7 +286,7 @@ def _commit(
     text = body + "\n\n" + trailers
     commit = str(repo.git.create_commit(None, _author(repo, when), history.signature(when), text,
                                         pygit2.Oid(hex=tree), [pygit2.Oid(hex=system)]))
-    note_checkout_update(repo, checkouts, f"refs/heads/{branch}", _tree_of(repo, system), commit, changed)
+    note_checkout_update(repo, checkouts, f"refs/heads/{branch}", repo.tree_of(system), commit, changed)
     gate_data = None if result is None else {
         "command": list(result.command), "passed": True, "cached": result.cached, "log": result.log,
         "event": result.event}

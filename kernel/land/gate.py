@@ -7,12 +7,13 @@ tree is not re-tested unless asked.
 from __future__ import annotations
 
 import shlex
-import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from kernel.base.repo import Config, Repo, scrubbed_environ
+from kernel.base.config import Config
+from kernel.base.policy import scrubbed_environ
+from kernel.base.proc import run_captured
+from kernel.base.repo import Repo
 from kernel.errors import BadInput
 from kernel.record import history
 from kernel.record.state import State
@@ -67,20 +68,12 @@ def run(repo: Repo, argv: tuple[str, ...], cwd: Path, tree: str, sws_id: str, co
     names = config.raw.get("gate", {}).get("env", [])
     env = scrubbed_environ(names)
     env.update({"JITOS_SWS": sws_id, "JITOS_GATE": "1", "JITOS_TREE": tree})
-    tmp_dir = repo.jitos_dir / "tmp"
-    tmp_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryFile(dir=tmp_dir) as log:
-        try:
-            done = subprocess.run(list(argv), check=False, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                  stdin=subprocess.DEVNULL, timeout=timeout)
-            exit_code: int | None = done.returncode
-        except subprocess.TimeoutExpired:
-            log.write(f"\n[jitos] gate timed out after {timeout}s\n".encode())
-            exit_code = None
-        except OSError as err:
-            raise BadInput(f"cannot run gate {argv[0]!r}: {err.strerror}") from None
-        log.seek(0)
-        digest = repo.store.put(log.read())
+    try:
+        done = run_captured(repo, argv, cwd=cwd, env=env, timeout=timeout, merge_stderr=True,
+                            timeout_note=f"\n[jitos] gate timed out after {timeout}s\n".encode())
+    except OSError as err:
+        raise BadInput(f"cannot run gate {argv[0]!r}: {err.strerror}") from None
+    exit_code, digest = done.exit_code, done.stdout
     return GateResult(argv, tree, exit_code == 0, exit_code, digest, False)
 
 

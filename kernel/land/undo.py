@@ -7,14 +7,13 @@ paths. History is never rewritten.
 
 from __future__ import annotations
 
-import pygit2
-
-from kernel.base.repo import Repo, refuse_inside_worker
+from kernel.base.policy import refuse_inside_worker
+from kernel.base.repo import Repo
 from kernel.errors import BadInput, NotFound
 from kernel.land.collapse import CollapseResult, collapse
 from kernel.record import history
 from kernel.workspace import sws, trees
-from kernel.workspace.backend import write_paths
+from kernel.workspace.checkout import write_paths
 
 
 def find_collapse(repo: Repo, which: str | None) -> history.Recorded:
@@ -55,11 +54,9 @@ def undo(
     rec = find_collapse(repo, which)
     done = str(rec.event.data["commit"])
     before = str(rec.event.data["parent"])
-    commit = repo.git[done]
-    assert isinstance(commit, pygit2.Commit)
+    commit = repo.commit(done)
     subject = commit.message.splitlines()[0] if commit.message else done[:12]
-    before_commit = repo.git[before]
-    assert isinstance(before_commit, pygit2.Commit)
+    before_commit = repo.commit(before)
     reverse = trees.diff(repo.git, str(commit.tree_id), str(before_commit.tree_id))
     name = f"undo-{rec.event.seq}"
     earlier = [w for w in sws.list_all(repo) if w.name == name]

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pygit2
 
-from kernel.base.repo import TEAM_CONFIG, Repo
+from kernel.base.config import TEAM_CONFIG
+from kernel.base.repo import Repo
 from kernel.errors import BadInput, NotFound
 from kernel.record import history, state
 from kernel.record.history import SYSTEM_REF

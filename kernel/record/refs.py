@@ -12,8 +12,6 @@ writes a ref.
 
 from __future__ import annotations
 
-import fcntl
-import os
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -21,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kernel.base import canonical
+from kernel.base.files import Busy, exclusive, write_atomic
 from kernel.base.repo import Repo
 from kernel.errors import JitosError, RefRaceError
 
@@ -53,28 +52,15 @@ def _journal(repo: Repo) -> Path:
 def locked(repo: Repo) -> Iterator[None]:
     """Hold the jitos lock (released by the kernel if the process dies), then
     finish any move a dead process left half-done."""
-    repo.jitos_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(repo.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        deadline = time.monotonic() + LOCK_WAIT_SECONDS
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-                    raise JitosError(
-                        f"another jitos process (pid {holder}) has held {repo.lock_path} "
-                        f"for over {LOCK_WAIT_SECONDS:.0f}s; wait for it or stop it"
-                    ) from None
-                time.sleep(0.005)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
-        recover(repo)
-        yield
-    finally:
-        os.close(fd)
+        with exclusive(repo.lock_path, wait=LOCK_WAIT_SECONDS):
+            recover(repo)
+            yield
+    except Busy as busy:
+        raise JitosError(
+            f"another jitos process (pid {busy.holder}) has held {repo.lock_path} "
+            f"for over {LOCK_WAIT_SECONDS:.0f}s; wait for it or stop it"
+        ) from None
 
 
 def recover(repo: Repo) -> None:
@@ -134,13 +120,8 @@ def move(repo: Repo, moves: Sequence[RefMove], message: str) -> None:
         _apply(repo, moves, message)
         return
     journal = _journal(repo)
-    tmp = journal.with_suffix(".tmp")
-    tmp.write_bytes(
-        canonical.dumps(
-            {"message": message, "moves": [{"name": m.name, "old": m.old, "new": m.new} for m in moves]}
-        )
-    )
-    os.replace(tmp, journal)
+    record = {"message": message, "moves": [{"name": m.name, "old": m.old, "new": m.new} for m in moves]}
+    write_atomic(journal, canonical.dumps(record))
     try:
         _apply(repo, moves, message)
     finally:

@@ -7,7 +7,7 @@ appends events whose ids and ref moves are derived from that state.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -15,7 +15,6 @@ from typing import Any
 from kernel.base.repo import Repo
 from kernel.record import history, refs
 from kernel.record.history import SWS_REF_PREFIX, SYSTEM_REF, Recorded
-from kernel.workspace.backend import finish_checkout_update
 
 SWS_ACTIVE = "active"
 SWS_DISCARDED = "discarded"
@@ -164,9 +163,14 @@ class Ledger:
 
 
 @contextmanager
-def ledger(repo: Repo, *, require_init: bool = True) -> Iterator[Ledger]:
+def ledger(repo: Repo, *, require_init: bool = True,
+           recover: Callable[[Repo], None] | None = None) -> Iterator[Ledger]:
+    """Hold the jitos lock and record events. `recover` runs first, under the
+    lock: a later layer's way to finish work a killed process left (the
+    checkout update after a collapse), without this layer knowing about it."""
     with history.lock(repo):
-        finish_checkout_update(repo)  # a collapse killed after moving the branch
+        if recover is not None:
+            recover(repo)
         if require_init:
             history.require(repo)
         yield Ledger(repo, current(repo))

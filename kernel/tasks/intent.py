@@ -13,17 +13,19 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from kernel.base.repo import Repo, check_program, refuse_inside_worker
-from kernel.errors import BadInput, NotFound
-from kernel.land.collapse import adopt
+from kernel.base.policy import check_program, refuse_inside_worker
+from kernel.base.repo import Repo
+from kernel.errors import BadInput
+from kernel.land.adopt import adopt
 from kernel.planner.model import TaskCall
 from kernel.planner.render import plan_dict
 from kernel.planner.request import library, plan_request, require_plan
 from kernel.record import history, state
+from kernel.record.locks import is_live
 from kernel.tasks import model as tasks
 from kernel.tasks import scheduler
-from kernel.tasks.locks import is_live
-from kernel.workspace import sws
+from kernel.tasks.model import load
+from kernel.workspace import checkout, sws
 
 CANDIDATES = 3
 
@@ -73,7 +75,7 @@ def declare(
     chosen = plan_dict(result.plans[0])
     if not plan_only:
         preflight(repo, chosen)
-    with state.ledger(repo) as ledger:
+    with checkout.ledger(repo) as ledger:
         tid = ledger.state.next_task_id()
         intent = text if text.strip() else str(call)
         ledger.record(
@@ -99,17 +101,9 @@ def declare(
 
 def _start_workspace(repo: Repo, tid: str) -> None:
     """The task's workspace, from the branch as it is now (outside commits adopted first)."""
-    with state.ledger(repo) as ledger:
+    with checkout.ledger(repo) as ledger:
         adopt(repo, ledger)
     sws.new(repo, task=tid)
-
-
-def load(repo: Repo, tid: str) -> tasks.Task:
-    found = tasks.fold(history.events(repo))
-    if tid not in found:
-        known = ", ".join(sorted(found, key=lambda t: int(t[1:]))) or "none"
-        raise NotFound(f"no task {tid!r}; tasks: {known} (see `jitos status`)")
-    return found[tid]
 
 
 def resume(
@@ -134,18 +128,6 @@ def resume(
     return scheduler.run_task(repo, tid, jobs=jobs, progress=progress, retry_step=retry_step, human_failed=failed)
 
 
-def live_state(repo: Repo, task: tasks.Task) -> str:
-    """The task's state, with `running` tasks whose process is gone shown as interrupted."""
-    if task.state == tasks.RUNNING and not is_live(repo, task.id):
-        return tasks.INTERRUPTED
-    return task.state
-
-
-def all_tasks(repo: Repo) -> list[tasks.Task]:
-    return list(tasks.fold(history.events(repo)).values())
-
-
-
 def cancel(repo: Repo, tid: str, reason: str | None = None) -> tasks.Task:
     """Close a task that is not running: record why, then discard its workspace
     (recording any edits in it first, so nothing is lost)."""
@@ -155,7 +137,7 @@ def cancel(repo: Repo, tid: str, reason: str | None = None) -> tasks.Task:
         raise BadInput(f"task {tid} is {task.state}; there is nothing to cancel")
     if is_live(repo, tid):
         raise BadInput(f"task {tid} is running; stop it first (Ctrl-C in its terminal)")
-    with state.ledger(repo) as ledger:
+    with checkout.ledger(repo) as ledger:
         ledger.record("cancel", f"task {tid}: cancelled" + (f" — {reason}" if reason else ""),
                       data={"reason": reason}, links={"task": tid})
         ws = ledger.state.sws.get(task.sws or "")

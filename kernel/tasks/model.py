@@ -1,5 +1,6 @@
 """Tasks as history knows them: a pure fold of `task`, `plan`, `dispatch`,
-`result` and collapse events into task and step states. Never writes.
+`result` and collapse events into task and step states, and the task lock
+that says whether a `running` task still has a process. Never writes.
 
 Task states: planned (nothing dispatched yet, or planned with --plan-only),
 running, waiting (on a person), done, failed, interrupted. A step dispatched
@@ -13,7 +14,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from kernel.base.repo import Repo
+from kernel.errors import NotFound
+from kernel.record import history
 from kernel.record.history import Recorded
+from kernel.record.locks import is_live
 
 PLANNED, RUNNING, WAITING, DONE, FAILED, INTERRUPTED, CANCELLED = (
     "planned", "running", "waiting", "done", "failed", "interrupted", "cancelled")
@@ -144,3 +149,22 @@ def fold(records: Iterable[Recorded]) -> dict[str, Task]:
             task = replace(task, cancelled=str(data.get("reason") or ""))
         tasks[tid] = task
     return tasks
+
+
+def load(repo: Repo, tid: str) -> Task:
+    found = fold(history.events(repo))
+    if tid not in found:
+        known = ", ".join(sorted(found, key=lambda t: int(t[1:]))) or "none"
+        raise NotFound(f"no task {tid!r}; tasks: {known} (see `jitos status`)")
+    return found[tid]
+
+
+def live_state(repo: Repo, task: Task) -> str:
+    """The task's state, with `running` tasks whose process is gone shown as interrupted."""
+    if task.state == RUNNING and not is_live(repo, task.id):
+        return INTERRUPTED
+    return task.state
+
+
+def all_tasks(repo: Repo) -> list[Task]:
+    return list(fold(history.events(repo)).values())

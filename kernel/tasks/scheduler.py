@@ -25,11 +25,11 @@ from kernel.base.repo import Repo
 from kernel.errors import BadInput
 from kernel.land import collapse
 from kernel.record import history, state
+from kernel.record.locks import task_lock
 from kernel.tasks import model as tasks
 from kernel.tasks import workers
-from kernel.tasks.locks import running_steps, task_lock
-from kernel.tasks.workers import Interrupted, Outcome
-from kernel.workspace import sws
+from kernel.tasks.workers import Interrupted, Outcome, running_steps
+from kernel.workspace import checkout, sws
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +75,7 @@ class Runner:
         return {"task": self.tid, "step": step_id}
 
     def dispatch(self, task: tasks.Task, ps: Mapping[str, Any], attempt: int) -> None:
-        with state.ledger(self.repo) as ledger:
+        with checkout.ledger(self.repo) as ledger:
             ledger.record(
                 "dispatch",
                 f"task {self.tid} step {ps['id']}: dispatched to {ps['worker']}"
@@ -92,7 +92,7 @@ class Runner:
                                    "stdout": outcome.stdout, "stderr": outcome.stderr, **(extra or {})}
         data = {k: v for k, v in data.items() if v is not None}
         summary = f"task {self.tid} step {ps['id']}: {outcome.status} — {outcome.reason}"
-        with state.ledger(self.repo) as ledger:
+        with checkout.ledger(self.repo) as ledger:
             current = ledger.state.sws.get(task.sws or "")
             if _writes(ps) and current is not None and current.state == state.SWS_ACTIVE:
                 label = f"{ps['id']}: {ps['name']}" + (f" {ps['args'][0]}" if ps["args"] else "")

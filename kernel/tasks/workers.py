@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kernel.base.repo import Repo, scrubbed_environ
+from kernel.base import proc
+from kernel.base.policy import scrubbed_environ
+from kernel.base.proc import run_captured
+from kernel.base.repo import Repo
 from kernel.errors import BadInput
 from kernel.record import refs
 
@@ -45,6 +46,11 @@ class Interrupted(Exception):
         self.outcome = outcome
 
 
+def running_steps(repo: Repo, tid: str) -> Path:
+    """Where a task's running steps leave their process-group ids."""
+    return repo.jitos_dir / "tasks" / tid
+
+
 def worker_config(config: Mapping[str, Any], kind: str) -> Mapping[str, Any]:
     workers = config.get("workers", {})
     section = workers.get(kind, {}) if isinstance(workers, Mapping) else {}
@@ -68,50 +74,28 @@ def run_process(repo: Repo, argv: Sequence[str], cwd: Path, env: Mapping[str, st
 
     The group id goes to `pid_file` while it runs, so that if this process is
     killed, whoever resumes the task can stop the orphaned group first."""
-    tmp_dir = repo.jitos_dir / "tmp"
-    tmp_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryFile(dir=tmp_dir) as out, tempfile.TemporaryFile(dir=tmp_dir) as err:
-        try:
-            proc = subprocess.Popen(list(argv), cwd=cwd, env=dict(env), stdout=out, stderr=err,
-                                    stdin=subprocess.DEVNULL, start_new_session=True)
-        except OSError as exc:
-            return Outcome("failed", f"could not start {argv[0]!r}: {exc.strerror}")
-        if pid_file is not None:
-            pid_file.parent.mkdir(parents=True, exist_ok=True)
-            pid_file.write_text(str(proc.pid))
-        try:
-            return _wait(repo, proc, out, err, timeout, expect)
-        finally:
-            if pid_file is not None:
-                pid_file.unlink(missing_ok=True)
-
-
-def _wait(repo: Repo, proc: subprocess.Popen[bytes], out: Any, err: Any, timeout: float, expect: str) -> Outcome:
-    """Wait for the process (stopping its group on timeout or Ctrl-C) and judge it."""
-    reason = ""
     try:
-        code: int | None = proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _stop(proc)
-        code, reason = None, f"timed out after {timeout:g}s"
-    except KeyboardInterrupt:
-        _stop(proc)
-        out.seek(0)
-        err.seek(0)
-        raise Interrupted(Outcome("interrupted", "interrupted by Ctrl-C", None,
-                                  repo.store.put(out.read()), repo.store.put(err.read()))) from None
-    out.seek(0)
-    err.seek(0)
-    stdout, stderr = repo.store.put(out.read()), repo.store.put(err.read())
+        done = run_captured(repo, argv, cwd=cwd, env=env, timeout=timeout, pid_file=pid_file)
+    except OSError as exc:
+        return Outcome("failed", f"could not start {argv[0]!r}: {exc.strerror}")
+    except proc.Interrupted as stop:
+        raise Interrupted(Outcome("interrupted", "interrupted by Ctrl-C", None, stop.finished.stdout,
+                                  stop.finished.stderr)) from None
+    return judge(done, timeout, expect)
+
+
+def judge(done: proc.Finished, timeout: float, expect: str) -> Outcome:
+    """A step's outcome from how its process ended and what the step expects."""
+    code = done.exit_code
     if code is None:
-        return Outcome("failed", reason, None, stdout, stderr)
+        return Outcome("failed", f"timed out after {timeout:g}s", None, done.stdout, done.stderr)
     if expect == "fail":
         ok = code != 0
         reason = f"failed as expected (exit {code})" if ok else "expected to fail, but exited 0"
     else:
         ok = code == 0
         reason = "exit 0" if ok else f"exit {code}"
-    return Outcome("ok" if ok else "failed", reason, code, stdout, stderr)
+    return Outcome("ok" if ok else "failed", reason, code, done.stdout, done.stderr)
 
 
 def stop_orphans(folder: Path) -> list[int]:
@@ -144,19 +128,6 @@ def _group_alive(pgid: int) -> bool:
         return True
     except (ProcessLookupError, PermissionError):
         return False
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,20 +14,21 @@ import os
 import re
 import shutil
 import stat
-import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pygit2
 
 from kernel.base import canonical
-from kernel.base.repo import Repo, environ_for_git_child, refuse_inside_worker, resolve_commit
+from kernel.base.files import write_atomic
+from kernel.base.policy import environ_for_git_child, refuse_inside_worker
+from kernel.base.proc import run_captured
+from kernel.base.repo import Repo, resolve_commit
 from kernel.errors import BadInput, JitosError, NotFound
 from kernel.record import history, state
+from kernel.record.locks import is_live
 from kernel.record.state import SWS_ACTIVE, Ledger, State, Sws
-from kernel.tasks.locks import is_live
-from kernel.workspace import trees
+from kernel.workspace import checkout, overlay, trees
 from kernel.workspace.backend import DEFAULT_BACKEND, Backend, copy_included, empty_trash
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
@@ -87,10 +88,6 @@ def workspace_path(repo: Repo, sws_id: str) -> Path:
     return repo.workspaces_dir / sws_id
 
 
-def overlay_path(repo: Repo, sws_id: str) -> Path:
-    return repo.overlays_dir / sws_id / "manifest.json"
-
-
 def view(repo: Repo, sws: Sws) -> Workspace:
     return Workspace(sws.id, sws.name, workspace_path(repo, sws.id), sws.base, sws.head, sws.state)
 
@@ -132,7 +129,7 @@ def new(repo: Repo, from_rev: str | None = None, name: str | None = None, backen
     if name is not None:
         check_name(name)
     config = repo.config()
-    with state.ledger(repo) as ledger:
+    with checkout.ledger(repo) as ledger:
         st = ledger.state
         base = str(resolve_commit(repo, from_rev).id) if from_rev is not None else st.system
         assert base is not None
@@ -146,12 +143,12 @@ def new(repo: Repo, from_rev: str | None = None, name: str | None = None, backen
         try:
             if repo.workdir is not None and config.sws_include:
                 copy_included(repo, repo.workdir, path, config.sws_include)
-            overlay = _store_overlay(repo, {"base": base, "entries": {}})
+            manifest = overlay.store(repo, {"base": base, "entries": {}})
             label = f" ({name})" if name else ""
             ledger.record(
                 "sws-new",
                 f"sws {sws_id}{label}: new workspace from {base[:12]}",
-                data={"base": base, "name": name, "from": from_rev, "overlay": overlay},
+                data={"base": base, "name": name, "from": from_rev, "overlay": manifest},
                 links={"sws": sws_id, **({"task": task} if task else {})},
                 moves={history.SWS_REF_PREFIX + sws_id: base},
             )
@@ -159,7 +156,7 @@ def new(repo: Repo, from_rev: str | None = None, name: str | None = None, backen
             backend.remove(repo, path)
             raise
         created = view(repo, ledger.state.sws[sws_id])
-    mirror_overlay(repo, sws_id, overlay)
+    overlay.mirror(repo, sws_id, manifest)
     empty_trash(repo)
     return created
 
@@ -199,9 +196,7 @@ def write_pending_move(repo: Repo, sws_id: str, commit: str, changes: dict[str, 
     note = {"commit": commit, "changes": {p: (list(e) if e else None) for p, e in changes.items()}}
     path = _pending_path(repo, sws_id)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(canonical.dumps(note))
-    os.replace(tmp, path)
+    write_atomic(path, canonical.dumps(note))
 
 
 def finish_pending_move(repo: Repo, sws: Sws, backend: Backend = DEFAULT_BACKEND) -> None:
@@ -216,7 +211,7 @@ def finish_pending_move(repo: Repo, sws: Sws, backend: Backend = DEFAULT_BACKEND
         changes = {p: (trees.Entry(e[0], e[1]) if e else None) for p, e in note["changes"].items()}
         backend.move_to(repo, workspace_path(repo, sws.id), sws.head, changes)
         if sws.overlay is not None:
-            mirror_overlay(repo, sws.id, sws.overlay)
+            overlay.mirror(repo, sws.id, sws.overlay)
     path.unlink()
 
 
@@ -226,9 +221,7 @@ def scan(repo: Repo, sws: Sws, backend: Backend = DEFAULT_BACKEND) -> Scan:
     if not path.is_dir():
         raise JitosError(f"workspace {sws.id} has no directory at {path}; run `jitos verify`")
     finish_pending_move(repo, sws, backend)
-    head_commit = repo.git[sws.head]
-    assert isinstance(head_commit, pygit2.Commit)
-    recorded = head_commit.tree
+    recorded = repo.commit(sws.head).tree
     changes: dict[str, trees.Entry | None] = {}
     contents: dict[str, bytes] = {}
     wt = pygit2.Repository(str(path))
@@ -259,9 +252,7 @@ def scan(repo: Repo, sws: Sws, backend: Backend = DEFAULT_BACKEND) -> Scan:
         elif stat.S_ISREG(info.st_mode):
             mode = trees.EXEC_MODE if info.st_mode & 0o111 else trees.BLOB_MODE
             oid = str(wt.create_blob_fromworkdir(rel))  # as git stores it: clean filters (eol, …) applied
-            blob = repo.git[oid]
-            assert isinstance(blob, pygit2.Blob)
-            data = blob.data
+            data = repo.blob(oid).data
         else:
             continue  # sockets, fifos: not content
         entry = trees.Entry(oid, mode)
@@ -276,70 +267,6 @@ def _submodule_head(folder: Path) -> str | None:
         return str(pygit2.Repository(str(folder)).head.target)
     except (pygit2.GitError, KeyError, ValueError):
         return None
-
-
-# The overlay manifest's truth is the store object the latest event names
-# (`Sws.overlay`); `<git dir>/jitos/overlay/<id>/manifest.json` is a mirror of it,
-# written only after that event is recorded.
-
-def _read_overlay(repo: Repo, sws: Sws) -> dict[str, object]:
-    if sws.overlay is None:
-        return {"base": sws.base, "entries": {}}
-    data: dict[str, object] = canonical.loads(repo.store.get(sws.overlay))
-    return data
-
-
-def _store_overlay(repo: Repo, manifest: dict[str, object]) -> str:
-    return repo.store.put(canonical.dumps(manifest))
-
-
-def mirror_overlay(repo: Repo, sws_id: str, digest: str) -> None:
-    """Write the manifest file for a recorded overlay digest."""
-    path = overlay_path(repo, sws_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(repo.store.get(digest))
-    os.replace(tmp, path)
-
-
-def rebuild_overlay(repo: Repo, sws_id: str, base: str, tree: str) -> str:
-    """Store the overlay of `tree` over a new `base` (after a re-base); return its digest."""
-    base_commit = repo.git[base]
-    assert isinstance(base_commit, pygit2.Commit)
-    entries: dict[str, object] = {}
-    for rel, entry in trees.diff(repo.git, str(base_commit.tree_id), tree).items():
-        if entry is None:
-            entries[rel] = {"whiteout": True}
-        elif entry.mode == trees.GITLINK_MODE:
-            entries[rel] = {"gitlink": entry.oid}
-        else:
-            blob = repo.git[entry.oid]
-            assert isinstance(blob, pygit2.Blob)
-            entries[rel] = {"digest": repo.store.put(blob.data), "mode": entry.mode}
-    return _store_overlay(repo, {"base": base, "entries": entries})
-
-
-def _update_overlay(repo: Repo, sws: Sws, found: Scan) -> str:
-    manifest = _read_overlay(repo, sws)
-    entries = dict(manifest["entries"])  # type: ignore[call-overload]
-    base_commit = repo.git[sws.base]
-    assert isinstance(base_commit, pygit2.Commit)
-    base_tree = base_commit.tree
-    for rel, entry in found.changes.items():
-        try:
-            obj = base_tree[rel]
-            in_base: trees.Entry | None = trees.Entry(str(obj.id), int(obj.filemode))
-        except KeyError:
-            in_base = None
-        if entry == in_base:
-            entries.pop(rel, None)
-        elif entry is None:
-            entries[rel] = {"whiteout": True}
-        elif entry.mode == trees.GITLINK_MODE:
-            entries[rel] = {"gitlink": entry.oid}
-        else:
-            entries[rel] = {"digest": repo.store.put(found.contents[rel]), "mode": entry.mode}
-    return _store_overlay(repo, {"base": sws.base, "entries": entries})
 
 
 def record_changes(
@@ -359,16 +286,15 @@ def record_changes(
     head = sws.head
     when = canonical.now()
     if paths:
-        parent = repo.git[sws.head]
-        assert isinstance(parent, pygit2.Commit)
+        parent = repo.commit(sws.head)
         tree = trees.apply(repo.git, str(parent.tree_id), found.changes)
         sig = history.signature(when)
         text = message or label or f"{len(paths)} path{'s' if len(paths) != 1 else ''} changed"
         commit_msg = f"{text}\n\nJitos-Sws: {sws.id}\n"
         head = str(repo.git.create_commit(None, sig, sig, commit_msg, pygit2.Oid(hex=tree), [parent.id]))
-        overlay = _update_overlay(repo, sws, found)
+        manifest = overlay.update(repo, sws, found.changes, found.contents)
         data.update({"commit": head, "tree": tree, "paths": list(paths[:SHOWN_PATHS]), "changed": len(paths),
-                     "overlay": overlay})
+                     "overlay": manifest})
         if message:
             data["message"] = message
         moves[sws.ref] = head
@@ -377,7 +303,7 @@ def record_changes(
     summary = summary or _summary(kind, sws, paths, data)
     rec = ledger.record(kind, summary, data=data, links={"sws": sws.id, **(links or {})}, moves=moves, when=when)
     if paths:
-        mirror_overlay(repo, sws.id, str(data["overlay"]))
+        overlay.mirror(repo, sws.id, str(data["overlay"]))
         backend.settle(repo, workspace_path(repo, sws.id), head, dict(found.changes))
     return Snapshot(sws.id, paths, head, rec.oid)
 
@@ -393,7 +319,7 @@ def _summary(kind: str, sws: Sws, paths: tuple[str, ...], data: dict[str, object
 
 
 def snapshot(repo: Repo, key: str, message: str | None = None) -> Snapshot:
-    with state.ledger(repo) as ledger:
+    with checkout.ledger(repo) as ledger:
         sws = find_active(ledger.state, key)
         return record_changes(repo, ledger, sws, message)
 
@@ -402,19 +328,15 @@ def diff(repo: Repo, key: str) -> DiffResult:
     """The workspace's content (recorded plus unrecorded edits) against its base."""
     st = state.load(repo)
     sws = find(st, key)
-    head_commit = repo.git[sws.head]
-    assert isinstance(head_commit, pygit2.Commit)
-    current = str(head_commit.tree_id)
+    current = repo.tree_of(sws.head)
     unrecorded: tuple[str, ...] = ()
     if sws.state == SWS_ACTIVE:
         found = scan(repo, sws)
         unrecorded = tuple(sorted(found.changes))
         current = trees.apply(repo.git, current, found.changes)
-    base_commit = repo.git[sws.base]
-    assert isinstance(base_commit, pygit2.Commit)
-    patch = repo.git.diff(base_commit.tree, repo.git[current])
+    patch = repo.commit(sws.base).tree.diff_to_tree(repo.tree(current))
     files = tuple(
-        (p.delta.new_file.path, p.line_stats[1], p.line_stats[2]) for p in patch
+        (p.delta.new_file.path, p.line_stats[1], p.line_stats[2]) for p in patch if p is not None
     )
     return DiffResult(sws.id, sws.base, files, patch.patch or "", unrecorded)
 
@@ -424,7 +346,7 @@ def discard(repo: Repo, key: str, reason: str | None = None, force: bool = False
     """Remove a workspace's folder after recording its last state. Also clears the
     folder a collapse left behind (edits made while its gate ran)."""
     refuse_inside_worker("discarding a workspace")
-    with state.ledger(repo) as ledger:
+    with checkout.ledger(repo) as ledger:
         sws = find(ledger.state, key)
         path = workspace_path(repo, sws.id)
         if sws.state != SWS_ACTIVE and not path.is_dir():
@@ -452,7 +374,7 @@ def discard(repo: Repo, key: str, reason: str | None = None, force: bool = False
             links={"sws": sws.id},
         )
         backend.remove(repo, path)
-        shutil.rmtree(overlay_path(repo, sws.id).parent, ignore_errors=True)
+        shutil.rmtree(overlay.path_of(repo, sws.id).parent, ignore_errors=True)
     empty_trash(repo)
     return Snapshot(sws.id, kept.changed, sws.head, kept.event)
 
@@ -470,20 +392,14 @@ def run(repo: Repo, key: str, argv: list[str]) -> RunResult:
     program = argv[0]
     if "/" not in program and shutil.which(program, path=env.get("PATH")) is None:
         raise BadInput(f"command not found: {program!r}; check the spelling or give its path")
-    tmp_dir = repo.jitos_dir / "tmp"
-    tmp_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryFile(dir=tmp_dir) as out, tempfile.TemporaryFile(dir=tmp_dir) as err:
-        try:
-            done = subprocess.run(argv, check=False, cwd=path, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
-        except (FileNotFoundError, PermissionError) as exc:
-            raise BadInput(f"cannot run {program!r}: {exc.strerror}") from None
-        out.seek(0)
-        err.seek(0)
-        stdout_digest = repo.store.put(out.read())
-        stderr_digest = repo.store.put(err.read())
-    with state.ledger(repo) as ledger:
+    try:
+        done = run_captured(repo, argv, cwd=path, env=env)
+    except OSError as exc:
+        raise BadInput(f"cannot run {program!r}: {exc.strerror}") from None
+    assert done.exit_code is not None and done.stderr is not None  # no timeout, stderr kept apart
+    with checkout.ledger(repo) as ledger:
         sws = find_active(ledger.state, key)
-        extra: dict[str, object] = {"argv": list(argv), "exit": done.returncode, "stdout": stdout_digest,
-                                    "stderr": stderr_digest}
+        extra: dict[str, object] = {"argv": list(argv), "exit": done.exit_code, "stdout": done.stdout,
+                                    "stderr": done.stderr}
         snap = record_changes(repo, ledger, sws, label=f"after `{' '.join(argv)[:60]}`", kind="run", extra=extra)
-    return RunResult(sws.id, tuple(argv), done.returncode, stdout_digest, stderr_digest, snap, snap.event or "")
+    return RunResult(sws.id, tuple(argv), done.exit_code, done.stdout, done.stderr, snap, snap.event or "")

@@ -1,0 +1,134 @@
+"""The configuration jitos reads: `.jitos/config.toml` (committed, shared by a
+team) overlaid by `<git dir>/jitos/config.toml` (local), each checked against
+the schema below with errors that name the file, table and key.
+
+Only reads files; never writes, never runs git.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kernel.errors import BadInput
+
+TEAM_CONFIG = Path(".jitos") / "config.toml"
+
+_CONFIG_KEYS: dict[str, set[str]] = {
+    "system": {"branch"},
+    "sws": {"include"},
+    "gate": {"command", "timeout", "env"},
+    "test": {"command"},
+    "workers": {"agent", "shell"},
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Settings from `.jitos/config.toml` (team) overlaid by `<git dir>/jitos/config.toml` (local)."""
+
+    sws_include: tuple[str, ...] = ()
+    gate_command: tuple[str, ...] = ()
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except UnicodeDecodeError as err:
+        raise BadInput(f"{path}: not UTF-8 ({err.reason}); save it as UTF-8") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise BadInput(f"{toml_error_location(path, text, err)}; fix the TOML syntax") from None
+
+
+def toml_error_location(path: Path, text: str, err: tomllib.TOMLDecodeError) -> str:
+    """`file:line:col: message` for a TOML syntax error (tomllib puts the place in its message)."""
+    message = str(err)
+    found = re.search(r"\s*\(at line (\d+), column (\d+)\)$", message)
+    if found:
+        return f"{path}:{found.group(1)}:{found.group(2)}: {message[: found.start()]}"
+    if message.endswith("(at end of document)"):
+        lines = text.splitlines() or [""]
+        return f"{path}:{len(lines)}:{len(lines[-1]) + 1}: {message.removesuffix(' (at end of document)')} (at end of file)"
+    return f"{path}: {message}"
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _argv(value: Any, where: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+        raise BadInput(f"{where} must be a non-empty list of strings (an argv), e.g. [\"pytest\", \"-q\"]")
+    return tuple(value)
+
+
+def _validate(path: Path, data: dict[str, Any]) -> None:
+    """Check one config file's tables, keys and value types, naming the file."""
+    for table, value in data.items():
+        if table not in _CONFIG_KEYS:
+            known = ", ".join(sorted(_CONFIG_KEYS))
+            raise BadInput(f"{path}: unknown table [{table}]; known tables: {known}")
+        if not isinstance(value, dict):
+            raise BadInput(f"{path}: {table} must be a table, e.g. [{table}]")
+        for key in value:
+            if key not in _CONFIG_KEYS[table]:
+                raise BadInput(f"{path}: unknown key {key!r} in [{table}]")
+    for table in ("gate", "test"):
+        _argv(data.get(table, {}).get("command"), f"{path}: [{table}] command")
+    gate_env = data.get("gate", {}).get("env", [])
+    if not isinstance(gate_env, list) or not all(isinstance(n, str) for n in gate_env):
+        raise BadInput(f"{path}: [gate] env must be a list of variable names, e.g. env = [\"DATABASE_URL\"]")
+    timeouts = [("gate", data.get("gate", {}))]
+    for kind, section in data.get("workers", {}).items():
+        if not isinstance(section, dict):
+            raise BadInput(f"{path}: [workers.{kind}] must be a table")
+        unknown = set(section) - {"command", "env", "timeout"}
+        if unknown:
+            raise BadInput(f"{path}: unknown key {min(unknown)!r} in [workers.{kind}]")
+        _argv(section.get("command"), f"{path}: [workers.{kind}] command")
+        env = section.get("env", [])
+        if not isinstance(env, list) or not all(isinstance(n, str) for n in env):
+            raise BadInput(f"{path}: [workers.{kind}] env must be a list of variable names")
+        timeouts.append((f"workers.{kind}", section))
+    for where, section in timeouts:
+        timeout = section.get("timeout")
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
+            raise BadInput(f"{path}: [{where}] timeout must be a positive number of seconds, e.g. timeout = 600")
+    branch = data.get("system", {}).get("branch")
+    if branch is not None and not isinstance(branch, str):
+        raise BadInput(f"{path}: [system] branch must be a branch name (a string)")
+    include = data.get("sws", {}).get("include")
+    if include is not None and (not isinstance(include, list) or not all(isinstance(p, str) for p in include)):
+        raise BadInput(f"{path}: [sws] include must be a list of path patterns, e.g. [\".env\"]")
+
+
+def load_config(workdir: Path | None, jitos_dir: Path) -> Config:
+    """The merged configuration of the repository with this work tree and jitos folder."""
+    team_path = (workdir / TEAM_CONFIG) if workdir else None
+    local_path = jitos_dir / "config.toml"
+    raw: dict[str, Any] = {}
+    for path in (team_path, local_path):
+        if path is None:
+            continue
+        data = _read_toml(path)
+        _validate(path, data)
+        raw = _merge(raw, data)
+    include = raw.get("sws", {}).get("include", [])
+    gate = _argv(raw.get("gate", {}).get("command"), "[gate] command")
+    return Config(sws_include=tuple(include), gate_command=gate, raw=raw)
