@@ -88,14 +88,21 @@ def repo(make_repo: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> Pat
     return path
 
 
-def jitos(*args: str, cwd: Path | None = None, check: int | None = 0) -> subprocess.CompletedProcess[str]:
-    """Run the real `jitos` entry point in a subprocess; assert its exit code unless check is None."""
+def jitos(*args: str, cwd: Path | None = None, check: int | None = 0,
+          process: bool = False) -> subprocess.CompletedProcess[str]:
+    """Run the `jitos` command line (in-process; in a real subprocess with
+    `process=True`); assert its exit code unless check is None."""
     import sys
 
-    done = subprocess.run(
-        [sys.executable, "-c", "import sys; from jitos_cli.main import main; sys.exit(main())", *args],
-        check=False, cwd=cwd, capture_output=True, text=True,
-    )
+    from tests.clirun import run_cli
+
+    if process:
+        done = subprocess.run(
+            [sys.executable, "-c", "import sys; from jitos_cli.main import main; sys.exit(main())", *args],
+            check=False, cwd=cwd, capture_output=True, text=True,
+        )
+    else:
+        done = run_cli(list(args), cwd)
     if check is not None:
         assert done.returncode == check, f"jitos {' '.join(args)} → {done.returncode}\n{done.stdout}\n{done.stderr}"
     return done

@@ -13,14 +13,13 @@ compares against it.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
+
+from tests.clirun import run_cli
 
 AGENT = (
     "import pathlib, sys\n"
@@ -54,38 +53,12 @@ def _git(cwd: Path, *args: str) -> str:
     return done.stdout.strip()
 
 
-@contextlib.contextmanager
-def _inside(path: Path) -> Iterator[None]:
-    before = Path.cwd()
-    os.chdir(path)
-    try:
-        yield
-    finally:
-        os.chdir(before)
-
-
 def _jitos(root: Path, *args: str, expect: int = 0) -> str:
     """Run the `jitos` command line in-process in `root`; return its stdout."""
-    from jitos_cli.main import main
-
-    out, err = _stream(), _stream()
-    with _inside(root), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(args))
-    text, errors = _text(out), _text(err)
-    if code != expect:
-        raise AssertionError(f"jitos {' '.join(args)} → {code} (wanted {expect})\n{text}{errors}")
-    return text
-
-
-def _stream() -> io.TextIOWrapper:
-    return io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
-
-
-def _text(stream: io.TextIOWrapper) -> str:
-    stream.flush()
-    raw = stream.buffer
-    assert isinstance(raw, io.BytesIO)
-    return raw.getvalue().decode("utf-8")
+    done = run_cli(list(args), root)
+    if done.returncode != expect:
+        raise AssertionError(f"jitos {' '.join(args)} → {done.returncode} (wanted {expect})\n{done.stdout}{done.stderr}")
+    return done.stdout
 
 
 def _write(path: Path, text: str) -> None:

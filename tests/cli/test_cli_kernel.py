@@ -11,7 +11,7 @@ def test_init_then_again_says_so(repo: Path) -> None:
 
 
 def test_commands_before_init_exit_2(repo: Path) -> None:
-    done = jitos("status", check=2)
+    done = jitos("status", check=2, process=True)  # the installed entry point, in a real process
     assert "jitos init" in done.stderr
 
 
@@ -111,7 +111,7 @@ def test_sws_run_takes_options_before_the_separator(repo: Path) -> None:
 def test_sws_run_killed_by_a_signal_exits_128_plus_signal(repo: Path) -> None:
     jitos("init")
     jitos("sws", "new")
-    jitos("sws", "run", "s1", "--", "sh", "-c", "kill -TERM $$", check=143)
+    jitos("sws", "run", "s1", "--", "sh", "-c", "kill -TERM $$", check=143, process=True)
 
 
 def test_path_of_a_discarded_workspace_exits_2(repo: Path) -> None:

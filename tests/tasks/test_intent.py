@@ -209,15 +209,30 @@ def test_parallel_steps_really_run_together(buggy_repo: Callable[..., Path], tmp
     assert task.state == "done"
 
 
+# The first "Fix" run holds (as a slow agent would) while `$HOME/hold-agent`
+# exists, so a test can kill or interrupt it mid-step and then let it go; a
+# re-run after resume does not hold, so nobody waits out a fixed sleep.
 SLOW_AGENT = (
-    "import pathlib, sys, time\n"
+    "import os, pathlib, sys, time\n"
     "if sys.argv[-1].startswith('Fix'):\n"
+    "    runs = pathlib.Path(os.environ['HOME']) / 'agent-runs'\n"
+    "    runs.write_text(runs.read_text() + '1' if runs.exists() else '1')\n"
     "    pathlib.Path('started').write_text('1')\n"
-    "    time.sleep(3)\n"
+    "    hold = pathlib.Path(os.environ['HOME']) / 'hold-agent'\n"
+    "    deadline = time.monotonic() + 60\n"
+    "    while len(runs.read_text()) == 1 and hold.exists() and time.monotonic() < deadline:\n"
+    "        time.sleep(0.02)\n"
     "    p = pathlib.Path('slugify.py')\n"
     "    p.write_text(p.read_text().replace('title.split()', 'title.lower().split()'))\n"
     "    pathlib.Path('started').unlink()\n"
 )
+
+
+def hold_agent() -> Path:
+    """Make the next slow agent hold until the returned file is removed."""
+    hold = Path(os.environ["HOME"]) / "hold-agent"
+    hold.write_text("")
+    return hold
 
 
 def wait_for(path: Path, timeout: float = 60) -> None:
@@ -235,11 +250,13 @@ def start_intent(repo: Path) -> subprocess.Popen[str]:
 
 def test_crash_mid_step_then_resume_with_retry_step(buggy_repo: Callable[..., Path]) -> None:
     repo = buggy_repo(agent_source=SLOW_AGENT)
+    hold = hold_agent()
     proc = start_intent(repo)
     marker = repo / ".git" / "jitos" / "ws" / "s1" / "started"
     wait_for(marker)
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate()
+    hold.unlink()
     while marker.exists():  # the orphaned agent finishes on its own
         time.sleep(0.05)
     status = json.loads(jitos("status", "--json").stdout)
@@ -263,6 +280,7 @@ def test_demo_fixes_its_bug(tmp_path: Path) -> None:
 
 def test_ctrl_c_records_the_step_as_interrupted_and_keeps_the_workspace(buggy_repo: Callable[..., Path]) -> None:
     repo = buggy_repo(agent_source=SLOW_AGENT)
+    hold_agent()
     proc = start_intent(repo)
     marker = repo / ".git" / "jitos" / "ws" / "s1" / "started"
     wait_for(marker)

@@ -14,7 +14,7 @@ from kernel.record import history
 from kernel.tasks.intent import cancel, declare, resume
 from kernel.verify import verify
 from tests.conftest import commit_files, git, jitos
-from tests.intent.test_intent import SLOW_AGENT, start_intent, wait_for
+from tests.tasks.test_intent import SLOW_AGENT, hold_agent, start_intent, wait_for
 
 LANDING_AGENT = (
     "import os, subprocess, sys\n"
@@ -60,6 +60,7 @@ def test_a_task_starts_from_the_branch_as_it_is_now(buggy_repo: Callable[..., Pa
 
 def test_resume_stops_a_worker_orphaned_by_a_killed_run(buggy_repo: Callable[..., Path]) -> None:
     repo = buggy_repo(agent_source=SLOW_AGENT)
+    hold_agent()  # held until the resume stops it
     proc = start_intent(repo)
     marker = repo / ".git" / "jitos" / "ws" / "s1" / "started"
     pid_file = repo / ".git" / "jitos" / "tasks" / "t1" / "fix.agent-edit.pid"
@@ -117,10 +118,12 @@ def test_ctrl_c_during_parallel_steps_records_them_interrupted(buggy_repo: Calla
 
 def test_the_workspace_of_a_running_task_cannot_be_discarded(buggy_repo: Callable[..., Path]) -> None:
     repo = buggy_repo(agent_source=SLOW_AGENT)
+    hold = hold_agent()
     proc = start_intent(repo)
     marker = repo / ".git" / "jitos" / "ws" / "s1" / "started"
     wait_for(marker)
     assert "which is running" in jitos("sws", "discard", "s1", "--force", check=2).stderr
+    hold.unlink()
     proc.communicate(timeout=60)
     assert proc.returncode == 0
 

@@ -14,7 +14,7 @@ from kernel.record import history
 from kernel.verify import verify
 from kernel.workspace import sws
 from tests.conftest import commit_files, git
-from tests.kernel.test_collapse import PASS, workspace
+from tests.land.test_collapse import PASS, workspace
 
 
 def test_untracked_file_where_a_new_folder_goes_is_never_deleted(jrepo: Path) -> None:
