@@ -1,0 +1,90 @@
+"""Run a program where it can see only what it may change.
+
+A view is a new user + mount namespace (and, without network access, a new
+network namespace that has only loopback) in which OverlayFS mounts show
+merged trees at chosen paths, the `writable` paths stay writable, everything
+else under the `read_only` roots fails a write with EROFS, and the program runs
+with no capabilities, so it cannot unmount or remount any of it. The mounts
+exist only inside the namespace: they vanish with its last process, so a crash
+never leaves a mount for anyone else to see.
+
+No privileges are needed where the OS allows unprivileged user namespaces;
+`support()` says whether it does, and why not, in one line. The launcher that
+sets a view up is `kernel/base/nsenter.py`, run in a fresh interpreter, so the
+caller never forks a threaded Python. This module never decides what a view
+contains; the workspace layer does.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+LAUNCHER = Path(__file__).with_name("nsenter.py")
+EXIT_SETUP = 125  # the launcher could not make the view; the program never ran
+DISABLE_ENV = "JITOS_NO_NAMESPACES"
+
+
+@dataclass(frozen=True, slots=True)
+class Overlay:
+    """Show `lower` (read-only layers, the first on top) merged with `upper` at `target`."""
+
+    lower: tuple[Path, ...]
+    upper: Path
+    work: Path
+    target: Path
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    overlays: tuple[Overlay, ...] = ()
+    read_only: tuple[Path, ...] = ()
+    writable: tuple[Path, ...] = ()
+    network: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Support:
+    available: bool
+    reason: str  # why not, in one line (empty when available)
+
+
+def launcher(view: View, argv: list[str], cwd: Path) -> list[str]:
+    """The argv that runs `argv` with cwd `cwd` inside `view`."""
+    args = [sys.executable, "-I", "-S", str(LAUNCHER)]
+    if view.network:
+        args.append("--network")
+    for ov in view.overlays:
+        args += ["--overlay", str(len(ov.lower)), *map(str, ov.lower), str(ov.upper), str(ov.work), str(ov.target)]
+    for path in view.writable:
+        args += ["--writable", str(path)]
+    for path in view.read_only:
+        args += ["--read-only", str(path)]
+    return [*args, "--cwd", str(cwd), "--", *argv]
+
+
+_support: Support | None = None
+
+
+def support() -> Support:
+    """Whether views can be made here (probed once per process, ~20 ms)."""
+    global _support
+    if _support is None:
+        _support = _probe()
+    return _support
+
+
+def _probe() -> Support:
+    if os.environ.get(DISABLE_ENV):
+        return Support(False, f"namespaces are turned off by {DISABLE_ENV}")
+    if not sys.platform.startswith("linux"):
+        return Support(False, f"{sys.platform} has no user namespaces or OverlayFS")
+    done = subprocess.run([sys.executable, "-I", "-S", str(LAUNCHER), "--probe"], capture_output=True, text=True,
+                          check=False, stdin=subprocess.DEVNULL)
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines()
+        return Support(False, lines[-1].removeprefix("jitos sandbox: ") if lines else f"exit {done.returncode}")
+    return Support(True, "")
