@@ -104,27 +104,26 @@ class PhaseClock:
 
 @contextmanager
 def phase_clock() -> Iterator[PhaseClock]:
-    """Wrap the steps `kernel.collapse` calls (module attributes, restored on exit)."""
+    """Wrap the steps `kernel.land.collapse` calls (module and class attributes, restored on exit)."""
     from kernel.land import collapse
     from kernel.record import history
-    from kernel.workspace.backend import DEFAULT_BACKEND
+    from kernel.workspace.backend import GitWorktree
 
     clock = PhaseClock()
     candidates: list[tuple[Any, str, str]] = [
         (history, "events", "fold"),
         (history, "append", "append"),
         (collapse, "record_changes", "scan"),
-        (collapse, "_snapshot_locked", "scan"),  # its name in earlier versions
         (collapse, "adopt", "adopt"),
         (collapse, "conflicts", "conflicts"),
-        (collapse, "_rebase", "rebase"),
+        (collapse, "rebase", "rebase"),
         (collapse, "_checkouts", "checkouts"),
         (collapse, "local_edits", "edits"),
         (collapse, "_message", "message"),
         (collapse, "write_paths", "write"),
-        (collapse, "scan", "left"),
-        (DEFAULT_BACKEND, "move_to", "move"),
-        (DEFAULT_BACKEND, "remove", "remove"),
+        (collapse, "remove_if_clean", "left"),  # its own time: the scan (the removal is "remove")
+        (GitWorktree, "move_to", "move"),
+        (GitWorktree, "remove", "remove"),
     ]
     targets = [(obj, name, key) for obj, name, key in candidates if hasattr(obj, name)]
     missing = {key for _, _, key in candidates} - {key for _, _, key in targets}
@@ -137,10 +136,7 @@ def phase_clock() -> Iterator[PhaseClock]:
         yield clock
     finally:
         for obj, name, original in saved:
-            if obj is DEFAULT_BACKEND:
-                delattr(obj, name)  # back to the class's method
-            else:
-                setattr(obj, name, original)
+            setattr(obj, name, original)
 
 
 # ---------------------------------------------------------------------------

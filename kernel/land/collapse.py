@@ -37,8 +37,8 @@ from kernel.land.merge import conflicts
 from kernel.record import history, refs, state
 from kernel.record.history import SYSTEM_REF
 from kernel.record.state import Ledger, Sws
-from kernel.workspace import checkout, overlay, trees
-from kernel.workspace.backend import DEFAULT_BACKEND, empty_trash
+from kernel.workspace import checkout, trees
+from kernel.workspace.backend import for_repo
 from kernel.workspace.checkout import (
     done_checkout_update,
     local_edits,
@@ -47,11 +47,10 @@ from kernel.workspace.checkout import (
 )
 from kernel.workspace.sws import (
     find_active,
-    finish_pending_move,
+    rebase,
     record_changes,
-    scan,
+    remove_if_clean,
     workspace_path,
-    write_pending_move,
 )
 
 MAX_ATTEMPTS = 5
@@ -88,32 +87,6 @@ def _author(repo: Repo, when: int) -> pygit2.Signature:
         return pygit2.Signature(sig.name, sig.email, when, 0)
     except (KeyError, pygit2.GitError):
         return history.signature(when)
-
-
-def _rebase(repo: Repo, ledger: Ledger, sws: Sws, system: str, extra_links: dict[str, str]) -> Sws:
-    base_tree, head_tree = repo.tree_of(sws.base), repo.tree_of(sws.head)
-    d_ws = trees.diff(repo.git, base_tree, head_tree)
-    new_tree = trees.apply(repo.git, repo.tree_of(system), d_ws)
-    when = canonical.now()
-    sig = history.signature(when)
-    msg = f"re-base {sws.id} onto {system[:12]}\n\nJitos-Sws: {sws.id}\n"
-    commit = str(repo.git.create_commit(None, sig, sig, msg, pygit2.Oid(hex=new_tree), [pygit2.Oid(hex=sws.head)]))
-    moved = trees.diff(repo.git, head_tree, new_tree)
-    manifest = overlay.rebuild(repo, sws.id, system, new_tree)
-    # History first, then the files; a pending-move note lets the next scan of
-    # this workspace finish the files if we die in between (see sws.scan).
-    write_pending_move(repo, sws.id, commit, moved)
-    ledger.record(
-        "rebase",
-        f"sws {sws.id}: re-based onto system {system[:12]} ({len(moved)} path(s) from the system)",
-        data={"base": system, "from": sws.base, "commit": commit, "tree": new_tree, "overlay": manifest,
-              "paths": sorted(moved)[:SHOWN]},
-        links={"sws": sws.id, **extra_links},
-        moves={sws.ref: commit},
-        when=when,
-    )
-    finish_pending_move(repo, ledger.state.sws[sws.id])
-    return ledger.state.sws[sws.id]
 
 
 def _checkouts(repo: Repo, branch: str) -> list[Path]:
@@ -216,7 +189,7 @@ def collapse(
                     )
                     return CollapseResult(sws.id, False, system, "conflict", tuple(clash), adopted=adopted,
                                           rebased=rebased, event=rec.oid)
-                sws = _rebase(repo, ledger, sws, system, extra_links)
+                sws = rebase(repo, ledger, sws, system, extra_links)
                 rebased = True
             tree = repo.tree_of(sws.head)
             if tree == repo.tree_of(system):
@@ -248,7 +221,7 @@ def collapse(
                     or current.head != sws.head or current.state != state.SWS_ACTIVE):
                 continue  # the world moved while the gate ran: start over from it
             landed = _commit(repo, ledger, current, system, tree, result, skipped, message, adopted, rebased, prov)
-        empty_trash(repo)
+        for_repo(repo).empty_trash(repo)
         return landed
     raise JitosError(f"the system kept moving during {MAX_ATTEMPTS} collapse attempts; try again")
 
@@ -306,9 +279,6 @@ def _commit(
     done_checkout_update(repo)
     # Edits made while the gate ran (or files the gate wrote) were not tested,
     # so they did not land; the workspace folder stays while it holds any.
-    path = workspace_path(repo, sws.id)
-    left = tuple(sorted(scan(repo, ledger.state.sws[sws.id]).changes)) if path.is_dir() else ()
-    if path.is_dir() and not left:
-        DEFAULT_BACKEND.remove(repo, path)
+    left = remove_if_clean(repo, ledger.state.sws[sws.id])
     return CollapseResult(sws.id, True, commit, "committed", gate=result, gate_skipped=skipped, adopted=adopted,
                           rebased=rebased, event=rec.oid, paths=tuple(sorted(changed)), left_behind=left)

@@ -2,7 +2,8 @@
 one. It is an ordinary workspace (named `undo-<seq>`) based on the collapse
 commit, holding the reverse change, collapsed like any other — so it is
 recorded, gated, re-based, and a conflict if later collapses touched the same
-paths. History is never rewritten.
+paths. History is never rewritten, and the workspace folder is written only
+through the workspace backend.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from kernel.errors import BadInput, NotFound
 from kernel.land.collapse import CollapseResult, collapse
 from kernel.record import history
 from kernel.workspace import sws, trees
-from kernel.workspace.checkout import write_paths
+from kernel.workspace.backend import for_repo
 
 
 def find_collapse(repo: Repo, which: str | None) -> history.Recorded:
@@ -64,7 +65,7 @@ def undo(
         ws = earlier[0]
     else:
         ws = sws.new(repo, from_rev=done, name=name)
-        write_paths(repo, ws.path, reverse)
+        for_repo(repo).write(repo, ws.path, reverse)
         sws.snapshot(repo, ws.id, f"Undo \"{subject}\"")
     message = f"Undo \"{subject}\"\n\nRestores the tree from before collapse #{rec.event.seq} ({done[:12]})."
     result = collapse(repo, ws.id, message=message, gate_cmd=gate_cmd, no_gate=no_gate, reason=reason,

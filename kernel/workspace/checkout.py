@@ -1,6 +1,7 @@
-"""The one module that writes files into a work tree — a workspace folder or
-your checkout of the system branch — and the check that refuses to overwrite
-what you changed there, as `git merge --ff-only` would.
+"""The one module that writes files into a work tree — a workspace folder (on
+behalf of the backend) or your checkout of the system branch — and, for your
+checkouts of that branch, the check that refuses to overwrite what you changed
+there, as `git merge --ff-only` would. Never moves a ref or records an event.
 
 A collapse moves the branch and then updates each checkout of it. Between the
 two it leaves a note (`checkout-pending.json`); whoever takes the jitos lock

@@ -13,6 +13,7 @@ from kernel.land.collapse import collapse
 from kernel.record import history
 from kernel.verify import verify
 from kernel.workspace import sws
+from kernel.workspace.backend import GitWorktree
 from tests.conftest import commit_files, git
 from tests.land.test_collapse import PASS, workspace
 
@@ -82,7 +83,7 @@ def test_rebase_cut_short_never_turns_system_changes_into_workspace_edits(jrepo:
     def crash(*_: object) -> None:
         raise KeyboardInterrupt  # killed after the rebase event, before its files
 
-    monkeypatch.setattr(collapse_mod, "finish_pending_move", crash)
+    monkeypatch.setattr(GitWorktree, "move_to", crash)
     with pytest.raises(KeyboardInterrupt):
         collapse(open_repo(jrepo), sid, gate_cmd="false")
     monkeypatch.undo()
