@@ -6,7 +6,8 @@ path → blake3 digest (deletions as whiteouts), with the contents in the store.
 
 Nothing here moves the system ref or touches the user's checkout; every change
 of state is an event recorded through `kernel.workspace.checkout.ledger`, and
-the folder is written only through the backend.
+the folder is written only through the backend, by a command holding the lock.
+Reading (`scan`, `diff`) never writes into the folder (only git objects).
 """
 
 from __future__ import annotations
@@ -214,9 +215,17 @@ def _note_changes(note: Mapping[str, Any]) -> dict[str, trees.Entry | None]:
     return {p: (trees.Entry(e[0], e[1]) if e else None) for p, e in note["changes"].items()}
 
 
+def _pending_move(repo: Repo, sws: Sws) -> dict[str, trees.Entry | None]:
+    """The files a recorded re-base of `sws` has yet to rewrite in its folder
+    (none when there is no note, or when the re-base it notes never got recorded)."""
+    note = _read_pending(repo, sws.id)
+    return _note_changes(note) if note is not None and note["commit"] == sws.head else {}
+
+
 def finish_pending_move(repo: Repo, sws: Sws) -> None:
     """Bring the folder to the recorded head of a re-base that was noted: if the
-    re-base is in history, rewrite its files and HEAD; if not, it never happened."""
+    re-base is in history, rewrite its files and HEAD; if not, it never happened.
+    Writes the folder: only a command holding the lock calls this."""
     note = _read_pending(repo, sws.id)
     if note is None:
         return
@@ -240,8 +249,9 @@ def rebase(repo: Repo, ledger: Ledger, sws: Sws, onto: str, links: Mapping[str, 
     commit = str(repo.git.create_commit(None, sig, sig, msg, pygit2.Oid(hex=new_tree), [pygit2.Oid(hex=sws.head)]))
     moved = trees.diff(repo.git, head_tree, new_tree)
     manifest = overlay.rebuild(repo, sws.id, onto, new_tree)
-    # History first, then the files; a pending-move note lets the next scan of
-    # this workspace finish the files if we die in between (see `scan`).
+    # History first, then the files; the pending-move note lets the next
+    # command that records in this workspace finish the files if we die in
+    # between, and lets a scan meanwhile see the workspace as if it had.
     _write_pending_move(repo, sws.id, commit, moved)
     ledger.record(
         "rebase",
@@ -257,24 +267,35 @@ def rebase(repo: Repo, ledger: Ledger, sws: Sws, onto: str, links: Mapping[str, 
 
 
 def scan(repo: Repo, sws: Sws) -> Scan:
-    """Read what changed on disk since the recorded head (after finishing a
-    re-base's files, see `finish_pending_move`); otherwise writes only git blobs."""
+    """What changed on disk since the recorded head, seen as if a recorded
+    re-base still rewriting files had finished (the files it rewrites are
+    the recorded head's, whatever the folder holds now). Never writes a file
+    in the folder; writes only git blobs."""
     path = workspace_path(repo, sws.id)
     if not path.is_dir():
         raise JitosError(f"workspace {sws.id} has no directory at {path}; run `jitos verify`")
-    finish_pending_move(repo, sws)
     recorded = repo.commit(sws.head).tree
+    pending = _pending_move(repo, sws)
     wt = pygit2.Repository(str(path))
     changes: dict[str, trees.Entry | None] = {}
     contents: dict[str, bytes] = {}
     for rel in sorted(for_repo(repo).candidates(repo, path, str(recorded.id))):
         _check_path(rel)
-        seen = _look(repo, wt, path, rel, _entry_in(recorded, rel))
+        seen = None if _rewritten(pending, rel) else _look(repo, wt, path, rel, _entry_in(recorded, rel))
         if seen is not None:
             changes[rel], data = seen
             if data is not None:
                 contents[rel] = data
     return Scan(changes, contents)
+
+
+def _rewritten(pending: Mapping[str, trees.Entry | None], rel: str) -> bool:
+    """Whether finishing the pending move writes `rel`: it is one of the move's
+    paths, or lies inside a folder the move replaces by a file."""
+    if rel in pending:
+        return True
+    parts = rel.split("/")
+    return any(pending.get("/".join(parts[:i])) is not None for i in range(1, len(parts)))
 
 
 def _entry_in(tree: pygit2.Tree, rel: str) -> trees.Entry | None:
@@ -333,6 +354,7 @@ def record_changes(
     used by collapse); `label` only names the snapshot commit. With nothing
     changed a plain snapshot records nothing; any other kind is recorded
     regardless. Caller holds the ledger."""
+    finish_pending_move(repo, sws)
     found = scan(repo, sws)
     paths = tuple(sorted(found.changes))
     data: dict[str, object] = dict(extra or {})
