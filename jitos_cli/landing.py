@@ -1,4 +1,5 @@
-"""`jitos collapse` and `jitos undo`: gate, then land; conflicts exit 3, red gates 4."""
+"""`jitos collapse` and `jitos undo`: build the gate policy from the options,
+call the kernel, render the result; conflicts exit 3, red gates 4."""
 
 from __future__ import annotations
 
@@ -29,9 +30,11 @@ def collapse(
     """Gate the workspace merged onto the current system, then land it (fast-forward)."""
     from kernel.base.repo import open_repo
     from kernel.land.collapse import collapse as do_collapse
+    from kernel.land.gate import GatePolicy
 
-    return render(do_collapse(open_repo(), key, gate_cmd=gate, no_gate=no_gate, reason=reason, rerun_gate=rerun_gate,
-                              message=message, on_gate=None if json else gate_notice), json)
+    repo = open_repo()
+    policy = GatePolicy.from_options(repo, gate=gate, no_gate=no_gate, reason=reason, rerun=rerun_gate)
+    return render(do_collapse(repo, key, policy, message=message, on_gate=None if json else gate_notice), json)
 
 
 def undo(
@@ -44,10 +47,12 @@ def undo(
 ) -> int:
     """Land a new collapse that restores the tree from before an earlier collapse."""
     from kernel.base.repo import open_repo
+    from kernel.land.gate import GatePolicy
     from kernel.land.undo import undo as do_undo
 
-    return render(do_undo(open_repo(), which, gate_cmd=gate, no_gate=no_gate, reason=reason, rerun_gate=rerun_gate),
-                  json)
+    repo = open_repo()
+    policy = GatePolicy.from_options(repo, gate=gate, no_gate=no_gate, reason=reason, rerun=rerun_gate)
+    return render(do_undo(repo, which, policy), json)
 
 
 def gate_notice(argv: tuple[str, ...], sws_id: str) -> None:

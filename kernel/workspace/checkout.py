@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -24,6 +24,7 @@ import pygit2
 from kernel.base import canonical
 from kernel.base.files import write_atomic
 from kernel.base.repo import Repo
+from kernel.errors import BadInput
 from kernel.record import refs, state
 from kernel.workspace import trees
 
@@ -136,6 +137,35 @@ def _prune_empty_dirs(root: Path, folder: Path) -> None:
     while folder != root and folder.is_dir() and not any(folder.iterdir()):
         folder.rmdir()
         folder = folder.parent
+
+
+def checkouts_of(repo: Repo, branch: str) -> list[Path]:
+    """Work trees that have `branch` checked out (never jitos's own workspaces)."""
+    ref = f"refs/heads/{branch}"
+    found: list[Path] = []
+    git = repo.git
+    if repo.workdir is not None and not git.head_is_unborn and not git.head_is_detached and git.head.name == ref:
+        found.append(repo.workdir)
+    ours = os.path.realpath(repo.workspaces_dir)
+    for name in git.list_worktrees():
+        try:
+            path = git.lookup_worktree(name).path
+            if os.path.realpath(path).startswith(ours + os.sep) or not os.path.isdir(path):
+                continue
+            other = pygit2.Repository(path)
+            if not other.head_is_detached and other.head.name == ref:
+                found.append(Path(path))
+        except (KeyError, pygit2.GitError):
+            continue
+    return found
+
+
+def refuse_locked_index(roots: Iterable[Path]) -> None:
+    """Bad input (nothing changed yet) when git holds the index of one of `roots`."""
+    locked = [str(root) for root in roots if (Path(pygit2.Repository(str(root)).path) / "index.lock").exists()]
+    if locked:
+        raise BadInput(f"the index of your checkout at {locked[0]} is locked (index.lock: another git "
+                       "command is running, or one crashed); nothing was changed — try again")
 
 
 def local_edits(repo: Repo, root: Path, base_tree: str, changes: Mapping[str, trees.Entry | None]) -> list[str]:
