@@ -23,7 +23,8 @@ locally and deterministically, in three steps:
    after its snapshot).
 
 Conflicts and red gates are returned as data; this module never prints, and
-never touches a workspace folder except through `kernel.workspace`.
+never writes a workspace folder itself (the gate runs in it; `kernel.workspace`
+re-bases, snapshots and removes it).
 """
 
 from __future__ import annotations
