@@ -13,8 +13,8 @@ it): nested folders of 20-50 small text files, one commit on `main`, checked out
 
 and measures, on those three commits:
 
-  collapse   `collapse(repo, id, no_gate=True, reason="bench")` end to end, in
-             process: scan the workspace, adopt S, check conflicts, re-base W
+  collapse   `collapse(repo, id, GatePolicy.from_options(repo, no_gate=True,
+             reason="bench"))` end to end, in process: scan the workspace, adopt S, check conflicts, re-base W
              (trees, commit, rewrite the workspace's files), check the user's
              checkout for local edits, one commit + ref transaction, write the
              changed files into the checkout, remove the workspace;
@@ -104,27 +104,27 @@ class PhaseClock:
 
 @contextmanager
 def phase_clock() -> Iterator[PhaseClock]:
-    """Wrap the steps `kernel.collapse` calls (module attributes, restored on exit)."""
+    """Wrap the steps `kernel.land.collapse` calls (module and class attributes, restored on exit)."""
     from kernel.land import collapse
     from kernel.record import history
-    from kernel.workspace.backend import DEFAULT_BACKEND
+    from kernel.workspace import sws
+    from kernel.workspace.backend import GitWorktree
 
     clock = PhaseClock()
     candidates: list[tuple[Any, str, str]] = [
         (history, "events", "fold"),
         (history, "append", "append"),
-        (collapse, "record_changes", "scan"),
-        (collapse, "_snapshot_locked", "scan"),  # its name in earlier versions
+        (sws, "record_changes", "scan"),
         (collapse, "adopt", "adopt"),
         (collapse, "conflicts", "conflicts"),
-        (collapse, "_rebase", "rebase"),
-        (collapse, "_checkouts", "checkouts"),
+        (sws, "rebase", "rebase"),
+        (collapse, "checkouts_of", "checkouts"),
         (collapse, "local_edits", "edits"),
         (collapse, "_message", "message"),
         (collapse, "write_paths", "write"),
-        (collapse, "scan", "left"),
-        (DEFAULT_BACKEND, "move_to", "move"),
-        (DEFAULT_BACKEND, "remove", "remove"),
+        (sws, "remove_if_clean", "left"),  # its own time: the scan (the removal is "remove")
+        (GitWorktree, "move_to", "move"),
+        (GitWorktree, "remove", "remove"),
     ]
     targets = [(obj, name, key) for obj, name, key in candidates if hasattr(obj, name)]
     missing = {key for _, _, key in candidates} - {key for _, _, key in targets}
@@ -137,10 +137,7 @@ def phase_clock() -> Iterator[PhaseClock]:
         yield clock
     finally:
         for obj, name, original in saved:
-            if obj is DEFAULT_BACKEND:
-                delattr(obj, name)  # back to the class's method
-            else:
-                setattr(obj, name, original)
+            setattr(obj, name, original)
 
 
 # ---------------------------------------------------------------------------
@@ -225,9 +222,16 @@ def timed_store(into: dict[str, Any], key: str, fn: Callable[[], Any]) -> float:
     return float(timed(lambda: into.__setitem__(key, fn())))
 
 
+def collapse_ungated(repo: Any, sid: str) -> Any:
+    """The measured collapse: its gate policy built as the command line builds it, then the collapse."""
+    from kernel.land.collapse import collapse
+    from kernel.land.gate import GatePolicy
+
+    return collapse(repo, sid, GatePolicy.from_options(repo, no_gate=True, reason="bench"))
+
+
 def bench_size(base_dir: Path, n: int, repeat: int, with_base: bool) -> Size:
     from kernel.base.repo import open_repo
-    from kernel.land.collapse import collapse
     from kernel.record import initialise, state
 
     out = Size(n)
@@ -261,7 +265,7 @@ def bench_size(base_dir: Path, n: int, repeat: int, with_base: bool) -> Size:
                     else:
                         out.git.append(timed_store(results, "git", partial(git_land_tree, root, b, s, w, with_base)))
                     git(root, "update-ref", "-d", "refs/bench/landed")
-        land = partial(collapse, repo, sid, no_gate=True, reason="bench")
+        land = partial(collapse_ungated, repo, sid)
         done: dict[str, Any] = {}
         if profiled:
             prof = cProfile.Profile()

@@ -1,7 +1,9 @@
-"""`jitos collapse` and `jitos undo`: gate, then land; conflicts exit 3, red gates 4."""
+"""`jitos collapse` and `jitos undo`: build the gate policy from the options,
+call the kernel, render the result; conflicts exit 3, red gates 4."""
 
 from __future__ import annotations
 
+import shlex
 import sys
 from typing import Annotated, Any
 
@@ -9,6 +11,52 @@ import typer
 
 from jitos_cli.core import JsonOpt
 from jitos_cli.render import emit_json, err, out, style
+
+GateOpt = Annotated[str | None, typer.Option("--gate", metavar="CMD", help="Gate command (split like a shell, never run by one).")]
+NoGateOpt = Annotated[bool, typer.Option("--no-gate", help="Land without a gate (recorded, with --reason).")]
+ReasonOpt = Annotated[str | None, typer.Option("--reason", help="Why the gate is skipped.")]
+RerunOpt = Annotated[bool, typer.Option("--rerun-gate", help="Run the gate even if this tree already has a result.")]
+
+
+def collapse(
+    key: Annotated[str, typer.Argument(metavar="ID", help="Workspace id or name.")],
+    gate: GateOpt = None,
+    no_gate: NoGateOpt = False,
+    reason: ReasonOpt = None,
+    rerun_gate: RerunOpt = False,
+    message: Annotated[str | None, typer.Option("-m", "--message", help="Collapse commit message.")] = None,
+    json: JsonOpt = False,
+) -> int:
+    """Gate the workspace merged onto the current system, then land it (fast-forward)."""
+    from kernel.base.repo import open_repo
+    from kernel.land.collapse import collapse as do_collapse
+    from kernel.land.gate import GatePolicy
+
+    repo = open_repo()
+    policy = GatePolicy.from_options(repo, gate=gate, no_gate=no_gate, reason=reason, rerun=rerun_gate)
+    return render(do_collapse(repo, key, policy, message=message, on_gate=None if json else gate_notice), json)
+
+
+def undo(
+    which: Annotated[str | None, typer.Argument(metavar="[COLLAPSE]", help="Collapse commit id or #seq (default: the latest).")] = None,
+    gate: GateOpt = None,
+    no_gate: NoGateOpt = False,
+    reason: ReasonOpt = None,
+    rerun_gate: RerunOpt = False,
+    json: JsonOpt = False,
+) -> int:
+    """Land a new collapse that restores the tree from before an earlier collapse."""
+    from kernel.base.repo import open_repo
+    from kernel.land.gate import GatePolicy
+    from kernel.land.undo import undo as do_undo
+
+    repo = open_repo()
+    policy = GatePolicy.from_options(repo, gate=gate, no_gate=no_gate, reason=reason, rerun=rerun_gate)
+    return render(do_undo(repo, which, policy), json)
+
+
+def gate_notice(argv: tuple[str, ...], sws_id: str) -> None:
+    err(style(f"gate: running {shlex.join(argv)} in {sws_id} …", "dim", sys.stderr))
 
 
 def collapse_json(result: Any) -> dict[str, Any]:
@@ -30,80 +78,60 @@ def collapse_json(result: Any) -> dict[str, Any]:
     }
 
 
-def render(result: Any, json: bool) -> None:
-    from kernel.errors import EXIT_CONFLICT, EXIT_GATE_RED
-
+def render(result: Any, json: bool) -> int:
+    """Show a collapse's result and return its exit code: 0 when it landed or
+    had nothing to land, 4 for a red gate, 3 for a conflict or a dirty checkout."""
     if json:
         emit_json(collapse_json(result))
     elif result.outcome == "empty":
         out(f"nothing to land: {result.sws} adds nothing to the system ({result.system[:12]}); nothing changed")
     elif result.committed:
-        if result.adopted:
-            out(f"adopted {len(result.adopted)} commit(s) made on the branch outside jitos")
-        if result.rebased:
-            out(f"re-based {result.sws} onto the current system")
-        if result.gate is not None:
-            cached = " (cached)" if result.gate.cached else ""
-            out(f"gate {style('passed', 'green')}{cached}: {' '.join(result.gate.command)}")
-        else:
-            out(f"gate {result.gate_skipped}")
-        out(f"{style('collapsed', 'green')} {result.sws} → {result.system[:12]} ({len(result.paths)} path(s))")
-        if result.left_behind:
-            err(f"note: {len(result.left_behind)} path(s) changed after the gate started did not land; "
-                f"they stay in the workspace folder: {', '.join(result.left_behind[:5])}")
+        _render_landed(result)
     elif result.outcome == "gate-failed":
-        g = result.gate
-        cached = " (cached result; --rerun-gate to run it again)" if g.cached else ""
-        err(f"gate {style('failed', 'red')}{cached}: {' '.join(g.command)} (exit {g.exit_code}); nothing applied")
-        from kernel.base.repo import open_repo
-        from kernel.land.gate import log_tail
-
-        for line in log_tail(open_repo(), g.log):
-            err(f"  | {line}")
-        err(f"full log: store object {g.log} (under .git/jitos/store)")
+        _render_red_gate(result.gate)
     else:
-        where = "in your checkout of the branch (commit or stash them first)" if result.outcome == "checkout-dirty" \
-            else "on both the system and the workspace"
-        err(f"{style('conflict', 'red')}: {len(result.conflicts)} path(s) changed {where}; nothing applied:")
-        for path in result.conflicts:
-            err(f"  {path}")
-    if not result.committed and result.outcome != "empty":
-        raise typer.Exit(EXIT_GATE_RED if result.outcome == "gate-failed" else EXIT_CONFLICT)
+        _render_conflict(result)
+    return exit_code(result)
 
 
-def collapse(
-    key: Annotated[str, typer.Argument(metavar="ID", help="Workspace id or name.")],
-    gate: Annotated[str | None, typer.Option("--gate", metavar="CMD", help="Gate command (split like a shell, never run by one).")] = None,
-    no_gate: Annotated[bool, typer.Option("--no-gate", help="Land without a gate (recorded, with --reason).")] = False,
-    reason: Annotated[str | None, typer.Option("--reason", help="Why the gate is skipped.")] = None,
-    rerun_gate: Annotated[bool, typer.Option("--rerun-gate", help="Run the gate even if this tree already has a result.")] = False,
-    message: Annotated[str | None, typer.Option("-m", "--message", help="Collapse commit message.")] = None,
-    json: JsonOpt = False,
-) -> None:
-    """Gate the workspace merged onto the current system, then land it (fast-forward)."""
+def exit_code(result: Any) -> int:
+    from kernel.errors import EXIT_CONFLICT, EXIT_GATE_RED, EXIT_OK
+
+    if result.committed or result.outcome == "empty":
+        return EXIT_OK
+    return EXIT_GATE_RED if result.outcome == "gate-failed" else EXIT_CONFLICT
+
+
+def _render_landed(result: Any) -> None:
+    if result.adopted:
+        out(f"adopted {len(result.adopted)} commit(s) made on the branch outside jitos")
+    if result.rebased:
+        out(f"re-based {result.sws} onto the current system")
+    if result.gate is not None:
+        cached = " (cached)" if result.gate.cached else ""
+        out(f"gate {style('passed', 'green')}{cached}: {' '.join(result.gate.command)}")
+    else:
+        out(f"gate {result.gate_skipped}")
+    out(f"{style('collapsed', 'green')} {result.sws} → {result.system[:12]} ({len(result.paths)} path(s))")
+    if result.left_behind:
+        err(f"note: {len(result.left_behind)} path(s) changed after the gate started did not land; "
+            f"they stay in the workspace folder: {', '.join(result.left_behind[:5])}")
+
+
+def _render_red_gate(g: Any) -> None:
     from kernel.base.repo import open_repo
-    from kernel.land.collapse import collapse as do_collapse
+    from kernel.land.gate import log_tail
 
-    render(do_collapse(open_repo(), key, gate_cmd=gate, no_gate=no_gate, reason=reason, rerun_gate=rerun_gate,
-                       message=message, on_gate=None if json else gate_notice), json)
-
-
-def gate_notice(argv: tuple[str, ...], sws_id: str) -> None:
-    import shlex
-
-    err(style(f"gate: running {shlex.join(argv)} in {sws_id} …", "dim", sys.stderr))
+    cached = " (cached result; --rerun-gate to run it again)" if g.cached else ""
+    err(f"gate {style('failed', 'red')}{cached}: {' '.join(g.command)} (exit {g.exit_code}); nothing applied")
+    for line in log_tail(open_repo(), g.log):
+        err(f"  | {line}")
+    err(f"full log: store object {g.log} (under .git/jitos/store)")
 
 
-def undo(
-    which: Annotated[str | None, typer.Argument(metavar="[COLLAPSE]", help="Collapse commit id or #seq (default: the latest).")] = None,
-    gate: Annotated[str | None, typer.Option("--gate", metavar="CMD", help="Gate command.")] = None,
-    no_gate: Annotated[bool, typer.Option("--no-gate", help="Land without a gate (recorded).")] = False,
-    reason: Annotated[str | None, typer.Option("--reason", help="Why the gate is skipped.")] = None,
-    rerun_gate: Annotated[bool, typer.Option("--rerun-gate")] = False,
-    json: JsonOpt = False,
-) -> None:
-    """Land a new collapse that restores the tree from before an earlier collapse."""
-    from kernel.base.repo import open_repo
-    from kernel.land.undo import undo as do_undo
-
-    render(do_undo(open_repo(), which, gate_cmd=gate, no_gate=no_gate, reason=reason, rerun_gate=rerun_gate), json)
+def _render_conflict(result: Any) -> None:
+    where = "in your checkout of the branch (commit or stash them first)" if result.outcome == "checkout-dirty" \
+        else "on both the system and the workspace"
+    err(f"{style('conflict', 'red')}: {len(result.conflicts)} path(s) changed {where}; nothing applied:")
+    for path in result.conflicts:
+        err(f"  {path}")

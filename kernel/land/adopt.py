@@ -1,6 +1,9 @@
 """Adopt commits made on the system branch outside jitos: the system follows
 the branch (an `adopt` event), and a branch that was rewritten keeps the old
 system reachable at `refs/jitos/kept/<seq>`, so `git gc` never drops it.
+
+Never moves the branch or rewrites a commit: it only records what is already
+on the branch. Caller holds the ledger.
 """
 
 from __future__ import annotations

@@ -1,61 +1,65 @@
 """Collapse: the only way work becomes real.
 
 Land exactly the tree that passed the gate (the "not rocket science" rule),
-locally and deterministically:
+locally and deterministically, in three steps:
 
-1. adopt commits made on the system branch outside jitos (an `adopt` event);
-2. re-base the workspace onto the current system when the paths each side
-   changed since the workspace's base are disjoint — else a `conflict` event
-   listing the paths, and nothing applied;
-3. run the gate on exactly that tree (cached by tree id and argv) — red is a
-   `gate-failed` event and nothing applied;
-4. refuse if the user's checkout of the branch has local edits the update
-   would overwrite; otherwise one canonical collapse commit (parent: the
-   system) becomes the system, the branch moves fast-forward and the history
-   ref records it, in one ref transaction; then the checkout is updated.
+1. **prepare** (under the jitos lock): snapshot the workspace (first attempt
+   only), adopt commits made on the system branch outside jitos (an `adopt`
+   event), and re-base the workspace onto the current system when the paths
+   each side changed since the workspace's base are disjoint — else a
+   `conflict` event listing the paths, and nothing applied; a workspace that
+   adds nothing to the system lands nothing;
+2. **gate** (without the lock, so other commands can proceed): run the
+   policy's gate on exactly that tree in the workspace folder, or reuse a
+   recorded result for the same tree and argv;
+3. **land** (under the lock again): record the gate's result (red is a
+   `gate-failed` event and nothing applied); if the system, the branch or the
+   workspace moved meanwhile, start over from step 1 (at most MAX_ATTEMPTS
+   times); refuse if the user's checkout of the branch has local edits the
+   update would overwrite; otherwise one canonical collapse commit (parent:
+   the system) becomes the system, the branch moves fast-forward and the
+   history ref records it, in one ref transaction; then the checkout is
+   updated and the workspace folder removed (kept if it holds edits made
+   after its snapshot).
 
-Conflicts and red gates are returned as data; this module never prints.
+Conflicts and red gates are returned as data; this module never prints, and
+never writes a workspace folder itself (the gate runs in it; `kernel.workspace`
+re-bases, snapshots and removes it).
 """
 
 from __future__ import annotations
 
-import os
-import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 import pygit2
 
 from kernel.base import canonical
 from kernel.base.policy import check_program, refuse_inside_worker
 from kernel.base.repo import Repo
-from kernel.errors import BadInput, JitosError
+from kernel.errors import JitosError
 from kernel.land import gate
 from kernel.land.adopt import adopt
+from kernel.land.gate import GatePolicy, GateResult
 from kernel.land.merge import conflicts
 from kernel.record import history, refs, state
 from kernel.record.history import SYSTEM_REF
 from kernel.record.state import Ledger, Sws
-from kernel.workspace import checkout, overlay, trees
-from kernel.workspace.backend import DEFAULT_BACKEND, empty_trash
+from kernel.workspace import checkout, sws, trees
+from kernel.workspace.backend import for_repo
 from kernel.workspace.checkout import (
+    checkouts_of,
     done_checkout_update,
     local_edits,
     note_checkout_update,
+    refuse_locked_index,
     write_paths,
-)
-from kernel.workspace.sws import (
-    find_active,
-    finish_pending_move,
-    record_changes,
-    scan,
-    workspace_path,
-    write_pending_move,
 )
 
 MAX_ATTEMPTS = 5
 SHOWN = 200
+
+GateNotice = Callable[[tuple[str, ...], str], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,9 +67,9 @@ class CollapseResult:
     sws: str
     committed: bool
     system: str
-    outcome: str  # committed | conflict | gate-failed | checkout-dirty
+    outcome: str  # committed | empty | conflict | gate-failed | checkout-dirty
     conflicts: tuple[str, ...] = ()
-    gate: gate.GateResult | None = None
+    gate: GateResult | None = None
     gate_skipped: str | None = None
     adopted: tuple[str, ...] = ()
     rebased: bool = False
@@ -74,12 +78,231 @@ class CollapseResult:
     left_behind: tuple[str, ...] = ()
 
 
-def _who(repo: Repo) -> str:
-    try:
-        sig = repo.git.default_signature
-        return f"{sig.name} <{sig.email}>"
-    except (KeyError, pygit2.GitError):
-        return os.environ.get("USER", "unknown")
+@dataclass(frozen=True, slots=True)
+class _Request:
+    """What was asked: land workspace `key`, gated by `policy`; `message` and
+    `provenance` word and link what is recorded; `on_gate` hears that the gate starts."""
+
+    key: str
+    policy: GatePolicy
+    message: str | None
+    provenance: Mapping[str, str]
+    on_gate: GateNotice | None
+
+    @property
+    def links(self) -> dict[str, str]:
+        """Links every event of this collapse carries besides its workspace."""
+        return {k: v for k, v in self.provenance.items() if k in ("task", "step")}
+
+
+@dataclass(frozen=True, slots=True)
+class _Ready:
+    """A prepared workspace: re-based onto `system`, with `tree` (its head's)
+    to gate and land, a recorded gate result for it if one may be reused, and
+    what all attempts so far adopted and whether they re-based."""
+
+    sws: Sws
+    system: str
+    tree: str
+    known: GateResult | None
+    adopted: tuple[str, ...]
+    rebased: bool
+
+    def result(self, outcome: str, system: str, *, conflicts: tuple[str, ...] = (), gate: GateResult | None = None,
+               gate_skipped: str | None = None, event: str = "", paths: tuple[str, ...] = (),
+               left_behind: tuple[str, ...] = ()) -> CollapseResult:
+        """How this collapse ended: `outcome`, with the system as it then was."""
+        return CollapseResult(self.sws.id, outcome == "committed", system, outcome, conflicts, gate, gate_skipped,
+                              self.adopted, self.rebased, event, paths, left_behind)
+
+
+def collapse(
+    repo: Repo,
+    key: str,
+    policy: GatePolicy | None = None,
+    *,
+    message: str | None = None,
+    provenance: Mapping[str, str] | None = None,
+    on_gate: GateNotice | None = None,
+    gate_argv: tuple[str, ...] | None = None,
+) -> CollapseResult:
+    """Land workspace `key`, gated as `policy` says (default: the configured
+    gate). `provenance` (intent, task, step) becomes `Jitos-*` trailers on the
+    collapse commit; task and step also link every event recorded. `on_gate`
+    is called just before the gate runs (not when a result is reused).
+
+    `gate_argv` is the older way to give a task's fixed gate, kept until
+    `kernel/tasks/scheduler.py` passes `GatePolicy.from_options(repo, argv=…)`."""
+    refuse_inside_worker("collapse")
+    if policy is None:
+        policy = GatePolicy.from_options(repo, argv=gate_argv)
+    request = _Request(key, policy, message, dict(provenance or {}), on_gate)
+    adopted: tuple[str, ...] = ()
+    rebased = False
+    for attempt in range(MAX_ATTEMPTS):
+        ready = _prepare(repo, request, snapshot=attempt == 0, adopted=adopted, rebased=rebased)
+        if isinstance(ready, CollapseResult):
+            return ready
+        landed = _land(repo, request, ready, _gate(repo, request, ready))
+        if landed is not None:
+            if landed.committed:
+                for_repo(repo).empty_trash(repo)  # the folder removal deferred past the lock
+            return landed
+        adopted, rebased = ready.adopted, ready.rebased  # the world moved while the gate ran
+    raise JitosError(f"the system kept moving during {MAX_ATTEMPTS} collapse attempts; try again")
+
+
+# -- 1. prepare ----------------------------------------------------------------
+
+
+def _prepare(repo: Repo, request: _Request, *, snapshot: bool, adopted: tuple[str, ...],
+             rebased: bool) -> _Ready | CollapseResult:
+    """Under the lock: the workspace re-based onto the current system, ready to
+    gate; or the result that ends the collapse here (a conflict, or nothing to land)."""
+    with checkout.ledger(repo) as ledger:
+        ws = sws.find_active(ledger.state, request.key)
+        if snapshot:  # later edits (made while a gate ran, or by the gate) are not landed
+            sws.record_changes(repo, ledger, ws, label="before collapse")
+        adopted += adopt(repo, ledger)
+        ws = ledger.state.sws[ws.id]
+        system = ledger.state.system
+        assert system is not None
+        if ws.base != system:
+            clash = conflicts(repo, ws.base, system, ws.head)
+            if clash:
+                return _conflict(ledger, request, ws, system, clash, adopted, rebased)
+            ws = sws.rebase(repo, ledger, ws, system, request.links)
+            rebased = True
+        tree = repo.tree_of(ws.head)
+        ready = _Ready(ws, system, tree, None, adopted, rebased)
+        if tree == repo.tree_of(system):
+            return ready.result("empty", system)
+        argv = request.policy.argv
+        if not argv or request.policy.rerun:
+            return ready
+        return replace(ready, known=gate.cached(ledger.state, repo, tree, argv))
+
+
+def _conflict(ledger: Ledger, request: _Request, ws: Sws, system: str, clash: list[str],
+              adopted: tuple[str, ...], rebased: bool) -> CollapseResult:
+    rec = ledger.record(
+        "conflict",
+        f"sws {ws.id}: cannot collapse, {len(clash)} path(s) changed on both sides",
+        data={"paths": clash, "base": ws.base, "system": system, "head": ws.head},
+        links={"sws": ws.id, **request.links},
+    )
+    return CollapseResult(ws.id, False, system, "conflict", tuple(clash), adopted=adopted, rebased=rebased,
+                          event=rec.oid)
+
+
+# -- 2. gate -------------------------------------------------------------------
+
+
+def _gate(repo: Repo, request: _Request, ready: _Ready) -> GateResult | None:
+    """Without the lock: the gate's verdict on the prepared tree (None: skipped)."""
+    argv = request.policy.argv
+    if not argv or ready.known is not None:
+        return ready.known
+    folder = sws.workspace_path(repo, ready.sws.id)  # the gate's cwd: the folder holds exactly `tree`
+    check_program(argv, folder, "gate")
+    if request.on_gate is not None:
+        request.on_gate(argv, ready.sws.id)
+    return gate.run(repo, request.policy, folder, ready.tree, ready.sws.id)
+
+
+# -- 3. land -------------------------------------------------------------------
+
+
+def _land(repo: Repo, request: _Request, ready: _Ready, result: GateResult | None) -> CollapseResult | None:
+    """Under the lock: record the gate's verdict, then commit, move the system
+    and branch and update the checkouts — or the result that stops it (a red
+    gate, a dirty checkout); None when the world moved while the gate ran."""
+    with checkout.ledger(repo) as ledger:
+        if result is not None and (not result.cached or not result.passed):
+            result = _record_gate(ledger, request, ready, result)
+            if not result.passed:
+                return ready.result("gate-failed", ledger.state.system or "", gate=result, event=result.event or "")
+        current = ledger.state.sws[ready.sws.id]
+        if _moved(repo, ledger.state, ready, current):
+            return None
+        return _commit(repo, ledger, request, replace(ready, sws=current), result)
+
+
+def _record_gate(ledger: Ledger, request: _Request, ready: _Ready, result: GateResult) -> GateResult:
+    """A `gate-passed` or `gate-failed` event (a reused failure is recorded again)."""
+    verdict = "passed" if result.passed else "failed"
+    rec = ledger.record(
+        f"gate-{verdict}",
+        f"sws {ready.sws.id}: gate {verdict}: {' '.join(result.command)[:60]}"
+        + (" (cached result)" if result.cached else ""),
+        data={"tree": ready.tree, "command": list(result.command), "exit": result.exit_code,
+              "log": result.log, "cached": result.cached},
+        links={"sws": ready.sws.id, **request.links},
+    )
+    return replace(result, event=rec.oid)
+
+
+def _moved(repo: Repo, st: state.State, ready: _Ready, current: Sws) -> bool:
+    """Whether the system, the branch or the workspace changed since `ready` was prepared."""
+    return (st.system != ready.system or refs.read(repo, f"refs/heads/{st.branch}") != ready.system
+            or current.head != ready.sws.head or current.state != state.SWS_ACTIVE)
+
+
+def _commit(repo: Repo, ledger: Ledger, request: _Request, ready: _Ready,
+            result: GateResult | None) -> CollapseResult:
+    """Land `ready.tree` as one collapse commit on the system, unless a checkout
+    of the branch has local edits in the way."""
+    branch = ledger.state.branch or ""
+    old_tree = repo.tree_of(ready.system)
+    changed = trees.diff(repo.git, old_tree, ready.tree)
+    roots = checkouts_of(repo, branch)
+    dirty = sorted({p for root in roots for p in local_edits(repo, root, old_tree, changed)})
+    refuse_locked_index(roots)
+    if dirty:
+        rec = ledger.record(
+            "conflict",
+            f"sws {ready.sws.id}: not collapsed, local edits in the {branch} checkout would be overwritten",
+            data={"paths": dirty, "checkout": True, "system": ready.system, "head": ready.sws.head},
+            links={"sws": ready.sws.id, **request.links},
+        )
+        return ready.result("checkout-dirty", ready.system, conflicts=tuple(dirty), gate=result, event=rec.oid)
+    when = canonical.now()
+    text = _message(repo, ledger.state, request, ready.sws, len(changed), result)
+    commit = str(repo.git.create_commit(None, _author(repo, when), history.signature(when), text,
+                                        pygit2.Oid(hex=ready.tree), [pygit2.Oid(hex=ready.system)]))
+    note_checkout_update(repo, roots, f"refs/heads/{branch}", old_tree, commit, changed)
+    rec = _record_collapse(ledger, request, ready, result, commit, changed, when)
+    for root in roots:
+        write_paths(repo, root, dict(changed))
+    done_checkout_update(repo)
+    # Edits made while the gate ran (or files the gate wrote) were not tested,
+    # so they did not land; the workspace folder stays while it holds any.
+    left = sws.remove_if_clean(repo, ledger.state.sws[ready.sws.id])
+    return ready.result("committed", commit, gate=result, gate_skipped=request.policy.skipped, event=rec.oid,
+                        paths=tuple(sorted(changed)), left_behind=left)
+
+
+def _record_collapse(ledger: Ledger, request: _Request, ready: _Ready, result: GateResult | None,
+                     commit: str, changed: Mapping[str, trees.Entry | None], when: int) -> history.Recorded:
+    """The `collapse` event, moving the system ref and the branch in one transaction."""
+    branch = ledger.state.branch or ""
+    gate_data = None if result is None else {
+        "command": list(result.command), "passed": True, "cached": result.cached, "log": result.log,
+        "event": result.event}
+    return ledger.record(
+        "collapse",
+        f"sws {ready.sws.id}: collapsed into {branch} as {commit[:12]} ({len(changed)} path(s))",
+        data={"commit": commit, "parent": ready.system, "tree": ready.tree, "branch": branch, "gate": gate_data,
+              "gate_skipped": request.policy.skipped, "paths": sorted(changed)[:SHOWN], "changed": len(changed),
+              "head": ready.sws.head},
+        links={"sws": ready.sws.id, **request.links},
+        moves={SYSTEM_REF: commit},
+        extra_moves=(refs.RefMove(f"refs/heads/{branch}", ready.system, commit),),
+        when=when,
+    )
+
+
+# -- the collapse commit ---------------------------------------------------------
 
 
 def _author(repo: Repo, when: int) -> pygit2.Signature:
@@ -90,225 +313,32 @@ def _author(repo: Repo, when: int) -> pygit2.Signature:
         return history.signature(when)
 
 
-def _rebase(repo: Repo, ledger: Ledger, sws: Sws, system: str, extra_links: dict[str, str]) -> Sws:
-    base_tree, head_tree = repo.tree_of(sws.base), repo.tree_of(sws.head)
-    d_ws = trees.diff(repo.git, base_tree, head_tree)
-    new_tree = trees.apply(repo.git, repo.tree_of(system), d_ws)
-    when = canonical.now()
-    sig = history.signature(when)
-    msg = f"re-base {sws.id} onto {system[:12]}\n\nJitos-Sws: {sws.id}\n"
-    commit = str(repo.git.create_commit(None, sig, sig, msg, pygit2.Oid(hex=new_tree), [pygit2.Oid(hex=sws.head)]))
-    moved = trees.diff(repo.git, head_tree, new_tree)
-    manifest = overlay.rebuild(repo, sws.id, system, new_tree)
-    # History first, then the files; a pending-move note lets the next scan of
-    # this workspace finish the files if we die in between (see sws.scan).
-    write_pending_move(repo, sws.id, commit, moved)
-    ledger.record(
-        "rebase",
-        f"sws {sws.id}: re-based onto system {system[:12]} ({len(moved)} path(s) from the system)",
-        data={"base": system, "from": sws.base, "commit": commit, "tree": new_tree, "overlay": manifest,
-              "paths": sorted(moved)[:SHOWN]},
-        links={"sws": sws.id, **extra_links},
-        moves={sws.ref: commit},
-        when=when,
-    )
-    finish_pending_move(repo, ledger.state.sws[sws.id])
-    return ledger.state.sws[sws.id]
+def _message(repo: Repo, st: state.State, request: _Request, ws: Sws, paths: int,
+             result: GateResult | None) -> str:
+    """The collapse commit's message: the body, then the `Jitos-*` trailers."""
+    prov = request.provenance
+    lines = [f"Jitos-{key.capitalize()}: {_one_line(prov[key])}" for key in ("intent", "task", "step") if key in prov]
+    lines += [f"Jitos-Sws: {ws.id}", f"Jitos-Event: collapse #{st.seq + 1}",
+              f"Jitos-Gate: {request.policy.trailer(result)}"]
+    return _body(repo, st, ws, paths, request.message) + "\n\n" + "\n".join(lines) + "\n"
 
 
-def _checkouts(repo: Repo, branch: str) -> list[Path]:
-    """Work trees that have the system branch checked out (never jitos's own)."""
-    ref = f"refs/heads/{branch}"
-    found: list[Path] = []
-    git = repo.git
-    if repo.workdir is not None and not git.head_is_unborn and not git.head_is_detached and git.head.name == ref:
-        found.append(repo.workdir)
-    ours = os.path.realpath(repo.workspaces_dir)
-    for name in git.list_worktrees():
-        try:
-            path = git.lookup_worktree(name).path
-            if os.path.realpath(path).startswith(ours + os.sep) or not os.path.isdir(path):
-                continue
-            other = pygit2.Repository(path)
-            if not other.head_is_detached and other.head.name == ref:
-                found.append(Path(path))
-        except (KeyError, pygit2.GitError):
-            continue
-    return found
-
-
-def _index_locked(root: Path) -> bool:
-    checkout = pygit2.Repository(str(root))
-    return (Path(checkout.path) / "index.lock").exists()
-
-
-def _message(repo: Repo, st: state.State, sws: Sws, paths: int, custom: str | None) -> str:
+def _body(repo: Repo, st: state.State, ws: Sws, paths: int, custom: str | None) -> str:
+    """`-m`, else the one snapshot message given, else a title listing them all."""
     if custom:
         return custom.strip()
     notes = [
         str(rec.event.data["message"])
         for rec in history.walk(repo, st.head)
-        if rec.event.links.get("sws") == sws.id and rec.event.kind == "snapshot" and rec.event.data.get("message")
+        if rec.event.links.get("sws") == ws.id and rec.event.kind == "snapshot" and rec.event.data.get("message")
     ]
     notes.reverse()
-    label = f" ({sws.name})" if sws.name else ""
+    label = f" ({ws.name})" if ws.name else ""
     if len(notes) == 1:
         return notes[0]
-    title = f"Collapse {sws.id}{label}: {paths} path{'s' if paths != 1 else ''}"
+    title = f"Collapse {ws.id}{label}: {paths} path{'s' if paths != 1 else ''}"
     return title + ("\n\n" + "\n".join(f"- {n}" for n in notes) if notes else "")
 
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
-
-
-def _gate_trailer(result: gate.GateResult | None, skipped: str | None) -> str:
-    if result is None:
-        return skipped or "skipped"
-    return f"{shlex.join(result.command)} passed"  # the log's digest is in the gate event, not here:
-    # a gate that prints times would otherwise make the commit id vary
-
-
-def collapse(
-    repo: Repo,
-    key: str,
-    *,
-    gate_cmd: str | None = None,
-    no_gate: bool = False,
-    reason: str | None = None,
-    rerun_gate: bool = False,
-    message: str | None = None,
-    gate_argv: tuple[str, ...] | None = None,
-    provenance: dict[str, str] | None = None,
-    on_gate: Callable[[tuple[str, ...], str], None] | None = None,
-) -> CollapseResult:
-    """Land workspace `key`. `provenance` (intent, task, step) becomes `Jitos-*`
-    trailers on the collapse commit; task and step also link every event recorded."""
-    refuse_inside_worker("collapse")
-    if no_gate and gate_cmd is not None:
-        raise BadInput("--gate and --no-gate contradict each other; use one")
-    config = repo.config()
-    argv = None if no_gate else (gate_argv or gate.resolve(gate_cmd, config))
-    prov = dict(provenance or {})
-    extra_links = {k: v for k, v in prov.items() if k in ("task", "step")}
-    skipped = None
-    if no_gate:
-        skipped = f"skipped by {_who(repo)}: {reason or 'no reason given'}"
-    adopted: tuple[str, ...] = ()
-    rebased = False
-    for attempt in range(MAX_ATTEMPTS):
-        with checkout.ledger(repo) as ledger:
-            sws = find_active(ledger.state, key)
-            if attempt == 0:  # later edits (made while a gate ran, or by the gate) are not landed
-                record_changes(repo, ledger, sws, label="before collapse")
-            adopted += adopt(repo, ledger)
-            sws = ledger.state.sws[sws.id]
-            system = ledger.state.system
-            assert system is not None
-            if sws.base != system:
-                clash = conflicts(repo, sws.base, system, sws.head)
-                if clash:
-                    rec = ledger.record(
-                        "conflict",
-                        f"sws {sws.id}: cannot collapse, {len(clash)} path(s) changed on both sides",
-                        data={"paths": clash, "base": sws.base, "system": system, "head": sws.head},
-                        links={"sws": sws.id, **extra_links},
-                    )
-                    return CollapseResult(sws.id, False, system, "conflict", tuple(clash), adopted=adopted,
-                                          rebased=rebased, event=rec.oid)
-                sws = _rebase(repo, ledger, sws, system, extra_links)
-                rebased = True
-            tree = repo.tree_of(sws.head)
-            if tree == repo.tree_of(system):
-                return CollapseResult(sws.id, False, system, "empty", adopted=adopted, rebased=rebased)
-            known = gate.cached(ledger.state, repo, tree, argv) if argv and not rerun_gate else None
-        result = known
-        if argv and result is None:
-            check_program(argv, workspace_path(repo, sws.id), "gate")
-            if on_gate is not None:
-                on_gate(argv, sws.id)
-            result = gate.run(repo, argv, workspace_path(repo, sws.id), tree, sws.id, config)
-        with checkout.ledger(repo) as ledger:
-            if result is not None and (not result.cached or not result.passed):
-                rec = ledger.record(
-                    "gate-passed" if result.passed else "gate-failed",
-                    f"sws {sws.id}: gate {'passed' if result.passed else 'failed'}: {' '.join(result.command)[:60]}"
-                    + (" (cached result)" if result.cached else ""),
-                    data={"tree": tree, "command": list(result.command), "exit": result.exit_code,
-                          "log": result.log, "cached": result.cached},
-                    links={"sws": sws.id, **extra_links},
-                )
-                result = replace(result, event=rec.oid)
-                if not result.passed:
-                    return CollapseResult(sws.id, False, ledger.state.system or "", "gate-failed", gate=result,
-                                          adopted=adopted, rebased=rebased, event=rec.oid)
-            current = ledger.state.sws[sws.id]
-            branch_ref = f"refs/heads/{ledger.state.branch}"
-            if (ledger.state.system != system or refs.read(repo, branch_ref) != system
-                    or current.head != sws.head or current.state != state.SWS_ACTIVE):
-                continue  # the world moved while the gate ran: start over from it
-            landed = _commit(repo, ledger, current, system, tree, result, skipped, message, adopted, rebased, prov)
-        empty_trash(repo)
-        return landed
-    raise JitosError(f"the system kept moving during {MAX_ATTEMPTS} collapse attempts; try again")
-
-
-def _commit(
-    repo: Repo, ledger: Ledger, sws: Sws, system: str, tree: str, result: gate.GateResult | None,
-    skipped: str | None, message: str | None, adopted: tuple[str, ...], rebased: bool,
-    prov: dict[str, str],
-) -> CollapseResult:
-    links = {"sws": sws.id, **{k: v for k, v in prov.items() if k in ("task", "step")}}
-    st = ledger.state
-    branch = st.branch or ""
-    changed = trees.diff(repo.git, repo.tree_of(system), tree)
-    checkouts = _checkouts(repo, branch)
-    dirty = sorted({p for root in checkouts for p in local_edits(repo, root, repo.tree_of(system), changed)})
-    locked = [str(root) for root in checkouts if _index_locked(root)]
-    if locked:
-        raise BadInput(f"the index of your checkout at {locked[0]} is locked (index.lock: another git "
-                       "command is running, or one crashed); nothing was changed — try again")
-    if dirty:
-        rec = ledger.record(
-            "conflict",
-            f"sws {sws.id}: not collapsed, local edits in the {branch} checkout would be overwritten",
-            data={"paths": dirty, "checkout": True, "system": system, "head": sws.head},
-            links=links,
-        )
-        return CollapseResult(sws.id, False, system, "checkout-dirty", tuple(dirty), gate=result,
-                              adopted=adopted, rebased=rebased, event=rec.oid)
-    when = canonical.now()
-    seq = st.seq + 1
-    body = _message(repo, st, sws, len(changed), message)
-    lines = [f"Jitos-{key.capitalize()}: {_one_line(prov[key])}" for key in ("intent", "task", "step") if key in prov]
-    lines += [f"Jitos-Sws: {sws.id}", f"Jitos-Event: collapse #{seq}", f"Jitos-Gate: {_gate_trailer(result, skipped)}"]
-    trailers = "\n".join(lines) + "\n"
-    text = body + "\n\n" + trailers
-    commit = str(repo.git.create_commit(None, _author(repo, when), history.signature(when), text,
-                                        pygit2.Oid(hex=tree), [pygit2.Oid(hex=system)]))
-    note_checkout_update(repo, checkouts, f"refs/heads/{branch}", repo.tree_of(system), commit, changed)
-    gate_data = None if result is None else {
-        "command": list(result.command), "passed": True, "cached": result.cached, "log": result.log,
-        "event": result.event}
-    rec = ledger.record(
-        "collapse",
-        f"sws {sws.id}: collapsed into {branch} as {commit[:12]} ({len(changed)} path(s))",
-        data={"commit": commit, "parent": system, "tree": tree, "branch": branch, "gate": gate_data,
-              "gate_skipped": skipped, "paths": sorted(changed)[:SHOWN], "changed": len(changed),
-              "head": sws.head},
-        links=links,
-        moves={SYSTEM_REF: commit},
-        extra_moves=(refs.RefMove(f"refs/heads/{branch}", system, commit),),
-        when=when,
-    )
-    for root in checkouts:
-        write_paths(repo, root, dict(changed))
-    done_checkout_update(repo)
-    # Edits made while the gate ran (or files the gate wrote) were not tested,
-    # so they did not land; the workspace folder stays while it holds any.
-    path = workspace_path(repo, sws.id)
-    left = tuple(sorted(scan(repo, ledger.state.sws[sws.id]).changes)) if path.is_dir() else ()
-    if path.is_dir() and not left:
-        DEFAULT_BACKEND.remove(repo, path)
-    return CollapseResult(sws.id, True, commit, "committed", gate=result, gate_skipped=skipped, adopted=adopted,
-                          rebased=rebased, event=rec.oid, paths=tuple(sorted(changed)), left_behind=left)

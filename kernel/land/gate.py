@@ -1,14 +1,24 @@
 """The gate: the command (an argv, never a shell string) that must pass on
-exactly the tree a collapse will commit. Runs it in a workspace, stores its
-log, and finds earlier results for the same (tree, argv) in history so a
-tree is not re-tested unless asked.
+exactly the tree a collapse will commit.
+
+`GatePolicy` is how a collapse gates — run this argv, or skip it on record —
+built once from what the user asked for (`GatePolicy.from_options`, which
+refuses contradictory or missing options before anything happens). `run`
+runs the gate in a workspace and stores its log; `cached` finds an earlier
+result for the same (tree, argv) in history so a tree is not re-tested
+unless asked.
+
+Never records events or moves refs: collapse records what the gate found.
 """
 
 from __future__ import annotations
 
+import os
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
+
+import pygit2
 
 from kernel.base.config import Config
 from kernel.base.policy import scrubbed_environ
@@ -30,6 +40,61 @@ class GateResult:
     log: str
     cached: bool
     event: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GatePolicy:
+    """How a collapse gates: run `argv` (with `timeout` seconds and the
+    environment names `env` passed through), reusing a recorded result for the
+    same tree and argv unless `rerun`; or, when `argv` is None, skip the gate
+    and record `skipped` ("skipped by <who>: <reason>") instead."""
+
+    argv: tuple[str, ...] | None
+    skipped: str | None = None
+    rerun: bool = False
+    timeout: float = DEFAULT_TIMEOUT
+    env: tuple[str, ...] = ()
+
+    @classmethod
+    def from_options(
+        cls,
+        repo: Repo,
+        *,
+        gate: str | None = None,
+        no_gate: bool = False,
+        reason: str | None = None,
+        rerun: bool = False,
+        argv: tuple[str, ...] | None = None,
+    ) -> GatePolicy:
+        """The policy for `--gate CMD` / `--no-gate [--reason …]` / `--rerun-gate`,
+        or for an `argv` already fixed (a task's gate, fixed when it started);
+        with neither, the configured `[gate] command`. Bad input (exit 2):
+        `--gate` with `--no-gate`, a `--gate` that cannot be split or is
+        empty, no gate at all."""
+        if no_gate and gate is not None:
+            raise BadInput("--gate and --no-gate contradict each other; use one")
+        config = repo.config()
+        if no_gate:
+            return cls(None, skipped=f"skipped by {_who(repo)}: {reason or 'no reason given'}", rerun=rerun)
+        section = config.raw.get("gate", {})
+        return cls(argv or resolve(gate, config), rerun=rerun,
+                   timeout=section.get("timeout", DEFAULT_TIMEOUT), env=tuple(section.get("env", ())))
+
+    def trailer(self, result: GateResult | None) -> str:
+        """The `Jitos-Gate:` trailer of a collapse commit gated by this policy."""
+        if result is None:
+            return self.skipped or "skipped"
+        return f"{shlex.join(result.command)} passed"  # the log's digest is in the gate event, not here:
+        # a gate that prints times would otherwise make the commit id vary
+
+
+def _who(repo: Repo) -> str:
+    """Who skips a gate: git's `user.name <user.email>`, else `$USER`."""
+    try:
+        sig = repo.git.default_signature
+        return f"{sig.name} <{sig.email}>"
+    except (KeyError, pygit2.GitError):
+        return os.environ.get("USER", "unknown")
 
 
 def resolve(cli_gate: str | None, config: Config) -> tuple[str, ...]:
@@ -61,12 +126,13 @@ def cached(st: State, repo: Repo, tree: str, argv: tuple[str, ...]) -> GateResul
     return None
 
 
-def run(repo: Repo, argv: tuple[str, ...], cwd: Path, tree: str, sws_id: str, config: Config) -> GateResult:
-    """Run the gate in `cwd` with stdout and stderr interleaved into one stored log."""
-    timeout = config.raw.get("gate", {}).get("timeout", DEFAULT_TIMEOUT)
+def run(repo: Repo, policy: GatePolicy, cwd: Path, tree: str, sws_id: str) -> GateResult:
+    """Run the policy's gate in `cwd` with stdout and stderr interleaved into one stored log."""
+    argv = policy.argv
+    assert argv is not None, "a skipped gate is never run"
+    timeout = policy.timeout
     # The same scrubbed environment workers get, plus the names `[gate] env` passes through.
-    names = config.raw.get("gate", {}).get("env", [])
-    env = scrubbed_environ(names)
+    env = scrubbed_environ(policy.env)
     env.update({"JITOS_SWS": sws_id, "JITOS_GATE": "1", "JITOS_TREE": tree})
     try:
         done = run_captured(repo, argv, cwd=cwd, env=env, timeout=timeout, merge_stderr=True,

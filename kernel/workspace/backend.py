@@ -1,12 +1,17 @@
-"""The storage seam for speculative workspaces, and its default backend.
+"""The storage seam for speculative workspaces: `for_repo` chooses the
+backend that stores a repository's workspace folders, and `Backend` is all
+anyone may do to such a folder.
 
 A backend materialises a commit as a directory people and editors can use,
-says which paths may have changed since the last recorded tree, settles after
-a snapshot so the next scan starts from it, and removes the directory. The
-default backend is a real git worktree (detached HEAD at the SWS's latest
-snapshot, its own index as the stat cache). A faster backend (an overlay
-mount, say) implements the same four calls; nothing above this module knows
-how a workspace is stored.
+says which paths may have changed since the last recorded tree, writes files
+into it, settles after a snapshot so the next scan starts from it, moves it
+to a re-based commit, and removes it (setting it aside, then emptying the
+trash once the jitos lock is released). Today's only backend is a real git
+worktree (detached HEAD at the SWS's latest snapshot, its own index as the
+stat cache). A faster backend (an overlay mount, say) implements the same
+calls and is chosen in `for_repo`; nothing outside `kernel/workspace/` touches
+a workspace folder except through a `Backend`, and nothing here records
+events or moves a shared ref.
 """
 
 from __future__ import annotations
@@ -29,15 +34,34 @@ from kernel.workspace.checkout import write_paths
 
 
 class Backend(Protocol):
-    def materialize(self, repo: Repo, path: Path, commit: str) -> None: ...
+    """What can be done to a workspace folder at `path`."""
 
-    def candidates(self, repo: Repo, path: Path, recorded_tree: str) -> set[str]: ...
+    def materialize(self, repo: Repo, path: Path, commit: str) -> None:
+        """Create the folder holding `commit`'s tree."""
 
-    def settle(self, repo: Repo, path: Path, commit: str, entries: dict[str, trees.Entry | None]) -> None: ...
+    def candidates(self, repo: Repo, path: Path, recorded_tree: str) -> set[str]:
+        """Paths that may differ on disk from `recorded_tree` (a superset is fine)."""
 
-    def remove(self, repo: Repo, path: Path) -> None: ...
+    def write(self, repo: Repo, path: Path, changes: dict[str, trees.Entry | None]) -> None:
+        """Make the files at `changes` match them; the recorded head stays, so
+        the next scan sees them as edits."""
 
-    def move_to(self, repo: Repo, path: Path, commit: str, changes: dict[str, trees.Entry | None]) -> None: ...
+    def settle(self, repo: Repo, path: Path, commit: str, entries: dict[str, trees.Entry | None]) -> None:
+        """After a snapshot recorded `entries` as `commit`: start the next scan from there."""
+
+    def move_to(self, repo: Repo, path: Path, commit: str, changes: dict[str, trees.Entry | None]) -> None:
+        """Rewrite `changes` on disk and make `commit` (a re-based snapshot) the recorded head."""
+
+    def remove(self, repo: Repo, path: Path) -> None:
+        """Take the folder away at once (it may be deleted later, by `empty_trash`)."""
+
+    def empty_trash(self, repo: Repo) -> None:
+        """Delete what `remove` set aside, also what a killed process left; call it without the lock."""
+
+
+def for_repo(repo: Repo) -> Backend:
+    """The backend that stores `repo`'s workspaces: the one place it is chosen."""
+    return _GIT_WORKTREE
 
 
 class GitWorktree:
@@ -88,6 +112,9 @@ class GitWorktree:
         # refs/jitos/sws/<id> moved (compare-and-swap) in the event before this.
         wt.set_head(pygit2.Oid(hex=commit))
 
+    def write(self, repo: Repo, path: Path, changes: dict[str, trees.Entry | None]) -> None:
+        write_paths(repo, path, changes)  # files and index; HEAD stays at the recorded head
+
     def move_to(self, repo: Repo, path: Path, commit: str, changes: dict[str, trees.Entry | None]) -> None:
         """Rewrite `changes` on disk and point HEAD at `commit` (a re-based snapshot)."""
         write_paths(repo, path, changes)
@@ -106,13 +133,11 @@ class GitWorktree:
             worktree = repo.git.lookup_worktree(name)
             worktree.prune(True)
 
-
-def empty_trash(repo: Repo) -> None:
-    """Delete removed workspace folders (also those a killed process left)."""
-    trash = repo.jitos_dir / "trash"
-    if trash.is_dir():
-        for entry in os.listdir(trash):
-            shutil.rmtree(trash / entry, ignore_errors=True)
+    def empty_trash(self, repo: Repo) -> None:
+        trash = repo.jitos_dir / "trash"
+        if trash.is_dir():
+            for entry in os.listdir(trash):
+                shutil.rmtree(trash / entry, ignore_errors=True)
 
 
 def _worktree_name(repo: Repo, path: Path) -> str | None:
@@ -146,4 +171,4 @@ def copy_included(repo: Repo, source: Path, dest: Path, patterns: Iterable[str])
     return copied
 
 
-DEFAULT_BACKEND: Backend = GitWorktree()
+_GIT_WORKTREE = GitWorktree()

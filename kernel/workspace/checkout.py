@@ -1,6 +1,7 @@
-"""The one module that writes files into a work tree — a workspace folder or
-your checkout of the system branch — and the check that refuses to overwrite
-what you changed there, as `git merge --ff-only` would.
+"""The one module that writes files into a work tree — a workspace folder (on
+behalf of the backend) or your checkout of the system branch — and, for your
+checkouts of that branch, the check that refuses to overwrite what you changed
+there, as `git merge --ff-only` would. Never moves a ref or records an event.
 
 A collapse moves the branch and then updates each checkout of it. Between the
 two it leaves a note (`checkout-pending.json`); whoever takes the jitos lock
@@ -14,7 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -23,6 +24,7 @@ import pygit2
 from kernel.base import canonical
 from kernel.base.files import write_atomic
 from kernel.base.repo import Repo
+from kernel.errors import BadInput
 from kernel.record import refs, state
 from kernel.workspace import trees
 
@@ -39,40 +41,53 @@ def write_paths(repo: Repo, root: Path, changes: dict[str, trees.Entry | None]) 
     """Make the files under `root` match `changes` (deletions first, so a file
     can become a folder and back), then record them in that checkout's index
     with fresh stat data, as `git merge --ff-only` would."""
-    checkout = pygit2.Repository(str(root))
-    index = checkout.index
+    index = pygit2.Repository(str(root)).index
     for rel in sorted((p for p, e in changes.items() if e is None), reverse=True):
-        target = root / rel
-        if target.is_symlink() or target.is_file():
-            target.unlink()
-        try:
-            index.remove(rel)
-        except (KeyError, OSError, pygit2.GitError):
-            pass
-        _prune_empty_dirs(root, target.parent)
+        _delete(root, index, rel)
     for rel, entry in sorted((p, e) for p, e in changes.items() if e is not None):
-        target = root / rel
-        for parent in reversed(target.relative_to(root).parents[:-1]):
-            folder = root / parent
-            if folder.is_symlink() or folder.is_file():
-                folder.unlink()
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if target.is_symlink() or target.is_file():
-            target.unlink()
-        elif target.is_dir():
-            shutil.rmtree(target)
-        if entry.mode == trees.GITLINK_MODE:  # a submodule: an empty folder and its index entry
-            target.mkdir(exist_ok=True)
-            index.add(pygit2.IndexEntry(rel, pygit2.Oid(hex=entry.oid), pygit2.enums.FileMode.COMMIT))
-            continue
-        blob = repo.blob(entry.oid)
-        if entry.mode == trees.LINK_MODE:
-            os.symlink(blob.data, target)
-        else:
-            target.write_bytes(blob.data)
-            os.chmod(target, 0o755 if entry.mode == trees.EXEC_MODE else 0o644)
-        index.add(rel)
+        _make_way(root, root / rel)
+        _write(repo, root, index, rel, entry)
     index.write()
+
+
+def _delete(root: Path, index: pygit2.Index, rel: str) -> None:
+    target = root / rel
+    if target.is_symlink() or target.is_file():
+        target.unlink()
+    try:
+        index.remove(rel)
+    except (KeyError, OSError, pygit2.GitError):
+        pass
+    _prune_empty_dirs(root, target.parent)
+
+
+def _make_way(root: Path, target: Path) -> None:
+    """Clear what stands where `target` or one of its folders must go: a file
+    or link in place of a folder, whatever is at `target` itself."""
+    for parent in reversed(target.relative_to(root).parents[:-1]):
+        folder = root / parent
+        if folder.is_symlink() or folder.is_file():
+            folder.unlink()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.is_symlink() or target.is_file():
+        target.unlink()
+    elif target.is_dir():
+        shutil.rmtree(target)
+
+
+def _write(repo: Repo, root: Path, index: pygit2.Index, rel: str, entry: trees.Entry) -> None:
+    target = root / rel
+    if entry.mode == trees.GITLINK_MODE:  # a submodule: an empty folder and its index entry
+        target.mkdir(exist_ok=True)
+        index.add(pygit2.IndexEntry(rel, pygit2.Oid(hex=entry.oid), pygit2.enums.FileMode.COMMIT))
+        return
+    blob = repo.blob(entry.oid)
+    if entry.mode == trees.LINK_MODE:
+        os.symlink(blob.data, target)
+    else:
+        target.write_bytes(blob.data)
+        os.chmod(target, 0o755 if entry.mode == trees.EXEC_MODE else 0o644)
+    index.add(rel)
 
 
 def _checkout_note(repo: Repo) -> Path:
@@ -124,6 +139,35 @@ def _prune_empty_dirs(root: Path, folder: Path) -> None:
         folder = folder.parent
 
 
+def checkouts_of(repo: Repo, branch: str) -> list[Path]:
+    """Work trees that have `branch` checked out (never jitos's own workspaces)."""
+    ref = f"refs/heads/{branch}"
+    found: list[Path] = []
+    git = repo.git
+    if repo.workdir is not None and not git.head_is_unborn and not git.head_is_detached and git.head.name == ref:
+        found.append(repo.workdir)
+    ours = os.path.realpath(repo.workspaces_dir)
+    for name in git.list_worktrees():
+        try:
+            path = git.lookup_worktree(name).path
+            if os.path.realpath(path).startswith(ours + os.sep) or not os.path.isdir(path):
+                continue
+            other = pygit2.Repository(path)
+            if not other.head_is_detached and other.head.name == ref:
+                found.append(Path(path))
+        except (KeyError, pygit2.GitError):
+            continue
+    return found
+
+
+def refuse_locked_index(roots: Iterable[Path]) -> None:
+    """Bad input (nothing changed yet) when git holds the index of one of `roots`."""
+    locked = [str(root) for root in roots if (Path(pygit2.Repository(str(root)).path) / "index.lock").exists()]
+    if locked:
+        raise BadInput(f"the index of your checkout at {locked[0]} is locked (index.lock: another git "
+                       "command is running, or one crashed); nothing was changed — try again")
+
+
 def local_edits(repo: Repo, root: Path, base_tree: str, changes: Mapping[str, trees.Entry | None]) -> list[str]:
     """Paths the update `changes` (from `base_tree`) would overwrite in the
     checkout at `root`: a changed path whose index entry or file differs from
@@ -137,28 +181,49 @@ def local_edits(repo: Repo, root: Path, base_tree: str, changes: Mapping[str, tr
     dirty: set[str] = set()
     for rel in sorted(changes):
         want = _entry(tree, rel)
-        staged = index[rel] if rel in index else None  # noqa: SIM401 - pygit2 Index has no get()
-        have_index = trees.Entry(str(staged.id), int(staged.mode)) if staged is not None else None
-        if have_index != want or _on_disk(checkout, root, rel, want) != want:
+        if _edited(checkout, index, root, rel, want):
             dirty.add(rel)
-        if changes[rel] is None:
-            continue
-        parts = rel.split("/")
-        for i in range(1, len(parts)):  # a file (or link) in the way of a folder to create
-            prefix = "/".join(parts[:i])
-            where = root / prefix
-            if (where.is_symlink() or where.exists() and not where.is_dir()) and prefix not in deleted:
-                dirty.add(prefix)
-        target = root / rel
         new = changes[rel]
-        if new is not None and new.mode == trees.GITLINK_MODE or want is not None and want.mode == trees.GITLINK_MODE:
-            continue  # a submodule's folder is its own checkout, as in git
-        if target.is_dir() and not target.is_symlink():  # a folder in the way of a file
-            for inner in target.rglob("*"):
-                inner_rel = inner.relative_to(root).as_posix()
-                if not inner.is_dir() and inner_rel not in deleted:
-                    dirty.add(inner_rel)
+        if new is None:
+            continue
+        dirty.update(_files_where_folders_go(root, rel, deleted))
+        if new.mode != trees.GITLINK_MODE and (want is None or want.mode != trees.GITLINK_MODE):
+            dirty.update(_files_where_a_file_goes(root, rel, deleted))
     return sorted(dirty)
+
+
+def _edited(checkout: pygit2.Repository, index: pygit2.Index, root: Path, rel: str,
+            want: trees.Entry | None) -> bool:
+    """Whether the index entry or the file at `rel` differs from `want`."""
+    staged = index[rel] if rel in index else None  # noqa: SIM401 - pygit2 Index has no get()
+    have_index = trees.Entry(str(staged.id), int(staged.mode)) if staged is not None else None
+    return have_index != want or _on_disk(checkout, root, rel, want) != want
+
+
+def _files_where_folders_go(root: Path, rel: str, deleted: set[str]) -> set[str]:
+    """A file (or link) standing where a folder of `rel` must be created."""
+    parts = rel.split("/")
+    found = set()
+    for i in range(1, len(parts)):
+        prefix = "/".join(parts[:i])
+        where = root / prefix
+        if (where.is_symlink() or where.exists() and not where.is_dir()) and prefix not in deleted:
+            found.add(prefix)
+    return found
+
+
+def _files_where_a_file_goes(root: Path, rel: str, deleted: set[str]) -> set[str]:
+    """Files inside a folder standing where the file `rel` must be written (a
+    submodule's folder is its own checkout, as in git: callers skip it)."""
+    target = root / rel
+    if not target.is_dir() or target.is_symlink():
+        return set()
+    found = set()
+    for inner in target.rglob("*"):
+        inner_rel = inner.relative_to(root).as_posix()
+        if not inner.is_dir() and inner_rel not in deleted:
+            found.add(inner_rel)
+    return found
 
 
 def _entry(tree: pygit2.Tree, rel: str) -> trees.Entry | None:

@@ -1,11 +1,13 @@
 """Speculative workspaces: create, scan, snapshot, diff, run a command in,
-discard. An SWS is a materialised checkout of its base (see `kernel.worktree`),
-a ref `refs/jitos/sws/<id>` at its latest snapshot commit, and an overlay: the
-delta over its base as path → blake3 digest (deletions as whiteouts), with the
-contents in the store.
+re-base, discard. An SWS is a folder holding its tree (stored by the backend
+`kernel.workspace.backend.for_repo` chooses), a ref `refs/jitos/sws/<id>` at
+its latest snapshot commit, and an overlay: the delta over its base as
+path → blake3 digest (deletions as whiteouts), with the contents in the store.
 
 Nothing here moves the system ref or touches the user's checkout; every change
-of state is an event recorded through `kernel.record.state.ledger`.
+of state is an event recorded through `kernel.workspace.checkout.ledger`, and
+the folder is written only through the backend, by a command holding the lock.
+Reading (`scan`, `diff`) never writes into the folder (only git objects).
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ import os
 import re
 import shutil
 import stat
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pygit2
 
@@ -29,7 +33,7 @@ from kernel.record import history, state
 from kernel.record.locks import is_live
 from kernel.record.state import SWS_ACTIVE, Ledger, State, Sws
 from kernel.workspace import checkout, overlay, trees
-from kernel.workspace.backend import DEFAULT_BACKEND, Backend, copy_included, empty_trash
+from kernel.workspace.backend import copy_included, for_repo
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 ID_RE = re.compile(r"^[st][0-9]+$")
@@ -124,11 +128,11 @@ def find_active(st: State, key: str) -> Sws:
     return sws
 
 
-def new(repo: Repo, from_rev: str | None = None, name: str | None = None, backend: Backend = DEFAULT_BACKEND,
-        task: str | None = None) -> Workspace:
+def new(repo: Repo, from_rev: str | None = None, name: str | None = None, task: str | None = None) -> Workspace:
     if name is not None:
         check_name(name)
     config = repo.config()
+    backend = for_repo(repo)
     with checkout.ledger(repo) as ledger:
         st = ledger.state
         base = str(resolve_commit(repo, from_rev).id) if from_rev is not None else st.system
@@ -157,7 +161,7 @@ def new(repo: Repo, from_rev: str | None = None, name: str | None = None, backen
             raise
         created = view(repo, ledger.state.sws[sws_id])
     overlay.mirror(repo, sws_id, manifest)
-    empty_trash(repo)
+    backend.empty_trash(repo)
     return created
 
 
@@ -191,7 +195,7 @@ def _pending_path(repo: Repo, sws_id: str) -> Path:
     return repo.overlays_dir / sws_id / "pending-move.json"
 
 
-def write_pending_move(repo: Repo, sws_id: str, commit: str, changes: dict[str, trees.Entry | None]) -> None:
+def _write_pending_move(repo: Repo, sws_id: str, commit: str, changes: dict[str, trees.Entry | None]) -> None:
     """Note, before recording a re-base to `commit`, which files it rewrites."""
     note = {"commit": commit, "changes": {p: (list(e) if e else None) for p, e in changes.items()}}
     path = _pending_path(repo, sws_id)
@@ -199,67 +203,138 @@ def write_pending_move(repo: Repo, sws_id: str, commit: str, changes: dict[str, 
     write_atomic(path, canonical.dumps(note))
 
 
-def finish_pending_move(repo: Repo, sws: Sws, backend: Backend = DEFAULT_BACKEND) -> None:
-    """Bring the folder to the recorded head of a re-base that was noted: if the
-    re-base is in history, rewrite its files and HEAD; if not, it never happened."""
-    path = _pending_path(repo, sws.id)
+def _read_pending(repo: Repo, sws_id: str) -> dict[str, Any] | None:
     try:
-        note = canonical.loads(path.read_bytes())
+        note: dict[str, Any] = canonical.loads(_pending_path(repo, sws_id).read_bytes())
     except FileNotFoundError:
+        return None
+    return note
+
+
+def _note_changes(note: Mapping[str, Any]) -> dict[str, trees.Entry | None]:
+    return {p: (trees.Entry(e[0], e[1]) if e else None) for p, e in note["changes"].items()}
+
+
+def _pending_move(repo: Repo, sws: Sws) -> dict[str, trees.Entry | None]:
+    """The files a recorded re-base of `sws` has yet to rewrite in its folder
+    (none when there is no note, or when the re-base it notes never got recorded)."""
+    note = _read_pending(repo, sws.id)
+    return _note_changes(note) if note is not None and note["commit"] == sws.head else {}
+
+
+def finish_pending_move(repo: Repo, sws: Sws) -> None:
+    """Bring the folder to the recorded head of a re-base that was noted: if the
+    re-base is in history, rewrite its files and HEAD; if not, it never happened.
+    Writes the folder: only a command holding the lock calls this."""
+    note = _read_pending(repo, sws.id)
+    if note is None:
         return
     if note["commit"] == sws.head:
-        changes = {p: (trees.Entry(e[0], e[1]) if e else None) for p, e in note["changes"].items()}
-        backend.move_to(repo, workspace_path(repo, sws.id), sws.head, changes)
+        for_repo(repo).move_to(repo, workspace_path(repo, sws.id), sws.head, _note_changes(note))
         if sws.overlay is not None:
             overlay.mirror(repo, sws.id, sws.overlay)
-    path.unlink()
+    _pending_path(repo, sws.id).unlink()
 
 
-def scan(repo: Repo, sws: Sws, backend: Backend = DEFAULT_BACKEND) -> Scan:
-    """Read what changed on disk since the recorded head; writes only git blobs."""
+def rebase(repo: Repo, ledger: Ledger, sws: Sws, onto: str, links: Mapping[str, str] | None = None) -> Sws:
+    """Carry `sws`'s change (base → head) onto the system commit `onto`, whose
+    own changes must not clash with it (see `kernel.land.merge`): a snapshot
+    commit (parent: the old head), the overlay over the new base, a `rebase`
+    event, then the files. Caller holds the ledger."""
+    base_tree, head_tree = repo.tree_of(sws.base), repo.tree_of(sws.head)
+    new_tree = trees.apply(repo.git, repo.tree_of(onto), trees.diff(repo.git, base_tree, head_tree))
+    when = canonical.now()
+    sig = history.signature(when)
+    msg = f"re-base {sws.id} onto {onto[:12]}\n\nJitos-Sws: {sws.id}\n"
+    commit = str(repo.git.create_commit(None, sig, sig, msg, pygit2.Oid(hex=new_tree), [pygit2.Oid(hex=sws.head)]))
+    moved = trees.diff(repo.git, head_tree, new_tree)
+    manifest = overlay.rebuild(repo, sws.id, onto, new_tree)
+    # History first, then the files; the pending-move note lets the next
+    # command that records in this workspace finish the files if we die in
+    # between, and lets a scan meanwhile see the workspace as if it had.
+    _write_pending_move(repo, sws.id, commit, moved)
+    ledger.record(
+        "rebase",
+        f"sws {sws.id}: re-based onto system {onto[:12]} ({len(moved)} path(s) from the system)",
+        data={"base": onto, "from": sws.base, "commit": commit, "tree": new_tree, "overlay": manifest,
+              "paths": sorted(moved)[:SHOWN_PATHS]},
+        links={"sws": sws.id, **(links or {})},
+        moves={sws.ref: commit},
+        when=when,
+    )
+    finish_pending_move(repo, ledger.state.sws[sws.id])
+    return ledger.state.sws[sws.id]
+
+
+def scan(repo: Repo, sws: Sws) -> Scan:
+    """What changed on disk since the recorded head, seen as if a recorded
+    re-base still rewriting files had finished (the files it rewrites are
+    the recorded head's, whatever the folder holds now). Never writes a file
+    in the folder; writes only git blobs."""
     path = workspace_path(repo, sws.id)
     if not path.is_dir():
         raise JitosError(f"workspace {sws.id} has no directory at {path}; run `jitos verify`")
-    finish_pending_move(repo, sws, backend)
     recorded = repo.commit(sws.head).tree
+    pending = _pending_move(repo, sws)
+    wt = pygit2.Repository(str(path))
     changes: dict[str, trees.Entry | None] = {}
     contents: dict[str, bytes] = {}
-    wt = pygit2.Repository(str(path))
-    for rel in sorted(backend.candidates(repo, path, str(recorded.id))):
+    for rel in sorted(for_repo(repo).candidates(repo, path, str(recorded.id))):
         _check_path(rel)
-        full = path / rel
-        try:
-            old = recorded[rel]
-            before: trees.Entry | None = trees.Entry(str(old.id), int(old.filemode))
-        except KeyError:
-            before = None
-        try:
-            info = os.lstat(full)
-        except (FileNotFoundError, NotADirectoryError):
-            info = None
-        if before is not None and before.mode == trees.GITLINK_MODE and info is not None:
-            moved = _submodule_head(full)  # a submodule: record the commit it has checked out
-            if moved is not None and moved != before.oid:
-                changes[rel] = trees.Entry(moved, trees.GITLINK_MODE)
-            continue
-        if info is None or stat.S_ISDIR(info.st_mode):
-            if before is not None and before.mode != trees.TREE_MODE:
-                changes[rel] = None
-            continue
-        if stat.S_ISLNK(info.st_mode):
-            data, mode = os.fsencode(os.readlink(full)), trees.LINK_MODE
-            oid = str(repo.git.create_blob(data))
-        elif stat.S_ISREG(info.st_mode):
-            mode = trees.EXEC_MODE if info.st_mode & 0o111 else trees.BLOB_MODE
-            oid = str(wt.create_blob_fromworkdir(rel))  # as git stores it: clean filters (eol, …) applied
-            data = repo.blob(oid).data
-        else:
-            continue  # sockets, fifos: not content
-        entry = trees.Entry(oid, mode)
-        if entry != before:
-            changes[rel] = entry
-            contents[rel] = data
+        seen = None if _rewritten(pending, rel) else _look(repo, wt, path, rel, _entry_in(recorded, rel))
+        if seen is not None:
+            changes[rel], data = seen
+            if data is not None:
+                contents[rel] = data
     return Scan(changes, contents)
+
+
+def _rewritten(pending: Mapping[str, trees.Entry | None], rel: str) -> bool:
+    """Whether finishing the pending move writes `rel`: it is one of the move's
+    paths, or lies inside a folder the move replaces by a file."""
+    if rel in pending:
+        return True
+    parts = rel.split("/")
+    return any(pending.get("/".join(parts[:i])) is not None for i in range(1, len(parts)))
+
+
+def _entry_in(tree: pygit2.Tree, rel: str) -> trees.Entry | None:
+    try:
+        obj = tree[rel]
+    except KeyError:
+        return None
+    return trees.Entry(str(obj.id), int(obj.filemode))
+
+
+def _look(repo: Repo, wt: pygit2.Repository, folder: Path, rel: str,
+          before: trees.Entry | None) -> tuple[trees.Entry | None, bytes | None] | None:
+    """What `rel` holds on disk when it differs from `before`: its entry (None:
+    gone) and, for a file or link, its bytes; None when nothing changed."""
+    full = folder / rel
+    try:
+        info = os.lstat(full)
+    except (FileNotFoundError, NotADirectoryError):
+        info = None
+    if before is not None and before.mode == trees.GITLINK_MODE and info is not None:
+        moved = _submodule_head(full)  # a submodule: record the commit it has checked out
+        return (trees.Entry(moved, trees.GITLINK_MODE), None) if moved is not None and moved != before.oid else None
+    if info is None or stat.S_ISDIR(info.st_mode):
+        return (None, None) if before is not None and before.mode != trees.TREE_MODE else None
+    leaf = _read_leaf(repo, wt, full, rel, info)
+    return leaf if leaf is not None and leaf[0] != before else None
+
+
+def _read_leaf(repo: Repo, wt: pygit2.Repository, full: Path, rel: str,
+               info: os.stat_result) -> tuple[trees.Entry, bytes] | None:
+    """A symlink or regular file as git stores it; None for what is not content (sockets, fifos)."""
+    if stat.S_ISLNK(info.st_mode):
+        data = os.fsencode(os.readlink(full))
+        return trees.Entry(str(repo.git.create_blob(data)), trees.LINK_MODE), data
+    if stat.S_ISREG(info.st_mode):
+        mode = trees.EXEC_MODE if info.st_mode & 0o111 else trees.BLOB_MODE
+        oid = str(wt.create_blob_fromworkdir(rel))  # as git stores it: clean filters (eol, …) applied
+        return trees.Entry(oid, mode), repo.blob(oid).data
+    return None
 
 
 def _submodule_head(folder: Path) -> str | None:
@@ -271,7 +346,7 @@ def _submodule_head(folder: Path) -> str | None:
 
 def record_changes(
     repo: Repo, ledger: Ledger, sws: Sws, message: str | None = None, kind: str = "snapshot",
-    extra: dict[str, object] | None = None, backend: Backend = DEFAULT_BACKEND,
+    extra: dict[str, object] | None = None,
     links: dict[str, str] | None = None, summary: str | None = None, label: str | None = None,
 ) -> Snapshot:
     """Scan the workspace and record what changed as a snapshot commit inside an
@@ -279,7 +354,8 @@ def record_changes(
     used by collapse); `label` only names the snapshot commit. With nothing
     changed a plain snapshot records nothing; any other kind is recorded
     regardless. Caller holds the ledger."""
-    found = scan(repo, sws, backend)
+    finish_pending_move(repo, sws)
+    found = scan(repo, sws)
     paths = tuple(sorted(found.changes))
     data: dict[str, object] = dict(extra or {})
     moves: dict[str, str | None] = {}
@@ -304,7 +380,7 @@ def record_changes(
     rec = ledger.record(kind, summary, data=data, links={"sws": sws.id, **(links or {})}, moves=moves, when=when)
     if paths:
         overlay.mirror(repo, sws.id, str(data["overlay"]))
-        backend.settle(repo, workspace_path(repo, sws.id), head, dict(found.changes))
+        for_repo(repo).settle(repo, workspace_path(repo, sws.id), head, dict(found.changes))
     return Snapshot(sws.id, paths, head, rec.oid)
 
 
@@ -341,8 +417,7 @@ def diff(repo: Repo, key: str) -> DiffResult:
     return DiffResult(sws.id, sws.base, files, patch.patch or "", unrecorded)
 
 
-def discard(repo: Repo, key: str, reason: str | None = None, force: bool = False,
-            backend: Backend = DEFAULT_BACKEND) -> Snapshot:
+def discard(repo: Repo, key: str, reason: str | None = None, force: bool = False) -> Snapshot:
     """Remove a workspace's folder after recording its last state. Also clears the
     folder a collapse left behind (edits made while its gate ran)."""
     refuse_inside_worker("discarding a workspace")
@@ -356,7 +431,7 @@ def discard(repo: Repo, key: str, reason: str | None = None, force: bool = False
                            f"stop it first (Ctrl-C), or `jitos cancel {sws.task}` once it has stopped")
         kept = Snapshot(sws.id, (), sws.head, None)
         if path.is_dir():
-            pending = scan(repo, sws, backend)
+            pending = scan(repo, sws)
             if pending.changes and not force:
                 shown = ", ".join(sorted(pending.changes)[:5])
                 first = f"run `jitos sws snapshot {sws.id}` first, or " if sws.state == SWS_ACTIVE else ""
@@ -365,7 +440,7 @@ def discard(repo: Repo, key: str, reason: str | None = None, force: bool = False
                     f"{first}pass --force to record them and discard"
                 )
             if pending.changes:
-                kept = record_changes(repo, ledger, sws, label="snapshot before discard", backend=backend)
+                kept = record_changes(repo, ledger, sws, label="snapshot before discard")
                 sws = ledger.state.sws[sws.id]
         ledger.record(
             "sws-discard",
@@ -373,10 +448,24 @@ def discard(repo: Repo, key: str, reason: str | None = None, force: bool = False
             data={"reason": reason, "head": sws.head},
             links={"sws": sws.id},
         )
-        backend.remove(repo, path)
+        for_repo(repo).remove(repo, path)
         shutil.rmtree(overlay.path_of(repo, sws.id).parent, ignore_errors=True)
-    empty_trash(repo)
+    for_repo(repo).empty_trash(repo)
     return Snapshot(sws.id, kept.changed, sws.head, kept.event)
+
+
+def remove_if_clean(repo: Repo, sws: Sws) -> tuple[str, ...]:
+    """After `sws` landed: remove its folder, unless it holds edits the landed
+    snapshot does not (made while the gate ran, or by the gate); those paths
+    are returned and the folder stays. Caller holds the ledger, and empties
+    the backend's trash once it is released."""
+    path = workspace_path(repo, sws.id)
+    if not path.is_dir():
+        return ()
+    left = tuple(sorted(scan(repo, sws).changes))
+    if not left:
+        for_repo(repo).remove(repo, path)
+    return left
 
 
 def run(repo: Repo, key: str, argv: list[str]) -> RunResult:

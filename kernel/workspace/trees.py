@@ -5,6 +5,8 @@ repository) and apply a set of path changes to a tree with TreeBuilders.
 An `Entry` is what a path points at: (object id, git file mode). Blobs,
 executables, symlinks and submodule links are all just entries; a path that
 changes from file to folder is a deletion plus additions below it.
+
+Writes only tree objects; never reads or writes a work tree, an index or a ref.
 """
 
 from __future__ import annotations
@@ -45,18 +47,26 @@ def diff(repo: pygit2.Repository, a: str | None, b: str | None, prefix: str = ""
     left, right = _items(repo, a), _items(repo, b)
     for name in sorted(left.keys() | right.keys()):
         l_entry, r_entry = left.get(name), right.get(name)
-        if l_entry == r_entry:
-            continue
-        path = prefix + name
-        l_tree = l_entry if l_entry and l_entry[1] == TREE_MODE else None
-        r_tree = r_entry if r_entry and r_entry[1] == TREE_MODE else None
-        if l_tree or r_tree:
-            out.update(diff(repo, l_tree[0] if l_tree else None, r_tree[0] if r_tree else None, path + "/"))
-        if r_entry and not r_tree:
-            out[path] = Entry(*r_entry)
-        elif l_entry and not l_tree and not r_entry or l_entry and not l_tree and r_tree:
-            out[path] = None
+        if l_entry != r_entry:
+            _diff_name(repo, prefix + name, l_entry, r_entry, out)
     return out
+
+
+def _diff_name(repo: pygit2.Repository, path: str, l_entry: tuple[str, int] | None,
+               r_entry: tuple[str, int] | None, out: dict[str, Entry | None]) -> None:
+    """Add to `out` how `path` differs: the leaves below it when either side is
+    a folder, then the path itself when `b` has a leaf there or lost one."""
+    l_tree, r_tree = _tree_id(l_entry), _tree_id(r_entry)
+    if l_tree or r_tree:
+        out.update(diff(repo, l_tree, r_tree, path + "/"))
+    if r_entry and not r_tree:
+        out[path] = Entry(*r_entry)
+    elif l_entry and not l_tree and (not r_entry or r_tree):
+        out[path] = None
+
+
+def _tree_id(entry: tuple[str, int] | None) -> str | None:
+    return entry[0] if entry and entry[1] == TREE_MODE else None
 
 
 def apply(repo: pygit2.Repository, base: str | None, changes: Changes) -> str:
@@ -65,6 +75,25 @@ def apply(repo: pygit2.Repository, base: str | None, changes: Changes) -> str:
 
 
 def _apply(repo: pygit2.Repository, base: str | None, changes: Changes) -> str | None:
+    direct, nested = _by_first_name(changes)
+    base_items = _items(repo, base)
+    builder = repo.TreeBuilder(base) if base else repo.TreeBuilder()
+    for name, entry in direct.items():
+        _apply_leaf(builder, base_items, nested, name, entry)
+    for name, sub in nested.items():
+        existing = base_items.get(name)
+        subtree = _apply(repo, existing[0] if existing and existing[1] == TREE_MODE else None, sub)
+        if subtree is not None:
+            builder.insert(name, pygit2.Oid(hex=subtree), TREE_MODE)
+        elif name in base_items:
+            builder.remove(name)
+    if len(builder) == 0:
+        return None
+    return str(builder.write())
+
+
+def _by_first_name(changes: Changes) -> tuple[dict[str, Entry | None], dict[str, dict[str, Entry | None]]]:
+    """Split changes into those at this level and, per folder, those below it."""
     direct: dict[str, Entry | None] = {}
     nested: dict[str, dict[str, Entry | None]] = {}
     for path, entry in changes.items():
@@ -73,26 +102,19 @@ def _apply(repo: pygit2.Repository, base: str | None, changes: Changes) -> str |
             nested.setdefault(head, {})[rest] = entry
         else:
             direct[head] = entry
-    base_items = _items(repo, base)
-    builder = repo.TreeBuilder(base) if base else repo.TreeBuilder()
-    for name, entry in direct.items():
-        if name in nested and entry is not None:
-            if any(e is not None for e in nested[name].values()):
-                raise ValueError(f"{name!r} cannot be both a file and a folder")
-            nested.pop(name)
-        if entry is None:
-            if name in base_items and name not in nested:
-                builder.remove(name)
-        else:
-            builder.insert(name, pygit2.Oid(hex=entry.oid), entry.mode)
-    for name, sub in nested.items():
-        existing = base_items.get(name)
-        sub_base = existing[0] if existing and existing[1] == TREE_MODE else None
-        subtree = _apply(repo, sub_base, sub)
-        if subtree is not None:
-            builder.insert(name, pygit2.Oid(hex=subtree), TREE_MODE)
-        elif name in base_items:
+    return direct, nested
+
+
+def _apply_leaf(builder: pygit2.TreeBuilder, base_items: Mapping[str, tuple[str, int]],
+                nested: dict[str, dict[str, Entry | None]], name: str, entry: Entry | None) -> None:
+    """Set or remove `name` at this level. A leaf replacing a folder drops the
+    deletions below it (`nested` is changed); it cannot also have additions there."""
+    if name in nested and entry is not None:
+        if any(e is not None for e in nested[name].values()):
+            raise ValueError(f"{name!r} cannot be both a file and a folder")
+        nested.pop(name)
+    if entry is None:
+        if name in base_items and name not in nested:
             builder.remove(name)
-    if len(builder) == 0:
-        return None
-    return str(builder.write())
+    else:
+        builder.insert(name, pygit2.Oid(hex=entry.oid), entry.mode)

@@ -4,12 +4,14 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from kernel.base.repo import open_repo
 from kernel.errors import BadInput, NotFound
 from kernel.land.collapse import collapse
+from kernel.land.gate import GatePolicy
 from kernel.land.undo import undo
 from kernel.record import history, refs, state
 from kernel.record.initialise import init
@@ -20,6 +22,11 @@ from tests.conftest import commit_files, git
 
 PASS = "true"
 FAIL = "false"
+
+
+def policy(path: Path, **options: Any) -> GatePolicy:
+    """The gate policy the command line builds from these options, in the repository at `path`."""
+    return GatePolicy.from_options(open_repo(path), **options)
 
 
 def edit(path: Path, files: dict[str, str | None]) -> None:
@@ -53,7 +60,7 @@ def frozen(jrepo: Path) -> tuple[str, str, str, str]:
 def test_green_gate_lands_one_commit_on_system_branch_and_checkout(jrepo: Path) -> None:
     before = git(jrepo, "rev-parse", "main")
     sid = workspace(jrepo, {"README.md": "fixed\n"})
-    result = collapse(open_repo(jrepo), sid, gate_cmd=PASS)
+    result = collapse(open_repo(jrepo), sid, policy(jrepo, gate=PASS))
     assert result.committed and result.outcome == "committed"
     assert git(jrepo, "rev-parse", "main") == result.system == git(jrepo, "rev-parse", "refs/jitos/system")
     assert git(jrepo, "rev-parse", "main^") == before
@@ -72,7 +79,7 @@ def test_green_gate_lands_one_commit_on_system_branch_and_checkout(jrepo: Path) 
 def test_red_gate_changes_nothing_but_history(jrepo: Path) -> None:
     sid = workspace(jrepo, {"README.md": "broken\n"})
     before = frozen(jrepo)
-    result = collapse(open_repo(jrepo), sid, gate_cmd=FAIL)
+    result = collapse(open_repo(jrepo), sid, policy(jrepo, gate=FAIL))
     assert not result.committed and result.outcome == "gate-failed"
     assert frozen(jrepo) == before
     last = history.events(open_repo(jrepo))[-1].event
@@ -84,7 +91,7 @@ def test_gate_runs_on_the_rebased_tree_in_the_workspace(jrepo: Path) -> None:
     sid = workspace(jrepo, {"mine.txt": "mine\n"})
     commit_files(jrepo, {"theirs.txt": "theirs\n"}, "outside")
     gate = "sh -c 'test -f mine.txt && test -f theirs.txt && git diff --quiet HEAD'"
-    result = collapse(open_repo(jrepo), sid, gate_cmd=gate)
+    result = collapse(open_repo(jrepo), sid, policy(jrepo, gate=gate))
     assert result.committed and result.rebased and len(result.adopted) == 1
     assert git(jrepo, "show", "main:mine.txt") == "mine"
     kinds = [r.event.kind for r in history.events(open_repo(jrepo))]
@@ -94,7 +101,7 @@ def test_gate_runs_on_the_rebased_tree_in_the_workspace(jrepo: Path) -> None:
 def test_outside_commits_are_adopted_never_lost(jrepo: Path) -> None:
     sid = workspace(jrepo, {"mine.txt": "x\n"})
     outside = commit_files(jrepo, {"theirs.txt": "y\n"}, "made without jitos")
-    result = collapse(open_repo(jrepo), sid, no_gate=True, reason="test")
+    result = collapse(open_repo(jrepo), sid, policy(jrepo, no_gate=True, reason="test"))
     assert result.adopted == (outside,)
     assert git(jrepo, "rev-parse", "main^") == outside
 
@@ -103,7 +110,7 @@ def test_conflict_exits_with_sorted_paths_and_applies_nothing(jrepo: Path) -> No
     sid = workspace(jrepo, {"src/app.py": "mine\n", "README.md": "mine\n"})
     commit_files(jrepo, {"src/app.py": "theirs\n", "README.md": "theirs\n"}, "outside")
     before = git(jrepo, "rev-parse", "main"), (jrepo / "README.md").read_text()
-    result = collapse(open_repo(jrepo), sid, gate_cmd=PASS)
+    result = collapse(open_repo(jrepo), sid, policy(jrepo, gate=PASS))
     assert result.outcome == "conflict" and result.conflicts == ("README.md", "src/app.py")
     assert (git(jrepo, "rev-parse", "main"), (jrepo / "README.md").read_text()) == before
     assert history.events(open_repo(jrepo))[-1].event.data["paths"] == ["README.md", "src/app.py"]
@@ -112,7 +119,7 @@ def test_conflict_exits_with_sorted_paths_and_applies_nothing(jrepo: Path) -> No
 def test_identical_change_on_both_sides_is_not_a_conflict(jrepo: Path) -> None:
     sid = workspace(jrepo, {"README.md": "same\n", "mine.txt": "mine\n"})
     commit_files(jrepo, {"README.md": "same\n"}, "outside")
-    result = collapse(open_repo(jrepo), sid, gate_cmd=PASS)
+    result = collapse(open_repo(jrepo), sid, policy(jrepo, gate=PASS))
     assert result.committed and result.paths == ("mine.txt",)
 
 
@@ -120,7 +127,7 @@ def test_workspace_adding_nothing_lands_nothing(jrepo: Path) -> None:
     sid = workspace(jrepo, {"README.md": "same\n"})
     commit_files(jrepo, {"README.md": "same\n"}, "outside")
     before = git(jrepo, "rev-parse", "main")
-    result = collapse(open_repo(jrepo), sid, gate_cmd=PASS)
+    result = collapse(open_repo(jrepo), sid, policy(jrepo, gate=PASS))
     assert result.outcome == "empty" and not result.committed
     assert git(jrepo, "rev-parse", "main") == before
 
@@ -128,7 +135,7 @@ def test_workspace_adding_nothing_lands_nothing(jrepo: Path) -> None:
 def test_file_on_one_side_folder_on_the_other_conflicts(jrepo: Path) -> None:
     sid = workspace(jrepo, {"docs": "a file\n"})
     commit_files(jrepo, {"docs/index.md": "a folder\n"}, "outside")
-    result = collapse(open_repo(jrepo), sid, gate_cmd=PASS)
+    result = collapse(open_repo(jrepo), sid, policy(jrepo, gate=PASS))
     assert result.outcome == "conflict" and "docs" in result.conflicts or "docs/index.md" in result.conflicts
 
 
@@ -139,7 +146,7 @@ def test_mode_change_and_deletion_are_paths_like_any_other(jrepo: Path) -> None:
     (ws.path / "README.md").unlink()
     sws.snapshot(jr, ws.id)
     commit_files(jrepo, {"src/app.py": "changed\n"}, "outside")
-    result = collapse(open_repo(jrepo), ws.id, gate_cmd=PASS)
+    result = collapse(open_repo(jrepo), ws.id, policy(jrepo, gate=PASS))
     assert result.conflicts == ("src/app.py",)
 
 
@@ -147,7 +154,7 @@ def test_dirty_checkout_is_refused_before_anything_moves(jrepo: Path) -> None:
     sid = workspace(jrepo, {"README.md": "from workspace\n"})
     (jrepo / "README.md").write_text("my local edit\n")
     before = frozen(jrepo)
-    result = collapse(open_repo(jrepo), sid, gate_cmd=PASS)
+    result = collapse(open_repo(jrepo), sid, policy(jrepo, gate=PASS))
     assert result.outcome == "checkout-dirty" and result.conflicts == ("README.md",)
     assert frozen(jrepo) == before
     assert (jrepo / "README.md").read_text() == "my local edit\n"
@@ -157,7 +164,7 @@ def test_local_edits_elsewhere_survive_a_collapse(jrepo: Path) -> None:
     sid = workspace(jrepo, {"README.md": "from workspace\n"})
     (jrepo / "src" / "app.py").write_text("unrelated local edit\n")
     (jrepo / "scratch.txt").write_text("untracked\n")
-    assert collapse(open_repo(jrepo), sid, gate_cmd=PASS).committed
+    assert collapse(open_repo(jrepo), sid, policy(jrepo, gate=PASS)).committed
     assert (jrepo / "src" / "app.py").read_text() == "unrelated local edit\n"
     assert (jrepo / "scratch.txt").read_text() == "untracked\n"
     assert (jrepo / "README.md").read_text() == "from workspace\n"
@@ -166,7 +173,7 @@ def test_local_edits_elsewhere_survive_a_collapse(jrepo: Path) -> None:
 def test_untracked_file_in_the_way_is_refused(jrepo: Path) -> None:
     sid = workspace(jrepo, {"new.txt": "from workspace\n"})
     (jrepo / "new.txt").write_text("mine, untracked\n")
-    result = collapse(open_repo(jrepo), sid, gate_cmd=PASS)
+    result = collapse(open_repo(jrepo), sid, policy(jrepo, gate=PASS))
     assert result.outcome == "checkout-dirty" and (jrepo / "new.txt").read_text() == "mine, untracked\n"
 
 
@@ -178,7 +185,7 @@ def test_disjoint_workspaces_land_in_either_order_with_the_same_tree(
     init(open_repo(path))
     ids = {"a": workspace(path, {"a.txt": "a\n"}, name="a"), "b": workspace(path, {"b.txt": "b\n"}, name="b")}
     for key in order:
-        assert collapse(open_repo(path), ids[key], gate_cmd=PASS).committed
+        assert collapse(open_repo(path), ids[key], policy(path, gate=PASS)).committed
     tree = git(path, "rev-parse", "main^{tree}")
     assert tree == git(path, "rev-parse", "refs/jitos/system^{tree}")
     assert git(path, "show", "main:a.txt") == "a" and git(path, "show", "main:b.txt") == "b"
@@ -188,17 +195,17 @@ def test_gate_result_is_cached_by_tree_and_argv(jrepo: Path, tmp_path: Path) -> 
     counter = tmp_path / "runs"
     gate = f"sh -c 'echo run >> {counter}; exit 1'"
     sid = workspace(jrepo, {"README.md": "x\n"})
-    assert collapse(open_repo(jrepo), sid, gate_cmd=gate).outcome == "gate-failed"
-    again = collapse(open_repo(jrepo), sid, gate_cmd=gate)
+    assert collapse(open_repo(jrepo), sid, policy(jrepo, gate=gate)).outcome == "gate-failed"
+    again = collapse(open_repo(jrepo), sid, policy(jrepo, gate=gate))
     assert again.gate is not None and again.gate.cached and again.outcome == "gate-failed"
     assert counter.read_text().count("run") == 1
-    collapse(open_repo(jrepo), sid, gate_cmd=gate, rerun_gate=True)
+    collapse(open_repo(jrepo), sid, policy(jrepo, gate=gate, rerun=True))
     assert counter.read_text().count("run") == 2
 
 
 def test_no_gate_is_recorded_with_reason(jrepo: Path) -> None:
     sid = workspace(jrepo, {"README.md": "x\n"})
-    result = collapse(open_repo(jrepo), sid, no_gate=True, reason="docs only")
+    result = collapse(open_repo(jrepo), sid, policy(jrepo, no_gate=True, reason="docs only"))
     assert result.committed
     event = history.events(open_repo(jrepo))[-1].event
     assert event.data["gate"] is None and "docs only" in event.data["gate_skipped"]
@@ -226,8 +233,10 @@ def race(jrepo: Path, tmp_path: Path, slow_files: dict[str, str | None], fast_fi
     fast = workspace(jrepo, fast_files, name="fast")
     started = tmp_path / "started"
     script = (
-        "from kernel.land.collapse import collapse\nfrom kernel.base.repo import open_repo\n"
-        f"r = collapse(open_repo(), {slow!r}, gate_cmd=\"sh -c 'touch {started}; sleep 1'\")\n"
+        "from kernel.land.collapse import collapse\nfrom kernel.land.gate import GatePolicy\n"
+        "from kernel.base.repo import open_repo\n"
+        f"gate = GatePolicy.from_options(open_repo(), gate=\"sh -c 'touch {started}; sleep 1'\")\n"
+        f"r = collapse(open_repo(), {slow!r}, gate)\n"
         "print(r.outcome, r.rebased)\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", script], cwd=jrepo, stdout=subprocess.PIPE, text=True)
@@ -235,7 +244,7 @@ def race(jrepo: Path, tmp_path: Path, slow_files: dict[str, str | None], fast_fi
     while not started.exists():
         assert proc.poll() is None and time.monotonic() < deadline, "the slow collapse never reached its gate"
         time.sleep(0.02)
-    assert collapse(open_repo(jrepo), fast, gate_cmd=PASS).committed
+    assert collapse(open_repo(jrepo), fast, policy(jrepo, gate=PASS)).committed
     out, _ = proc.communicate(timeout=60)
     return out.strip()
 
@@ -258,7 +267,7 @@ def test_collapse_ids_are_deterministic(make_repo: Callable[..., Path]) -> None:
         init(open_repo(path))
         sid = workspace(path, {"README.md": "x\n"})
         commit_files(path, {"other.txt": "o\n"}, "outside")
-        systems.append(collapse(open_repo(path), sid, gate_cmd=PASS).system)
+        systems.append(collapse(open_repo(path), sid, policy(path, gate=PASS)).system)
         systems.append(git(path, "rev-parse", "refs/jitos/history"))
     assert systems[0] == systems[2] and systems[1] == systems[3]
 
@@ -277,8 +286,8 @@ def test_status_predicts_conflicts_without_writing(jrepo: Path) -> None:
 def test_undo_restores_the_previous_tree_as_a_new_collapse(jrepo: Path) -> None:
     before = git(jrepo, "rev-parse", "main^{tree}")
     sid = workspace(jrepo, {"README.md": "oops\n", "extra.txt": "e\n"})
-    landed = collapse(open_repo(jrepo), sid, gate_cmd=PASS)
-    result = undo(open_repo(jrepo), gate_cmd=PASS)
+    landed = collapse(open_repo(jrepo), sid, policy(jrepo, gate=PASS))
+    result = undo(open_repo(jrepo), policy=policy(jrepo, gate=PASS))
     assert result.committed
     assert git(jrepo, "rev-parse", "main^{tree}") == before
     assert git(jrepo, "rev-parse", "main^") == landed.system
@@ -287,14 +296,14 @@ def test_undo_restores_the_previous_tree_as_a_new_collapse(jrepo: Path) -> None:
 
 def test_undo_by_seq_never_falls_back_to_an_id_prefix(jrepo: Path) -> None:
     sid = workspace(jrepo, {"README.md": "one\n"})
-    collapse(open_repo(jrepo), sid, gate_cmd=PASS)
+    collapse(open_repo(jrepo), sid, policy(jrepo, gate=PASS))
     with pytest.raises(NotFound, match="no collapse matches '#1'"):
-        undo(open_repo(jrepo), "#1", gate_cmd=PASS)
+        undo(open_repo(jrepo), "#1", policy(jrepo, gate=PASS))
 
 
 def test_collapse_records_the_gate_event_it_ran(jrepo: Path) -> None:
     sid = workspace(jrepo, {"README.md": "x\n"})
-    collapse(open_repo(jrepo), sid, gate_cmd=PASS)
+    collapse(open_repo(jrepo), sid, policy(jrepo, gate=PASS))
     events = history.events(open_repo(jrepo))
     gate_event = next(r for r in events if r.event.kind == "gate-passed")
     assert events[-1].event.data["gate"]["event"] == gate_event.oid
@@ -303,7 +312,7 @@ def test_collapse_records_the_gate_event_it_ran(jrepo: Path) -> None:
 def test_rebase_rewrites_the_overlay_against_the_new_base(jrepo: Path) -> None:
     sid = workspace(jrepo, {"mine.txt": "x\n"})
     commit_files(jrepo, {"theirs.txt": "y\n"}, "outside")
-    collapse(open_repo(jrepo), sid, gate_cmd=FAIL)
+    collapse(open_repo(jrepo), sid, policy(jrepo, gate=FAIL))
     jr = open_repo(jrepo)
     manifest = (jr.overlays_dir / sid / "manifest.json").read_text()
     assert git(jrepo, "rev-parse", "main") in manifest and "mine.txt" in manifest and "theirs" not in manifest
@@ -312,18 +321,18 @@ def test_rebase_rewrites_the_overlay_against_the_new_base(jrepo: Path) -> None:
 
 def test_undo_conflicts_when_a_later_collapse_touched_the_same_paths(jrepo: Path) -> None:
     first = workspace(jrepo, {"README.md": "one\n"})
-    collapse(open_repo(jrepo), first, gate_cmd=PASS)
+    collapse(open_repo(jrepo), first, policy(jrepo, gate=PASS))
     seq = history.events(open_repo(jrepo))[-1].event.seq
     second = workspace(jrepo, {"README.md": "two\n"})
-    collapse(open_repo(jrepo), second, gate_cmd=PASS)
-    result = undo(open_repo(jrepo), f"#{seq}", gate_cmd=PASS)
+    collapse(open_repo(jrepo), second, policy(jrepo, gate=PASS))
+    result = undo(open_repo(jrepo), f"#{seq}", policy(jrepo, gate=PASS))
     assert result.outcome == "conflict" and result.conflicts == ("README.md",)
     assert git(jrepo, "show", "main:README.md") == "two"
 
 
 def test_refs_move_together(jrepo: Path) -> None:
     sid = workspace(jrepo, {"README.md": "x\n"})
-    result = collapse(open_repo(jrepo), sid, gate_cmd=PASS)
+    result = collapse(open_repo(jrepo), sid, policy(jrepo, gate=PASS))
     jr = open_repo(jrepo)
     event = history.events(jr)[-1]
     assert event.event.refs == {history.SYSTEM_REF: result.system}
@@ -339,13 +348,13 @@ def test_gate_gets_a_scrubbed_environment_plus_declared_names(make_repo: Callabl
     monkeypatch.setenv("SECRET_TOKEN", "leak")
     sid = workspace(path, {"README.md": "y\n"})
     gate = "sh -c 'test \"$WANTED\" = yes && test -z \"$SECRET_TOKEN\"'"
-    assert collapse(open_repo(path), sid, gate_cmd=gate).committed
+    assert collapse(open_repo(path), sid, policy(path, gate=gate)).committed
 
 
 def test_folder_left_after_collapse_can_be_discarded(jrepo: Path, tmp_path: Path) -> None:
     sid = workspace(jrepo, {"README.md": "x\n"})
     gate = "sh -c 'echo late > late.txt'"
-    result = collapse(open_repo(jrepo), sid, gate_cmd=gate)
+    result = collapse(open_repo(jrepo), sid, policy(jrepo, gate=gate))
     assert result.committed and result.left_behind == ("late.txt",)
     folder = open_repo(jrepo).workspaces_dir / sid
     assert folder.is_dir()

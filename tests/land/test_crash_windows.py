@@ -13,14 +13,15 @@ from kernel.land.collapse import collapse
 from kernel.record import history
 from kernel.verify import verify
 from kernel.workspace import sws
+from kernel.workspace.backend import GitWorktree
 from tests.conftest import commit_files, git
-from tests.land.test_collapse import PASS, workspace
+from tests.land.test_collapse import PASS, policy, workspace
 
 
 def test_untracked_file_where_a_new_folder_goes_is_never_deleted(jrepo: Path) -> None:
     sid = workspace(jrepo, {"newdir/x.txt": "x\n"})
     (jrepo / "newdir").write_text("my notes\n")
-    result = collapse(open_repo(jrepo), sid, gate_cmd=PASS)
+    result = collapse(open_repo(jrepo), sid, policy(jrepo, gate=PASS))
     assert result.outcome == "checkout-dirty" and result.conflicts == ("newdir",)
     assert (jrepo / "newdir").read_text() == "my notes\n"
 
@@ -29,7 +30,7 @@ def test_untracked_folder_where_a_new_file_goes_is_never_deleted(jrepo: Path) ->
     sid = workspace(jrepo, {"notes": "from workspace\n"})
     (jrepo / "notes").mkdir()
     (jrepo / "notes" / "mine.txt").write_text("keep\n")
-    result = collapse(open_repo(jrepo), sid, gate_cmd=PASS)
+    result = collapse(open_repo(jrepo), sid, policy(jrepo, gate=PASS))
     assert result.outcome == "checkout-dirty" and result.conflicts == ("notes/mine.txt",)
     assert (jrepo / "notes" / "mine.txt").read_text() == "keep\n"
 
@@ -43,7 +44,7 @@ def test_checkout_update_cut_short_is_finished_by_the_next_command(jrepo: Path,
 
     monkeypatch.setattr(collapse_mod, "write_paths", crash)
     with pytest.raises(KeyboardInterrupt):
-        collapse(open_repo(jrepo), sid, gate_cmd=PASS)
+        collapse(open_repo(jrepo), sid, policy(jrepo, gate=PASS))
     monkeypatch.undo()
     assert git(jrepo, "show", "main:README.md") == "landed"
     sws.new(open_repo(jrepo))  # any recording command finishes the update first
@@ -82,12 +83,12 @@ def test_rebase_cut_short_never_turns_system_changes_into_workspace_edits(jrepo:
     def crash(*_: object) -> None:
         raise KeyboardInterrupt  # killed after the rebase event, before its files
 
-    monkeypatch.setattr(collapse_mod, "finish_pending_move", crash)
+    monkeypatch.setattr(GitWorktree, "move_to", crash)
     with pytest.raises(KeyboardInterrupt):
-        collapse(open_repo(jrepo), sid, gate_cmd="false")
+        collapse(open_repo(jrepo), sid, policy(jrepo, gate="false"))
     monkeypatch.undo()
     commit_files(jrepo, {"src/app.py": "theirs 2\n"}, "outside again")
-    result = collapse(open_repo(jrepo), sid, gate_cmd=PASS)
+    result = collapse(open_repo(jrepo), sid, policy(jrepo, gate=PASS))
     assert result.committed, result.conflicts
     assert git(jrepo, "show", "main:src/app.py") == "theirs 2"
     kinds = [(r.event.kind, r.event.data.get("paths")) for r in history.events(open_repo(jrepo))]
@@ -103,7 +104,7 @@ def test_crlf_attributes_are_applied_when_recording_and_comparing(make_repo, mon
     sid = workspace(path, {"a.txt": "one\r\ntwo\r\n"})
     blob = git(path, "rev-parse", f"refs/jitos/sws/{sid}:a.txt")
     assert "\r" not in git(path, "cat-file", "-p", blob)
-    assert collapse(open_repo(path), sid, gate_cmd=PASS).committed
+    assert collapse(open_repo(path), sid, policy(path, gate=PASS)).committed
 
 
 def test_folder_replaced_by_a_file_can_be_recorded_and_landed(jrepo: Path) -> None:
@@ -114,7 +115,7 @@ def test_folder_replaced_by_a_file_can_be_recorded_and_landed(jrepo: Path) -> No
     (ws.path / "src").write_text("now a file\n")
     snap = sws.snapshot(jr, ws.id)
     assert set(snap.changed) == {"src", "src/app.py"}
-    assert collapse(open_repo(jrepo), ws.id, gate_cmd=PASS).committed
+    assert collapse(open_repo(jrepo), ws.id, policy(jrepo, gate=PASS)).committed
     assert (jrepo / "src").read_text() == "now a file\n"
 
 
@@ -128,11 +129,11 @@ def test_out_of_range_source_date_epoch_is_bad_input(jrepo: Path, monkeypatch: p
 
 def test_a_rewritten_branch_keeps_the_old_system_reachable(jrepo: Path) -> None:
     sid = workspace(jrepo, {"README.md": "landed\n"})
-    landed = collapse(open_repo(jrepo), sid, gate_cmd=PASS).system
+    landed = collapse(open_repo(jrepo), sid, policy(jrepo, gate=PASS)).system
     git(jrepo, "reset", "-q", "--hard", "HEAD~1")
     commit_files(jrepo, {"other.txt": "o\n"}, "rewritten")
     sid2 = workspace(jrepo, {"b.txt": "b\n"})
-    assert collapse(open_repo(jrepo), sid2, gate_cmd=PASS).committed
+    assert collapse(open_repo(jrepo), sid2, policy(jrepo, gate=PASS)).committed
     kept = [line.split()[0] for line in git(jrepo, "for-each-ref", "--format=%(objectname) %(refname)",
                                              "refs/jitos/kept/").splitlines()]
     assert kept == [landed]
@@ -157,7 +158,7 @@ def test_include_never_copies_tracked_files(make_repo, monkeypatch) -> None:  # 
 
 def test_collapse_commit_id_does_not_depend_on_gate_output(jrepo: Path) -> None:
     sid = workspace(jrepo, {"README.md": "x\n"})
-    collapse(open_repo(jrepo), sid, gate_cmd="sh -c 'date +%N'")
+    collapse(open_repo(jrepo), sid, policy(jrepo, gate="sh -c 'date +%N'"))
     assert git(jrepo, "log", "-1", "--format=%(trailers:key=Jitos-Gate,valueonly)") == "sh -c 'date +%N' passed"
 
 
@@ -177,7 +178,7 @@ def test_submodules_are_kept_and_follow_a_rebase(make_repo, monkeypatch, tmp_pat
     git(path / "sub", "-c", "protocol.file.allow=always", "fetch", "-q")
     git(path / "sub", "checkout", "-q", v2)
     git(path, "commit", "-qam", "bump sub")
-    result = collapse(open_repo(path), sid, gate_cmd=PASS)
+    result = collapse(open_repo(path), sid, policy(path, gate=PASS))
     assert result.committed and result.rebased
     assert git(path, "rev-parse", "main:sub") == v2
     # a workspace that moves the submodule itself lands over a checkout that has it checked out
@@ -187,6 +188,6 @@ def test_submodules_are_kept_and_follow_a_rebase(make_repo, monkeypatch, tmp_pat
     git(path, "-c", "protocol.file.allow=always", "-C", str(ws.path), "submodule", "update", "-q", "--init")
     git(ws.path / "sub", "checkout", "-q", first)
     sws.snapshot(jr, ws.id)
-    moved = collapse(open_repo(path), ws.id, gate_cmd=PASS)
+    moved = collapse(open_repo(path), ws.id, policy(path, gate=PASS))
     assert moved.committed, moved.conflicts
     assert git(path, "rev-parse", "main:sub") == first

@@ -8,7 +8,8 @@ from kernel.errors import BadInput, NotFound
 from kernel.record import history, refs, state
 from kernel.record.initialise import init
 from kernel.verify import verify
-from kernel.workspace import sws
+from kernel.workspace import checkout, sws
+from kernel.workspace.backend import GitWorktree
 from tests.conftest import commit_files, git
 
 
@@ -217,3 +218,39 @@ def test_diff_shows_recorded_and_unrecorded_edits_against_base(jrepo: Path) -> N
     assert [f[0] for f in result.files] == ["README.md", "x.txt"]
     assert result.unrecorded == ("x.txt",)
     assert "+world" in result.patch
+
+
+def files_in(folder: Path) -> dict[str, bytes]:
+    """Every file under `folder` (its `.git` file aside) and its bytes."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*")
+            if p.is_file() and p.relative_to(folder).parts[0] != ".git"}
+
+
+def test_diff_writes_nothing_while_a_recorded_rebase_still_has_files_to_rewrite(
+        jrepo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    jr = open_repo(jrepo)
+    ws = sws.new(jr)
+    (ws.path / "README.md").write_text("mine\n")
+    sws.snapshot(jr, ws.id)
+    onto = commit_files(jrepo, {"src/app.py": "theirs\n"}, "outside")
+
+    def crash(*_: object) -> None:
+        raise KeyboardInterrupt  # killed after the rebase event, before its files
+
+    monkeypatch.setattr(GitWorktree, "move_to", crash)
+    with pytest.raises(KeyboardInterrupt), checkout.ledger(jr) as ledger:
+        sws.rebase(jr, ledger, ledger.state.sws[ws.id], onto)
+    monkeypatch.undo()
+    (ws.path / "new.txt").write_text("new\n")
+    folder = files_in(ws.path)
+    head, history_head = git(ws.path, "rev-parse", "HEAD"), history.head(jr)
+
+    result = sws.diff(jr, ws.id)
+
+    assert [f[0] for f in result.files] == ["README.md", "new.txt"]
+    assert result.unrecorded == ("new.txt",)  # the system's change is not shown as a workspace edit
+    assert files_in(ws.path) == folder and "src/app.py" in folder
+    assert (ws.path / "src" / "app.py").read_text() == "print('hi')\n"
+    assert git(ws.path, "rev-parse", "HEAD") == head and history.head(jr) == history_head
+    sws.snapshot(jr, ws.id)  # a command that records finishes the re-base's files first
+    assert (ws.path / "src" / "app.py").read_text() == "theirs\n"
