@@ -97,7 +97,7 @@ def log(
         out(f"{style(e.id[:12], 'yellow')} {e.seq:>4} {when} {e.kind:<12} {e.summary}")
 
 
-def verify(json: JsonOpt = False) -> None:
+def verify(json: JsonOpt = False) -> int:
     """Replay history and check every id, digest and ref."""
     from kernel.base.repo import open_repo
     from kernel.errors import IntegrityError
@@ -107,12 +107,10 @@ def verify(json: JsonOpt = False) -> None:
     if json:
         emit_json({"ok": result.ok, "events": result.events, "objects": result.objects,
                    "problems": list(result.problems)})
-        if not result.ok:
-            raise typer.Exit(1)
-        return
+        return result.exit_code
     if result.ok:
         out(f"ok: {result.events} events and {result.objects} store objects verified")
-        return
+        return result.exit_code
     for problem in result.problems:
         err(f"problem: {problem}")
     raise IntegrityError(f"verify found {len(result.problems)} problem(s); first: {result.problems[0]}")

@@ -16,7 +16,7 @@ from typing import Any
 from kernel.base import canonical
 from kernel.base.repo import Repo
 from kernel.base.store import DIGEST_RE
-from kernel.errors import IntegrityError, JitosError
+from kernel.errors import EXIT_OK, IntegrityError, JitosError
 from kernel.record import history, refs, state
 from kernel.record.history import HISTORY_REF
 from kernel.workspace.sws import workspace_path
@@ -30,6 +30,11 @@ class VerifyResult:
     events: int
     objects: int
     problems: tuple[str, ...]
+
+    @property
+    def exit_code(self) -> int:
+        """0 when everything holds; a problem is an integrity error (1)."""
+        return EXIT_OK if self.ok else IntegrityError.exit_code
 
 
 def _digests(value: Any, key: str = "") -> Iterator[str]:

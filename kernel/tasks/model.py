@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kernel.base.repo import Repo
-from kernel.errors import NotFound
+from kernel.errors import EXIT_BAD_INPUT, EXIT_CONFLICT, EXIT_GATE_RED, EXIT_OK, NotFound
 from kernel.record import history
 from kernel.record.history import Recorded
 from kernel.record.locks import is_live
@@ -164,6 +164,17 @@ def live_state(repo: Repo, task: Task) -> str:
     if task.state == RUNNING and not is_live(repo, task.id):
         return INTERRUPTED
     return task.state
+
+
+def exit_code(task: Task, state: str) -> int:
+    """How `jitos intent` and `resume` end for `task` in `state` (its live state):
+    0 done, waiting on a person, or planned; 2 interrupted (a person must decide:
+    `resume --retry-step`); 3 its collapse met a conflict; 4 a step or the gate failed."""
+    if state == INTERRUPTED:
+        return EXIT_BAD_INPUT
+    if state == FAILED:
+        return EXIT_CONFLICT if task.blocked_by_conflict else EXIT_GATE_RED
+    return EXIT_OK
 
 
 def all_tasks(repo: Repo) -> list[Task]:

@@ -278,6 +278,15 @@ def test_demo_fixes_its_bug(tmp_path: Path) -> None:
     assert "failed as expected" in done.stderr
 
 
+def test_demo_refuses_a_folder_that_is_not_empty_or_is_a_file(tmp_path: Path) -> None:
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "notes.txt").write_text("mine\n")
+    assert "is not empty; pick a new folder" in jitos("demo", "--dir", str(tmp_path / "full"), check=2).stderr
+    (tmp_path / "file").write_text("mine\n")
+    assert "is a file; pick a new folder" in jitos("demo", "--dir", str(tmp_path / "file"), check=2).stderr
+    assert (tmp_path / "full" / "notes.txt").read_text() == "mine\n"
+
+
 def test_ctrl_c_records_the_step_as_interrupted_and_keeps_the_workspace(buggy_repo: Callable[..., Path]) -> None:
     repo = buggy_repo(agent_source=SLOW_AGENT)
     hold_agent()
