@@ -10,7 +10,7 @@ for it calls the task `interrupted`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -110,45 +110,61 @@ def _set_step(task: Task, step_id: str, **changes: Any) -> Task:
 
 
 def fold(records: Iterable[Recorded]) -> dict[str, Task]:
+    """Every task history knows, by id, as its events (oldest first) leave it."""
     tasks: dict[str, Task] = {}
     for rec in records:
-        event = rec.event
-        tid = event.links.get("task")
+        tid = rec.event.links.get("task")
         if tid is None:
             continue
-        data = event.data
-        if event.kind == "task":
+        if rec.event.kind == "task":
+            data = rec.event.data
             tasks[tid] = Task(tid, str(data["intent"]), str(data["task"]), tuple(data["args"]), data.get("matched"))
-        if tid not in tasks:
-            continue
-        task = replace(tasks[tid], events=tasks[tid].events + (rec.oid,))
-        step_id = event.links.get("step")
-        if event.kind == "plan":
-            plan = data["plan"]
-            steps = tuple(
-                StepState(s["id"], s["name"], s["worker"], tuple(s["after"]), bool(s["idempotent"]), int(s["retries"]))
-                for s in plan["steps"]
-            )
-            task = replace(task, plan=plan, method=str(plan["method"]), steps=steps)
-        elif event.kind == "sws-new":
-            task = replace(task, sws=event.links.get("sws"))
-        elif event.kind == "dispatch" and step_id:
-            current = task.step(step_id)
-            waiting = data.get("worker") == "human"
-            task = _set_step(task, step_id, status="waiting" if waiting else "running",
-                             attempts=current.attempts + 1, reason=str(data.get("prompt", "")) if waiting else "",
-                             events=current.events + (rec.oid,))
-        elif event.kind == "result" and step_id:
-            current = task.step(step_id)
-            task = _set_step(task, step_id, status=str(data["status"]), reason=str(data.get("reason", "")),
-                             events=current.events + (rec.oid,),
-                             collapse=str(data.get("collapse", {}).get("outcome", "")))
-        elif event.kind == "collapse":
-            task = replace(task, system=str(data["commit"]))
-        elif event.kind == "cancel":
-            task = replace(task, cancelled=str(data.get("reason") or ""))
-        tasks[tid] = task
+        if tid in tasks:
+            task = replace(tasks[tid], events=tasks[tid].events + (rec.oid,))
+            apply = _APPLY.get(rec.event.kind)
+            tasks[tid] = apply(task, rec) if apply else task
     return tasks
+
+
+def _planned(task: Task, rec: Recorded) -> Task:
+    plan = rec.event.data["plan"]
+    steps = tuple(
+        StepState(s["id"], s["name"], s["worker"], tuple(s["after"]), bool(s["idempotent"]), int(s["retries"]))
+        for s in plan["steps"]
+    )
+    return replace(task, plan=plan, method=str(plan["method"]), steps=steps)
+
+
+def _dispatched(task: Task, rec: Recorded) -> Task:
+    step_id, data = rec.event.links.get("step"), rec.event.data
+    if not step_id:
+        return task
+    current = task.step(step_id)
+    waiting = data.get("worker") == "human"
+    return _set_step(task, step_id, status="waiting" if waiting else "running",
+                     attempts=current.attempts + 1, reason=str(data.get("prompt", "")) if waiting else "",
+                     events=current.events + (rec.oid,))
+
+
+def _resulted(task: Task, rec: Recorded) -> Task:
+    step_id, data = rec.event.links.get("step"), rec.event.data
+    if not step_id:
+        return task
+    current = task.step(step_id)
+    return _set_step(task, step_id, status=str(data["status"]), reason=str(data.get("reason", "")),
+                     events=current.events + (rec.oid,),
+                     collapse=str(data.get("collapse", {}).get("outcome", "")))
+
+
+# What each kind of event does to the task it links; other kinds only join its events.
+_APPLY: dict[str, Callable[[Task, Recorded], Task]] = {
+    "plan": _planned,
+    "sws-new": lambda task, rec: replace(task, sws=rec.event.links.get("sws")),
+    "dispatch": _dispatched,
+    "result": _resulted,
+    "collapse": lambda task, rec: replace(task, system=str(rec.event.data["commit"])),
+    "cancel": lambda task, rec: replace(task, cancelled=str(rec.event.data.get("reason") or "")),
+}
 
 
 def load(repo: Repo, tid: str) -> Task:
