@@ -1,4 +1,10 @@
-"""`jitos intent`, `resume`, `why` and `demo`: the main job, rendered live."""
+"""`jitos intent`, `resume`, `cancel`, `why`, `show` and `demo`: the main job,
+with progress on stderr as steps start and end, and the result rendered.
+
+Each command calls one kernel function and renders what it returns; the exit
+code comes from the kernel (`kernel.tasks.model.exit_code`, the demo's
+result). Never a git call, never a rule about tasks here.
+"""
 
 from __future__ import annotations
 

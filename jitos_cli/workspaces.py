@@ -1,4 +1,10 @@
-"""`jitos sws …`: speculative workspaces by hand."""
+"""`jitos sws …`: speculative workspaces by hand. Each command calls one
+function of `kernel.workspace.sws` and renders its result; `sws run` exits
+with the command's own code (`kernel.errors.passed_through`).
+
+Never a git call or a rule about workspaces here: the kernel decides, this
+module prints.
+"""
 
 from __future__ import annotations
 

@@ -4,7 +4,10 @@ from its record, a linear chain with consecutive sequence numbers, canonical
 records, every store object's digest, every digest an event names, every
 overlay manifest, and every `refs/jitos/*` ref where history says it is.
 
-Read-only: commit ids are recomputed by hashing, never by writing objects.
+Read-only, apart from finishing a ref move a killed process left journalled
+(taking the lock does that): commit ids are recomputed by hashing, never by
+writing objects. Never prints and never raises for a problem it finds: every
+problem is a line in the result, whose `exit_code` says how `jitos verify` ends.
 """
 
 from __future__ import annotations

@@ -1,11 +1,13 @@
-"""Tasks as history knows them: a pure fold of `task`, `plan`, `dispatch`,
-`result` and collapse events into task and step states, and the task lock
-that says whether a `running` task still has a process. Never writes.
+"""Tasks as history knows them: a pure fold of the `task`, `plan`, `sws-new`,
+`dispatch`, `result`, `collapse` and `cancel` events into task and step
+states, and the task lock that says whether a `running` task still has a
+process. Never writes, never prints.
 
 Task states: planned (nothing dispatched yet, or planned with --plan-only),
-running, waiting (on a person), done, failed, interrupted. A step dispatched
+running, waiting (on a person), done, failed, interrupted, cancelled. A step dispatched
 with no result is `running` in history; a view that finds no live process
-for it calls the task `interrupted`.
+for it calls the task `interrupted`. `exit_code` says how `intent` and
+`resume` end for a task in each state.
 """
 
 from __future__ import annotations

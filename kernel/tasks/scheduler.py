@@ -11,6 +11,9 @@ numbers are the ticks); the wall clock only feeds progress reports.
 
 One process runs a task at a time (a lock per task); resume after a crash
 finds in-flight steps in history and re-runs them only when idempotent.
+
+It never prints (progress goes to the caller's function) and never reads a
+task's state from anywhere but history.
 """
 
 from __future__ import annotations
