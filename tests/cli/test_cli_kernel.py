@@ -1,3 +1,8 @@
+"""The command line around the kernel, through the real `jitos` entry point:
+exit codes, one-line errors, --json shapes and --debug. Tests assert what a
+user sees (exit code, stderr, parsed JSON), never how the kernel does it; the
+one stand-in is a kernel function made to fail, to show how a bug is reported."""
+
 import json
 from pathlib import Path
 

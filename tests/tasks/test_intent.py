@@ -1,3 +1,6 @@
+"""`jitos intent`, `resume` and `demo` end to end, with real repositories,
+real test commands, a scripted agent and real signals; nothing is mocked."""
+
 import json
 import os
 import signal
