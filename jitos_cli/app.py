@@ -1,11 +1,30 @@
-"""The typer app: each command parses options, calls one kernel function and
-renders the result (human or `--json`). No git calls and no business logic here."""
+"""The typer app: which command name runs which function, and the options that
+come before any command (`--debug`).
+
+Each command parses options, calls one kernel function and renders the result
+(human or `--json`). This module only wires them up: it must never hold
+command logic, git calls or error handling (that is `main`'s one handler).
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
 
 import typer
 
 from jitos_cli import core, landing, planning, tasks, workspaces
+
+
+@dataclass(slots=True)
+class GlobalOptions:
+    """Options given before the command, as `jitos --debug COMMAND …`. The error
+    handler in `main` reads them after the command has run (or failed)."""
+
+    debug: bool = False
+
+
+options = GlobalOptions()
 
 app = typer.Typer(
     name="jitos",
@@ -16,6 +35,14 @@ app = typer.Typer(
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+@app.callback()
+def global_options(
+    debug: Annotated[bool, typer.Option("--debug", help="Print the traceback with an error.")] = False,
+) -> None:
+    options.debug = debug
+
 
 app.command("init")(core.init)
 app.command("intent")(tasks.intent)

@@ -1,4 +1,10 @@
-"""`jitos init`, `status`, `log`, `verify`: one kernel call each, rendered."""
+"""`jitos init`, `status`, `log` and `verify`: each parses its options, calls
+one kernel function and renders the result (human, or `--json` through
+`render.emit_json`).
+
+Never more than that: no git calls, no reading of history, no decision about
+what a result means or which exit code it gets (the kernel's results say).
+"""
 
 from __future__ import annotations
 
@@ -57,24 +63,33 @@ def status(json: JsonOpt = False) -> None:
                            for w in st.workspaces]})
         return
     out(f"system  {st.system[:12]}  (branch {st.branch}, {st.events} events)")
-    colours = {"done": "green", "failed": "red", "interrupted": "yellow", "waiting": "yellow"}
     for task in st.tasks:
-        state = style(f"{task['state']:<11}", colours.get(task["state"], "bold"))
-        out(f"  {style(task['id'], 'bold')}  {state} {' '.join(task['intent'].split())[:60]}")
-        if task["state"] != "done":
-            out(f"      {task['why']}")
+        _show_task(task)
     if not st.workspaces:
         out("no active workspaces — `jitos sws new` makes one")
     for ws in st.workspaces:
-        label = f" ({ws.name})" if ws.name else ""
-        moved = "no snapshot yet" if ws.head == ws.base else f"snapshot {ws.head[:12]}"
-        p = st.predictions[ws.id]
-        if p.conflicts:
-            verdict = style(f"would conflict on {len(p.conflicts)} path(s): {', '.join(p.conflicts[:3])}", "red")
-        else:
-            verdict = style("would collapse cleanly" + (" (after re-base)" if p.rebase else ""), "green")
-        out(f"  {style(ws.id, 'bold')}{label}  base {ws.base[:12]}  {moved}  {verdict}")
-        out(f"      {ws.path}")
+        _show_workspace(ws, st.predictions[ws.id])
+
+
+STATE_COLOUR = {"done": "green", "failed": "red", "interrupted": "yellow", "waiting": "yellow"}
+
+
+def _show_task(task: dict[str, Any]) -> None:
+    state = style(f"{task['state']:<11}", STATE_COLOUR.get(task["state"], "bold"))
+    out(f"  {style(task['id'], 'bold')}  {state} {' '.join(task['intent'].split())[:60]}")
+    if task["state"] != "done":
+        out(f"      {task['why']}")
+
+
+def _show_workspace(ws: Any, p: Any) -> None:
+    label = f" ({ws.name})" if ws.name else ""
+    moved = "no snapshot yet" if ws.head == ws.base else f"snapshot {ws.head[:12]}"
+    if p.conflicts:
+        verdict = style(f"would conflict on {len(p.conflicts)} path(s): {', '.join(p.conflicts[:3])}", "red")
+    else:
+        verdict = style("would collapse cleanly" + (" (after re-base)" if p.rebase else ""), "green")
+    out(f"  {style(ws.id, 'bold')}{label}  base {ws.base[:12]}  {moved}  {verdict}")
+    out(f"      {ws.path}")
 
 
 def log(
@@ -97,7 +112,7 @@ def log(
         out(f"{style(e.id[:12], 'yellow')} {e.seq:>4} {when} {e.kind:<12} {e.summary}")
 
 
-def verify(json: JsonOpt = False) -> None:
+def verify(json: JsonOpt = False) -> int:
     """Replay history and check every id, digest and ref."""
     from kernel.base.repo import open_repo
     from kernel.errors import IntegrityError
@@ -107,12 +122,10 @@ def verify(json: JsonOpt = False) -> None:
     if json:
         emit_json({"ok": result.ok, "events": result.events, "objects": result.objects,
                    "problems": list(result.problems)})
-        if not result.ok:
-            raise typer.Exit(1)
-        return
+        return result.exit_code
     if result.ok:
         out(f"ok: {result.events} events and {result.objects} store objects verified")
-        return
+        return result.exit_code
     for problem in result.problems:
         err(f"problem: {problem}")
     raise IntegrityError(f"verify found {len(result.problems)} problem(s); first: {result.problems[0]}")

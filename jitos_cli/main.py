@@ -1,50 +1,64 @@
 """Entry point: run the typer app behind the one error handler that maps
 `JitosError` to its documented exit code, Ctrl-C to 130, and anything
-unexpected to 1 (with the traceback only under `--debug`)."""
+unexpected to 1 (with the traceback only under `jitos --debug`).
+
+A command's exit code is what its function returns (an `int`, or `None` for
+0) or the code of the error it raises. Nothing else here may decide an exit
+code, and no command may call `sys.exit` or raise `typer.Exit`.
+"""
 
 from __future__ import annotations
 
 import sys
 import traceback
 
+from jitos_cli.app import app, options
+from kernel.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, JitosError
+
 
 def main(argv: list[str] | None = None) -> int:
+    """Run `jitos ARGV…` (default: this process's arguments) and return its exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in args
-    if debug:
-        args.remove("--debug")
-    from kernel.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, JitosError
-
+    options.debug = False  # set by the app's callback when `--debug` comes before the command
     try:
-        from jitos_cli.app import app
-
         code = app(args=args, prog_name="jitos", standalone_mode=False)
-        if isinstance(code, int):
-            return code
     except JitosError as err:
-        if debug:
-            traceback.print_exc()
+        _traceback_under_debug()
         print(f"jitos: error: {err.message}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
-        print("jitos: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return _interrupted()
     except SystemExit as exit_:
-        return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+        return exit_.code if isinstance(exit_.code, int) else (EXIT_OK if exit_.code is None else EXIT_INTERNAL)
     except Exception as err:  # noqa: BLE001 - the one boundary that catches everything
-        # typer may bundle its own copy of click, so match click's exceptions by name.
-        lineage = {cls.__name__ for cls in type(err).__mro__}
-        if "Abort" in lineage:
-            print("jitos: interrupted", file=sys.stderr)
-            return EXIT_INTERRUPTED
-        if "ClickException" in lineage:
-            getattr(err, "show")()  # noqa: B009 - click's API, matched by name above
-            return int(getattr(err, "exit_code", 2))
-        if debug:
-            traceback.print_exc()
-        print(f"jitos: internal error: {type(err).__name__}: {err} (rerun with --debug for the traceback)", file=sys.stderr)
-        return EXIT_INTERNAL
-    return 0
+        return _unexpected(err)
+    return code if isinstance(code, int) else EXIT_OK
+
+
+def _unexpected(err: Exception) -> int:
+    """Click's own exceptions (usage errors, an abort at a prompt) keep their
+    meaning; anything else is a bug: one line, the traceback under --debug."""
+    # typer may bundle its own copy of click, so match click's exceptions by name.
+    lineage = {cls.__name__ for cls in type(err).__mro__}
+    if "Abort" in lineage:
+        return _interrupted()
+    if "ClickException" in lineage:
+        getattr(err, "show")()  # noqa: B009 - click's API, matched by name above
+        return int(getattr(err, "exit_code", 2))
+    _traceback_under_debug()
+    print(f"jitos: internal error: {type(err).__name__}: {err} (rerun as `jitos --debug …` for the traceback)",
+          file=sys.stderr)
+    return EXIT_INTERNAL
+
+
+def _interrupted() -> int:
+    print("jitos: interrupted", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
+def _traceback_under_debug() -> None:
+    if options.debug:
+        traceback.print_exc()
 
 
 def run() -> None:

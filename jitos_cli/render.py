@@ -1,6 +1,11 @@
-"""Rendering for humans and machines: `--json` output is canonical (sorted keys,
-UTF-8, newline-terminated); colour only on a TTY and never under NO_COLOR;
-progress goes to stderr."""
+"""How the command line writes: the one `--json` writer, colour, and the
+stdout/stderr split. Every command's JSON goes through `emit_json`, so every
+`--json` has the same format (docs/json.md): keys sorted, UTF-8 (not
+ASCII-escaped), indented by two spaces, one trailing newline.
+
+Writes only what it is handed: never calls the kernel, never decides what a
+result means or which exit code it gets.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +16,12 @@ from typing import Any
 
 
 def emit_json(value: Any) -> None:
+    """Print one JSON value on stdout in the format every `--json` shares."""
     sys.stdout.write(json.dumps(value, sort_keys=True, ensure_ascii=False, indent=2) + "\n")
 
 
 def use_colour(stream: Any = None) -> bool:
+    """Colour only on a terminal, and never when NO_COLOR is set."""
     stream = stream or sys.stdout
     return "NO_COLOR" not in os.environ and hasattr(stream, "isatty") and stream.isatty()
 
@@ -27,8 +34,10 @@ def style(text: str, colour: str, stream: Any = None) -> str:
 
 
 def out(text: str = "") -> None:
+    """A line of the result, on stdout."""
     sys.stdout.write(text + "\n")
 
 
 def err(text: str) -> None:
+    """A line of progress, a note or a problem, on stderr."""
     sys.stderr.write(text + "\n")

@@ -1,10 +1,15 @@
-"""`jitos intent`, `resume`, `why` and `demo`: the main job, rendered live."""
+"""`jitos intent`, `resume`, `cancel`, `why`, `show` and `demo`: the main job,
+with progress on stderr as steps start and end, and the result rendered.
+
+Each command calls one kernel function and renders what it returns; the exit
+code comes from the kernel (`kernel.tasks.model.exit_code`, the demo's
+result). Never a git call, never a rule about tasks here.
+"""
 
 from __future__ import annotations
 
 import shlex
 import sys
-import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -38,9 +43,9 @@ def task_json(task: Any, live: str) -> dict[str, Any]:
                        "reason": s.reason} for s in task.steps]}
 
 
-def finish(repo: Any, task: Any, json: bool) -> None:
-    from kernel.errors import EXIT_CONFLICT, EXIT_GATE_RED
-    from kernel.tasks.model import live_state
+def finish(repo: Any, task: Any, json: bool) -> int:
+    """Render the task as the command leaves it; return the exit code its state calls for."""
+    from kernel.tasks.model import exit_code, live_state
 
     live = live_state(repo, task)
     if json:
@@ -55,12 +60,7 @@ def finish(repo: Any, task: Any, json: bool) -> None:
         err(f"{style(live, colour)}: task {task.id} {task.why()}")
         if task.sws:
             err(f"workspace kept: {task.sws} — `jitos why {task.id}` for the events and logs")
-    if live == "interrupted":
-        from kernel.errors import EXIT_BAD_INPUT
-
-        raise typer.Exit(EXIT_BAD_INPUT)  # needs a decision: resume --retry-step
-    if live == "failed":
-        raise typer.Exit(EXIT_CONFLICT if task.blocked_by_conflict else EXIT_GATE_RED)
+    return exit_code(task, live)
 
 
 def intent(
@@ -70,7 +70,7 @@ def intent(
     plan_only: Annotated[bool, typer.Option("--plan-only", help="Record the task and plan; run nothing.")] = False,
     jobs: Annotated[int, typer.Option("-j", "--jobs", min=1, help="Independent read-only steps at once.")] = 1,
     json: JsonOpt = False,
-) -> None:
+) -> int:
     """Declare an intent: plan it, run it in a workspace, collapse on green."""
     from kernel.base.repo import open_repo
     from kernel.tasks.intent import declare
@@ -78,7 +78,7 @@ def intent(
     repo = open_repo()
     call = (task[0], task[1:]) if task else None
     result = declare(repo, text, task_call=call, plan_only=plan_only, jobs=jobs, progress=progress_printer(json))
-    finish(repo, result, json)
+    return finish(repo, result, json)
 
 
 def resume(
@@ -87,14 +87,14 @@ def resume(
     fail: Annotated[str | None, typer.Option("--fail", metavar="REASON", help="Answer a waiting person step with 'no'.")] = None,
     jobs: Annotated[int, typer.Option("-j", "--jobs", min=1)] = 1,
     json: JsonOpt = False,
-) -> None:
+) -> int:
     """Continue a task waiting on a person or interrupted by a crash."""
     from kernel.base.repo import open_repo
     from kernel.tasks.intent import resume as do_resume
 
     repo = open_repo()
     result = do_resume(repo, task, jobs=jobs, retry_step=retry_step, failed=fail, progress=progress_printer(json))
-    finish(repo, result, json)
+    return finish(repo, result, json)
 
 
 def cancel(
@@ -148,15 +148,11 @@ def show(digest: Annotated[str, typer.Argument(metavar="DIGEST", help="A store o
 
 def demo(
     where: Annotated[Path | None, typer.Option("--dir", help="Build the demo repository here (default: a temp folder).")] = None,
-) -> None:
+) -> int:
     """Fix a real bug end to end in a small generated repository."""
     from kernel import demo as kdemo
 
-    root = (where or Path(tempfile.mkdtemp(prefix="jitos-demo-")) / "slugify").resolve()
-    if root.exists() and any(root.iterdir()):
-        from kernel.errors import BadInput
-
-        raise BadInput(f"{root} is not empty; pick a new folder for the demo")
+    root = kdemo.folder(where)
     out(f"demo repository: {root}")
     out(f"intent: {kdemo.INTENT}")
     result = kdemo.run(root, progress=progress_printer(False))
@@ -172,5 +168,4 @@ def demo(
         out(f"  {line}")
     out("")
     out(f"look around: cd {shlex.quote(str(root))} && jitos status && jitos why {result.task.id}")
-    if result.task.state != "done":
-        raise typer.Exit(1)
+    return result.exit_code

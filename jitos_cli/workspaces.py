@@ -1,4 +1,10 @@
-"""`jitos sws …`: speculative workspaces by hand."""
+"""`jitos sws …`: speculative workspaces by hand. Each command calls one
+function of `kernel.workspace.sws` and renders its result; `sws run` exits
+with the command's own code (`kernel.errors.passed_through`).
+
+Never a git call or a rule about workspaces here: the kernel decides, this
+module prints.
+"""
 
 from __future__ import annotations
 
@@ -103,9 +109,10 @@ def snapshot(key: IdArg, message: Annotated[str | None, typer.Option("-m", "--me
 
 @sws_app.command("run")
 def run(key: IdArg, command: Annotated[list[str], typer.Argument(metavar="-- CMD…", help="The command (argv).")],
-        json: JsonOpt = False) -> None:
+        json: JsonOpt = False) -> int:
     """Run a command inside the workspace; record its output, exit code and edits."""
     from kernel.base.repo import open_repo
+    from kernel.errors import passed_through
     from kernel.workspace import sws
 
     if command and command[0] == "--":
@@ -122,10 +129,7 @@ def run(key: IdArg, command: Annotated[list[str], typer.Argument(metavar="-- CMD
         sys.stdout.flush()
         changed = f", {len(result.snapshot.changed)} path(s) recorded" if result.snapshot.changed else ""
         err(f"jitos: {result.sws}: exit {result.exit_code}{changed}")
-    if result.exit_code < 0:  # killed by a signal: the shell's convention
-        raise typer.Exit(128 - result.exit_code)
-    if result.exit_code != 0:
-        raise typer.Exit(result.exit_code if result.exit_code < 256 else 1)
+    return passed_through(result.exit_code)
 
 
 @sws_app.command("discard")

@@ -6,17 +6,22 @@ naming the test command as the gate), then runs `jitos intent "fix the bug
 …"` on it: the agent writes a reproducing test (red), fixes the code, the
 tests pass (green), and the work collapses onto the branch. Offline; needs
 only Python and git.
+
+It builds only in a folder it was given empty (or makes its own), and never
+prints: the command line shows the result.
 """
 
 from __future__ import annotations
 
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pygit2
 
 from kernel.base.repo import open_repo
+from kernel.errors import EXIT_INTERNAL, EXIT_OK, BadInput
 from kernel.record import history
 from kernel.record.initialise import init
 from kernel.tasks import intent, scheduler
@@ -79,6 +84,28 @@ class DemoResult:
     branch_log: tuple[str, ...]
     history_log: tuple[str, ...]
 
+    @property
+    def exit_code(self) -> int:
+        """0 when the task ends done; anything else means the demo itself is broken (1)."""
+        return EXIT_OK if self.task.state == tasks.DONE else EXIT_INTERNAL
+
+
+def folder(where: Path | None = None) -> Path:
+    """Where the demo repository goes: `where` (absolute), which must not exist
+    or be an empty folder; by default a new temporary folder."""
+    if where is None:
+        return (Path(tempfile.mkdtemp(prefix="jitos-demo-")) / "slugify").resolve()
+    root = where.resolve()
+    _require_empty(root)
+    return root
+
+
+def _require_empty(root: Path) -> None:
+    if root.exists() and not root.is_dir():
+        raise BadInput(f"{root} is a file; pick a new folder for the demo")
+    if root.exists() and any(root.iterdir()):
+        raise BadInput(f"{root} is not empty; pick a new folder for the demo")
+
 
 def build(root: Path) -> Path:
     """Create the demo repository at `root` (one commit on `main`)."""
@@ -119,6 +146,9 @@ def _log(repo: pygit2.Repository, ref: str, trailers: bool) -> tuple[str, ...]:
 
 
 def run(root: Path, progress: scheduler.ProgressFn | None = None) -> DemoResult:
+    """Build the demo repository at `root` (missing or empty), run the intent on
+    it, and return the task with `git log` of the branch and of history."""
+    _require_empty(root)
     build(root)
     repo = open_repo(root)
     init(repo)

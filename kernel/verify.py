@@ -4,7 +4,10 @@ from its record, a linear chain with consecutive sequence numbers, canonical
 records, every store object's digest, every digest an event names, every
 overlay manifest, and every `refs/jitos/*` ref where history says it is.
 
-Read-only: commit ids are recomputed by hashing, never by writing objects.
+Read-only, apart from finishing a ref move a killed process left journalled
+(taking the lock does that): commit ids are recomputed by hashing, never by
+writing objects. Never prints and never raises for a problem it finds: every
+problem is a line in the result, whose `exit_code` says how `jitos verify` ends.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import Any
 from kernel.base import canonical
 from kernel.base.repo import Repo
 from kernel.base.store import DIGEST_RE
-from kernel.errors import IntegrityError, JitosError
+from kernel.errors import EXIT_OK, IntegrityError, JitosError
 from kernel.record import history, refs, state
 from kernel.record.history import HISTORY_REF
 from kernel.workspace.sws import workspace_path
@@ -30,6 +33,11 @@ class VerifyResult:
     events: int
     objects: int
     problems: tuple[str, ...]
+
+    @property
+    def exit_code(self) -> int:
+        """0 when everything holds; a problem is an integrity error (1)."""
+        return EXIT_OK if self.ok else IntegrityError.exit_code
 
 
 def _digests(value: Any, key: str = "") -> Iterator[str]:

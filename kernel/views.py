@@ -1,5 +1,9 @@
-"""Read-only views folded from history: `status` (with a collapse prediction per
-workspace, computed in memory) and `log`. Never writes."""
+"""The read-only views, folded from history: `status` (with a collapse
+prediction per workspace, merged in memory), `log` and `why`.
+
+Nothing else: a view never writes (no object, ref or file), never takes the
+jitos lock and never prints; it returns frozen values for the command line.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from kernel.base.repo import Repo
 from kernel.errors import NotFound
 from kernel.land.merge import conflicts
 from kernel.record import history, refs, state
-from kernel.tasks.model import all_tasks, live_state, load
+from kernel.tasks.model import Task, all_tasks, live_state, load
 from kernel.workspace.sws import Workspace, find, view, workspace_path
 
 
@@ -45,6 +49,11 @@ class Prediction:
     conflicts: tuple[str, ...]
 
 
+def _entry(rec: history.Recorded) -> LogEntry:
+    event = rec.event
+    return LogEntry(rec.oid, event.seq, event.kind, event.summary, event.time, dict(event.links), dict(event.data))
+
+
 def task_summaries(repo: Repo) -> tuple[dict[str, Any], ...]:
     out = []
     for task in all_tasks(repo):
@@ -60,13 +69,16 @@ def status(repo: Repo) -> Status:
     active = [s for s in st.sws.values() if s.state == state.SWS_ACTIVE]
     # A collapse adopts commits made on the branch first, so predict against its tip.
     target = refs.read(repo, f"refs/heads/{st.branch}") or st.system
-    predictions = {}
-    for sws in active:
-        clash = tuple(conflicts(repo, sws.base, target, sws.head)) if target and sws.base != target else ()
-        predictions[sws.id] = Prediction(not clash, sws.base != target, clash)
+    predictions = {sws.id: _predict(repo, sws, target) for sws in active}
     workspaces = tuple(view(repo, s) for s in active)
     return Status(st.system or "", st.branch or "", st.head or "", st.seq, workspaces, task_summaries(repo),
                   predictions)
+
+
+def _predict(repo: Repo, sws: state.Sws, target: str | None) -> Prediction:
+    """What collapsing the workspace's recorded head onto `target` would meet, merged in memory."""
+    clash = tuple(conflicts(repo, sws.base, target, sws.head)) if target and sws.base != target else ()
+    return Prediction(not clash, sws.base != target, clash)
 
 
 def log(repo: Repo, limit: int | None = None, sws: str | None = None, task: str | None = None) -> list[LogEntry]:
@@ -84,9 +96,7 @@ def log(repo: Repo, limit: int | None = None, sws: str | None = None, task: str 
             continue
         if task is not None and event.links.get("task") != task:
             continue
-        entries.append(
-            LogEntry(rec.oid, event.seq, event.kind, event.summary, event.time, dict(event.links), dict(event.data))
-        )
+        entries.append(_entry(rec))
         if limit is not None and len(entries) >= limit:
             break
     return entries
@@ -112,29 +122,39 @@ def why(repo: Repo, key: str) -> Why:
     """Explain a task (t1), a step (t1/STEP or t1:STEP) or a workspace (s1 or its name)."""
     history.require(repo)
     task_id, sep, step_id = key.replace(":", "/").partition("/")
-    entries = [LogEntry(r.oid, r.event.seq, r.event.kind, r.event.summary, r.event.time, dict(r.event.links),
-                        dict(r.event.data)) for r in history.events(repo)]
-    if task_id.startswith("t") and task_id[1:].isdigit():
-        task = load(repo, task_id)
-        if sep:
-            try:
-                step = task.step(step_id)
-            except KeyError:
-                steps = ", ".join(s.id for s in task.steps)
-                raise NotFound(f"task {task.id} has no step {step_id!r}; its steps: {steps}") from None
-            mine = [e for e in entries if e.links.get("task") == task.id and e.links.get("step") == step.id]
-            answer = f"step {step.id} ({step.worker}) of task {task.id} is {step.status}" + (
-                f": {step.reason}" if step.reason else "") + f"; it runs because {_because(task, step.id)}"
-            return Why(f"step {task.id}/{step.id}", step.status, answer, tuple(mine), _artifacts(mine))
-        mine = [e for e in entries if e.links.get("task") == task.id]
-        live = live_state(repo, task)
-        answer = f"task {task.id} \"{' '.join(task.intent.split())}\" → {task.task} by method {task.method or '?'}: " + (
-            task.why() if live == task.state else "interrupted: no process is running it")
-        if live == "waiting" and task.sws:
-                    answer += f" (work in {workspace_path(repo, task.sws)})"
-        return Why(f"task {task.id}", live, answer, tuple(mine), _artifacts(mine))
-    st = state.load(repo)
-    ws = find(st, key)
+    entries = [_entry(r) for r in history.events(repo)]
+    if not (task_id.startswith("t") and task_id[1:].isdigit()):
+        return _why_workspace(repo, key, entries)
+    task = load(repo, task_id)
+    if sep:
+        return _why_step(task, step_id, entries)
+    return _why_task(repo, task, entries)
+
+
+def _why_step(task: Task, step_id: str, entries: list[LogEntry]) -> Why:
+    try:
+        step = task.step(step_id)
+    except KeyError:
+        steps = ", ".join(s.id for s in task.steps)
+        raise NotFound(f"task {task.id} has no step {step_id!r}; its steps: {steps}") from None
+    mine = [e for e in entries if e.links.get("task") == task.id and e.links.get("step") == step.id]
+    answer = f"step {step.id} ({step.worker}) of task {task.id} is {step.status}" + (
+        f": {step.reason}" if step.reason else "") + f"; it runs because {_because(task, step.id)}"
+    return Why(f"step {task.id}/{step.id}", step.status, answer, tuple(mine), _artifacts(mine))
+
+
+def _why_task(repo: Repo, task: Task, entries: list[LogEntry]) -> Why:
+    mine = [e for e in entries if e.links.get("task") == task.id]
+    live = live_state(repo, task)
+    answer = f"task {task.id} \"{' '.join(task.intent.split())}\" → {task.task} by method {task.method or '?'}: " + (
+        task.why() if live == task.state else "interrupted: no process is running it")
+    if live == "waiting" and task.sws:
+        answer += f" (work in {workspace_path(repo, task.sws)})"
+    return Why(f"task {task.id}", live, answer, tuple(mine), _artifacts(mine))
+
+
+def _why_workspace(repo: Repo, key: str, entries: list[LogEntry]) -> Why:
+    ws = find(state.load(repo), key)
     mine = [e for e in entries if e.links.get("sws") == ws.id]
     created = next((e for e in mine if e.kind == "sws-new"), None)
     origin = f"made for task {created.links['task']}" if created and "task" in created.links else "made by hand"
@@ -143,7 +163,8 @@ def why(repo: Repo, key: str) -> Why:
     return Why(f"workspace {ws.id}", ws.state, answer, tuple(mine), _artifacts(mine))
 
 
-def _because(task: Any, step_id: str) -> str:
+def _because(task: Task, step_id: str) -> str:
+    """The chain of decompositions that put a step in the plan, up to the intent."""
     assert task.plan is not None
     tree = {d["id"]: d for d in task.plan["tree"]}
     chain = []

@@ -79,7 +79,32 @@ def _argv(value: Any, where: str) -> tuple[str, ...]:
 
 
 def _validate(path: Path, data: dict[str, Any]) -> None:
-    """Check one config file's tables, keys and value types, naming the file."""
+    """Check one config file's tables, keys and value types, naming the file.
+
+    The checks run in a fixed order (tables and keys, then commands, lists,
+    timeouts, then the rest), so a file with several mistakes always reports
+    the same one first."""
+    _check_tables(path, data)
+    for table in ("gate", "test"):
+        _argv(data.get(table, {}).get("command"), f"{path}: [{table}] command")
+    if not _is_names(data.get("gate", {}).get("env", [])):
+        raise BadInput(f"{path}: [gate] env must be a list of variable names, e.g. env = [\"DATABASE_URL\"]")
+    timeouts = [("gate", data.get("gate", {}))]
+    for kind, section in data.get("workers", {}).items():
+        _check_worker(path, kind, section)
+        timeouts.append((f"workers.{kind}", section))
+    for where, section in timeouts:
+        _check_timeout(path, where, section.get("timeout"))
+    branch = data.get("system", {}).get("branch")
+    if branch is not None and not isinstance(branch, str):
+        raise BadInput(f"{path}: [system] branch must be a branch name (a string)")
+    include = data.get("sws", {}).get("include")
+    if include is not None and not _is_names(include):
+        raise BadInput(f"{path}: [sws] include must be a list of path patterns, e.g. [\".env\"]")
+
+
+def _check_tables(path: Path, data: dict[str, Any]) -> None:
+    """Only known tables, each a table, holding only its known keys."""
     for table, value in data.items():
         if table not in _CONFIG_KEYS:
             known = ", ".join(sorted(_CONFIG_KEYS))
@@ -89,33 +114,30 @@ def _validate(path: Path, data: dict[str, Any]) -> None:
         for key in value:
             if key not in _CONFIG_KEYS[table]:
                 raise BadInput(f"{path}: unknown key {key!r} in [{table}]")
-    for table in ("gate", "test"):
-        _argv(data.get(table, {}).get("command"), f"{path}: [{table}] command")
-    gate_env = data.get("gate", {}).get("env", [])
-    if not isinstance(gate_env, list) or not all(isinstance(n, str) for n in gate_env):
-        raise BadInput(f"{path}: [gate] env must be a list of variable names, e.g. env = [\"DATABASE_URL\"]")
-    timeouts = [("gate", data.get("gate", {}))]
-    for kind, section in data.get("workers", {}).items():
-        if not isinstance(section, dict):
-            raise BadInput(f"{path}: [workers.{kind}] must be a table")
-        unknown = set(section) - {"command", "env", "timeout"}
-        if unknown:
-            raise BadInput(f"{path}: unknown key {min(unknown)!r} in [workers.{kind}]")
-        _argv(section.get("command"), f"{path}: [workers.{kind}] command")
-        env = section.get("env", [])
-        if not isinstance(env, list) or not all(isinstance(n, str) for n in env):
-            raise BadInput(f"{path}: [workers.{kind}] env must be a list of variable names")
-        timeouts.append((f"workers.{kind}", section))
-    for where, section in timeouts:
-        timeout = section.get("timeout")
-        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
-            raise BadInput(f"{path}: [{where}] timeout must be a positive number of seconds, e.g. timeout = 600")
-    branch = data.get("system", {}).get("branch")
-    if branch is not None and not isinstance(branch, str):
-        raise BadInput(f"{path}: [system] branch must be a branch name (a string)")
-    include = data.get("sws", {}).get("include")
-    if include is not None and (not isinstance(include, list) or not all(isinstance(p, str) for p in include)):
-        raise BadInput(f"{path}: [sws] include must be a list of path patterns, e.g. [\".env\"]")
+
+
+def _check_worker(path: Path, kind: str, section: Any) -> None:
+    """A `[workers.<kind>]` table: `command` an argv, `env` a list of names, nothing else."""
+    if not isinstance(section, dict):
+        raise BadInput(f"{path}: [workers.{kind}] must be a table")
+    unknown = set(section) - {"command", "env", "timeout"}
+    if unknown:
+        raise BadInput(f"{path}: unknown key {min(unknown)!r} in [workers.{kind}]")
+    _argv(section.get("command"), f"{path}: [workers.{kind}] command")
+    if not _is_names(section.get("env", [])):
+        raise BadInput(f"{path}: [workers.{kind}] env must be a list of variable names")
+
+
+def _check_timeout(path: Path, where: str, timeout: Any) -> None:
+    if timeout is None:
+        return
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+        raise BadInput(f"{path}: [{where}] timeout must be a positive number of seconds, e.g. timeout = 600")
+
+
+def _is_names(value: Any) -> bool:
+    """A list of strings (variable names, path patterns)."""
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
 
 
 def load_config(workdir: Path | None, jitos_dir: Path) -> Config:

@@ -1,7 +1,8 @@
 """`jitos init`: point the system ref at the current commit, record the system
 branch, create the store, and record an `init` event. Idempotent.
 
-Writes nothing into the work tree unless asked for the team config file.
+Writes nothing into the work tree unless asked for the team config file, and
+never changes the system branch of a repository already set up.
 """
 
 from __future__ import annotations
@@ -46,18 +47,52 @@ class InitResult:
 
 
 def init(repo: Repo, system_branch: str | None = None, write_config: bool = False) -> InitResult:
-    git = repo.git
+    """Set jitos up: the system ref at the tip of the branch to follow, the store,
+    and an `init` event. Run again, it changes nothing (and says so)."""
     existing = history.head(repo)
     if existing is not None:
-        current = state.load(repo)
-        wanted = (system_branch or "").removeprefix("refs/heads/")
-        if wanted and wanted != current.branch:
-            raise BadInput(
-                f"jitos already follows branch {current.branch!r} here; changing the system branch "
-                "is not supported (nothing was changed)"
-            )
-        config_written = _write_team_config(repo) if write_config else None
-        return InitResult(False, current.system or "", current.branch or "", existing, config_written)
+        return _again(repo, existing, system_branch, write_config)
+    branch = _branch_to_follow(repo, system_branch)
+    ref = repo.git.references.get(f"refs/heads/{branch}")
+    if ref is None:
+        raise NotFound(f"no branch {branch!r} in this repository; create it or name an existing one")
+    system = str(ref.resolve().target)
+
+    repo.store.create()
+    repo.workspaces_dir.mkdir(parents=True, exist_ok=True)
+    config_written = _write_team_config(repo) if write_config else None
+
+    with state.ledger(repo, require_init=False) as ledger:
+        if ledger.state.head is not None:  # another process initialised it meanwhile
+            current = ledger.state
+            return InitResult(False, current.system or "", current.branch or "", current.head or "", config_written)
+        rec = ledger.record(
+            "init",
+            f"init: system {system[:12]} follows branch {branch}",
+            data={"branch": branch, "system": system},
+            moves={SYSTEM_REF: system},
+        )
+    return InitResult(True, system, branch, rec.oid, config_written)
+
+
+def _again(repo: Repo, existing: str, system_branch: str | None, write_config: bool) -> InitResult:
+    """`init` where jitos is set up already: nothing changes, except the team
+    config file when asked for; another system branch is refused."""
+    current = state.load(repo)
+    wanted = (system_branch or "").removeprefix("refs/heads/")
+    if wanted and wanted != current.branch:
+        raise BadInput(
+            f"jitos already follows branch {current.branch!r} here; changing the system branch "
+            "is not supported (nothing was changed)"
+        )
+    config_written = _write_team_config(repo) if write_config else None
+    return InitResult(False, current.system or "", current.branch or "", existing, config_written)
+
+
+def _branch_to_follow(repo: Repo, system_branch: str | None) -> str:
+    """`--system-branch`, else `[system] branch` from the configuration, else the
+    checked-out branch; refused with a reason when there is none to follow."""
+    git = repo.git
     if system_branch is None:
         configured = repo.config().raw.get("system", {}).get("branch")
         system_branch = configured if isinstance(configured, str) else None
@@ -69,31 +104,11 @@ def init(repo: Repo, system_branch: str | None = None, write_config: bool = Fals
                 "HEAD is detached, so there is no branch to follow; "
                 "check out a branch or pass --system-branch NAME"
             )
-        branch = git.head.shorthand
-    else:
-        branch = system_branch.removeprefix("refs/heads/")
-        if branch.startswith("-") or not pygit2.reference_is_valid_name(f"refs/heads/{branch}"):
-            raise BadInput(f"{system_branch!r} is not a valid branch name")
-    ref = git.references.get(f"refs/heads/{branch}")
-    if ref is None:
-        raise NotFound(f"no branch {branch!r} in this repository; create it or name an existing one")
-    system = str(ref.resolve().target)
-
-    repo.store.create()
-    repo.workspaces_dir.mkdir(parents=True, exist_ok=True)
-    config_written = _write_team_config(repo) if write_config else None
-
-    with state.ledger(repo, require_init=False) as ledger:
-        if ledger.state.head is not None:
-            current = ledger.state
-            return InitResult(False, current.system or "", current.branch or "", current.head or "", config_written)
-        rec = ledger.record(
-            "init",
-            f"init: system {system[:12]} follows branch {branch}",
-            data={"branch": branch, "system": system},
-            moves={SYSTEM_REF: system},
-        )
-    return InitResult(True, system, branch, rec.oid, config_written)
+        return str(git.head.shorthand)
+    branch = system_branch.removeprefix("refs/heads/")
+    if branch.startswith("-") or not pygit2.reference_is_valid_name(f"refs/heads/{branch}"):
+        raise BadInput(f"{system_branch!r} is not a valid branch name")
+    return branch
 
 
 def _write_team_config(repo: Repo) -> Path:

@@ -1,21 +1,23 @@
-"""Tasks as history knows them: a pure fold of `task`, `plan`, `dispatch`,
-`result` and collapse events into task and step states, and the task lock
-that says whether a `running` task still has a process. Never writes.
+"""Tasks as history knows them: a pure fold of the `task`, `plan`, `sws-new`,
+`dispatch`, `result`, `collapse` and `cancel` events into task and step
+states, and the task lock that says whether a `running` task still has a
+process. Never writes, never prints.
 
 Task states: planned (nothing dispatched yet, or planned with --plan-only),
-running, waiting (on a person), done, failed, interrupted. A step dispatched
+running, waiting (on a person), done, failed, interrupted, cancelled. A step dispatched
 with no result is `running` in history; a view that finds no live process
-for it calls the task `interrupted`.
+for it calls the task `interrupted`. `exit_code` says how `intent` and
+`resume` end for a task in each state.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kernel.base.repo import Repo
-from kernel.errors import NotFound
+from kernel.errors import EXIT_BAD_INPUT, EXIT_CONFLICT, EXIT_GATE_RED, EXIT_OK, NotFound
 from kernel.record import history
 from kernel.record.history import Recorded
 from kernel.record.locks import is_live
@@ -110,45 +112,61 @@ def _set_step(task: Task, step_id: str, **changes: Any) -> Task:
 
 
 def fold(records: Iterable[Recorded]) -> dict[str, Task]:
+    """Every task history knows, by id, as its events (oldest first) leave it."""
     tasks: dict[str, Task] = {}
     for rec in records:
-        event = rec.event
-        tid = event.links.get("task")
+        tid = rec.event.links.get("task")
         if tid is None:
             continue
-        data = event.data
-        if event.kind == "task":
+        if rec.event.kind == "task":
+            data = rec.event.data
             tasks[tid] = Task(tid, str(data["intent"]), str(data["task"]), tuple(data["args"]), data.get("matched"))
-        if tid not in tasks:
-            continue
-        task = replace(tasks[tid], events=tasks[tid].events + (rec.oid,))
-        step_id = event.links.get("step")
-        if event.kind == "plan":
-            plan = data["plan"]
-            steps = tuple(
-                StepState(s["id"], s["name"], s["worker"], tuple(s["after"]), bool(s["idempotent"]), int(s["retries"]))
-                for s in plan["steps"]
-            )
-            task = replace(task, plan=plan, method=str(plan["method"]), steps=steps)
-        elif event.kind == "sws-new":
-            task = replace(task, sws=event.links.get("sws"))
-        elif event.kind == "dispatch" and step_id:
-            current = task.step(step_id)
-            waiting = data.get("worker") == "human"
-            task = _set_step(task, step_id, status="waiting" if waiting else "running",
-                             attempts=current.attempts + 1, reason=str(data.get("prompt", "")) if waiting else "",
-                             events=current.events + (rec.oid,))
-        elif event.kind == "result" and step_id:
-            current = task.step(step_id)
-            task = _set_step(task, step_id, status=str(data["status"]), reason=str(data.get("reason", "")),
-                             events=current.events + (rec.oid,),
-                             collapse=str(data.get("collapse", {}).get("outcome", "")))
-        elif event.kind == "collapse":
-            task = replace(task, system=str(data["commit"]))
-        elif event.kind == "cancel":
-            task = replace(task, cancelled=str(data.get("reason") or ""))
-        tasks[tid] = task
+        if tid in tasks:
+            task = replace(tasks[tid], events=tasks[tid].events + (rec.oid,))
+            apply = _APPLY.get(rec.event.kind)
+            tasks[tid] = apply(task, rec) if apply else task
     return tasks
+
+
+def _planned(task: Task, rec: Recorded) -> Task:
+    plan = rec.event.data["plan"]
+    steps = tuple(
+        StepState(s["id"], s["name"], s["worker"], tuple(s["after"]), bool(s["idempotent"]), int(s["retries"]))
+        for s in plan["steps"]
+    )
+    return replace(task, plan=plan, method=str(plan["method"]), steps=steps)
+
+
+def _dispatched(task: Task, rec: Recorded) -> Task:
+    step_id, data = rec.event.links.get("step"), rec.event.data
+    if not step_id:
+        return task
+    current = task.step(step_id)
+    waiting = data.get("worker") == "human"
+    return _set_step(task, step_id, status="waiting" if waiting else "running",
+                     attempts=current.attempts + 1, reason=str(data.get("prompt", "")) if waiting else "",
+                     events=current.events + (rec.oid,))
+
+
+def _resulted(task: Task, rec: Recorded) -> Task:
+    step_id, data = rec.event.links.get("step"), rec.event.data
+    if not step_id:
+        return task
+    current = task.step(step_id)
+    return _set_step(task, step_id, status=str(data["status"]), reason=str(data.get("reason", "")),
+                     events=current.events + (rec.oid,),
+                     collapse=str(data.get("collapse", {}).get("outcome", "")))
+
+
+# What each kind of event does to the task it links; other kinds only join its events.
+_APPLY: dict[str, Callable[[Task, Recorded], Task]] = {
+    "plan": _planned,
+    "sws-new": lambda task, rec: replace(task, sws=rec.event.links.get("sws")),
+    "dispatch": _dispatched,
+    "result": _resulted,
+    "collapse": lambda task, rec: replace(task, system=str(rec.event.data["commit"])),
+    "cancel": lambda task, rec: replace(task, cancelled=str(rec.event.data.get("reason") or "")),
+}
 
 
 def load(repo: Repo, tid: str) -> Task:
@@ -164,6 +182,17 @@ def live_state(repo: Repo, task: Task) -> str:
     if task.state == RUNNING and not is_live(repo, task.id):
         return INTERRUPTED
     return task.state
+
+
+def exit_code(task: Task, state: str) -> int:
+    """How `jitos intent` and `resume` end for `task` in `state` (its live state):
+    0 done, waiting on a person, or planned; 2 interrupted (a person must decide:
+    `resume --retry-step`); 3 its collapse met a conflict; 4 a step or the gate failed."""
+    if state == INTERRUPTED:
+        return EXIT_BAD_INPUT
+    if state == FAILED:
+        return EXIT_CONFLICT if task.blocked_by_conflict else EXIT_GATE_RED
+    return EXIT_OK
 
 
 def all_tasks(repo: Repo) -> list[Task]:

@@ -11,6 +11,9 @@ numbers are the ticks); the wall clock only feeds progress reports.
 
 One process runs a task at a time (a lock per task); resume after a crash
 finds in-flight steps in history and re-runs them only when idempotent.
+
+It never prints (progress goes to the caller's function) and never reads a
+task's state from anywhere but history.
 """
 
 from __future__ import annotations
@@ -153,6 +156,7 @@ class Runner:
     # -- the loop ----------------------------------------------------------
 
     def run(self, retry_step: bool = False, human_failed: str | None = None) -> tasks.Task:
+        """Settle what an earlier run left open, then run the remaining steps."""
         task = self.load()
         if task.plan is None:
             raise BadInput(f"task {self.tid} has no plan recorded; it cannot run")
@@ -160,45 +164,50 @@ class Runner:
             raise BadInput(f"task {self.tid} is {task.state}, not waiting on a person; --fail answers a person's step")
         workers.stop_orphans(running_steps(self.repo, self.tid))
         for st in task.steps:
-            ps = task.plan_step(st.id)
-            if st.status == "waiting":
-                outcome = Outcome("failed", f"a person said no: {human_failed}") if human_failed is not None \
-                    else Outcome("ok", "done by a person")
-                self.result(task, ps, st.attempts, outcome)
-                if human_failed is not None:
-                    return self.load()
-            elif st.status == "failed" and not retry_step:
-                return task  # a failed step stays failed until asked to run again
-            elif st.status == "running":
-                # In flight when its process died: close that attempt in history first.
-                rerun = st.idempotent or retry_step
-                self.result(task, ps, st.attempts, Outcome(
-                    "interrupted", "found in flight after a crash" + (
-                        "; running it again" if rerun else "; not idempotent, so not re-run "
-                        f"(`jitos resume {self.tid} --retry-step` runs it again)")))
-                if not rerun:
-                    return self.load()
-            elif st.status == "interrupted" and not st.idempotent and not retry_step:
-                return task
+            stop_at = self._settle(task, st, retry_step, human_failed)
+            if stop_at is not None:
+                return stop_at
         return self._loop()
+
+    def _settle(self, task: tasks.Task, st: tasks.StepState, retry_step: bool,
+                human_failed: str | None) -> tasks.Task | None:
+        """Before anything runs, close what an earlier run left open at this step:
+        a person's answer, an attempt in flight when its process died. Returns
+        the task to stop at, or None to go on."""
+        ps = task.plan_step(st.id)
+        if st.status == "waiting":
+            return self._answer_person(task, ps, st, human_failed)
+        if st.status == "failed" and not retry_step:
+            return task  # a failed step stays failed until asked to run again
+        if st.status == "running":
+            return self._close_in_flight(task, ps, st, rerun=st.idempotent or retry_step)
+        if st.status == "interrupted" and not st.idempotent and not retry_step:
+            return task
+        return None
+
+    def _answer_person(self, task: tasks.Task, ps: Mapping[str, Any], st: tasks.StepState,
+                       human_failed: str | None) -> tasks.Task | None:
+        """Record a waiting person's step as done, or as failed with their reason (then stop)."""
+        if human_failed is None:
+            self.result(task, ps, st.attempts, Outcome("ok", "done by a person"))
+            return None
+        self.result(task, ps, st.attempts, Outcome("failed", f"a person said no: {human_failed}"))
+        return self.load()
+
+    def _close_in_flight(self, task: tasks.Task, ps: Mapping[str, Any], st: tasks.StepState,
+                         rerun: bool) -> tasks.Task | None:
+        """A step in flight when its process died: close that attempt in history
+        first; go on (to run it again) only when it may be re-run."""
+        self.result(task, ps, st.attempts, Outcome(
+            "interrupted", "found in flight after a crash" + (
+                "; running it again" if rerun else "; not idempotent, so not re-run "
+                f"(`jitos resume {self.tid} --retry-step` runs it again)")))
+        return None if rerun else self.load()
 
     def _loop(self) -> tasks.Task:
         while True:
             task = self.load()
-            todo = [s for s in task.steps if s.status != "ok"]
-            if not todo:
-                return task
-            ready = {s.id for s in todo if all(task.step(d).status == "ok" for d in s.after)}
-            group: list[tasks.StepState] = []
-            for s in todo:  # a prefix of the canonical order; never sized by -j, so history is the same
-                if s.id not in ready:
-                    break
-                batchable = _batchable(task.plan_step(s.id))
-                if group and not batchable:
-                    break
-                group.append(s)
-                if not batchable:
-                    break
+            group = _next_group(task)
             if not group:
                 return task
             if len(group) == 1 and not _batchable(task.plan_step(group[0].id)):
@@ -306,6 +315,26 @@ class Runner:
             if stop or outcome.final:
                 return False
         return False
+
+
+def _next_group(task: tasks.Task) -> list[tasks.StepState]:
+    """The steps to run next: the first unfinished step, alone unless it is
+    batchable, then the batchable steps right after it that are ready too. A
+    prefix of the canonical order, never sized by -j, so history is the same
+    for every -j. Empty when nothing is left, or nothing is ready."""
+    todo = [s for s in task.steps if s.status != "ok"]
+    ready = {s.id for s in todo if all(task.step(d).status == "ok" for d in s.after)}
+    group: list[tasks.StepState] = []
+    for s in todo:
+        if s.id not in ready:
+            break
+        batchable = _batchable(task.plan_step(s.id))
+        if group and not batchable:
+            break
+        group.append(s)
+        if not batchable:
+            break
+    return group
 
 
 def _collapse_message(task: tasks.Task) -> str:

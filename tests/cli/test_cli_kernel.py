@@ -1,5 +1,12 @@
+"""The command line around the kernel, through the real `jitos` entry point:
+exit codes, one-line errors, --json shapes and --debug. Tests assert what a
+user sees (exit code, stderr, parsed JSON), never how the kernel does it; the
+one stand-in is a kernel function made to fail, to show how a bug is reported."""
+
 import json
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import git, jitos
 
@@ -151,3 +158,32 @@ def test_plan_inside_a_workspace_reads_the_local_config(repo: Path) -> None:
     plan = json.loads(jitos("plan", "fix the bug", "--format", "json", cwd=path).stdout)
     argvs = [s["argv"] for s in plan["steps"] if s["worker"] == "shell"]
     assert ["local-tests", "-x"] in argvs
+
+
+def test_debug_after_the_separator_goes_to_the_command(repo: Path) -> None:
+    jitos("init")
+    jitos("sws", "new")
+    done = jitos("sws", "run", "s1", "--", "python3", "-c", "import sys; print(sys.argv)", "--debug")
+    assert done.stdout == "['-c', '--debug']\n"
+
+
+def test_debug_before_the_command_prints_the_traceback_of_an_internal_error(
+        repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    jitos("init")
+    monkeypatch.setattr("kernel.views.status", _a_bug)
+    done = jitos("--debug", "status", check=1)
+    assert "Traceback (most recent call last)" in done.stderr
+    assert done.stderr.rstrip().endswith("jitos: internal error: RuntimeError: a bug "
+                                         "(rerun as `jitos --debug …` for the traceback)")
+
+
+def test_an_internal_error_without_debug_is_one_line(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    jitos("init")
+    monkeypatch.setattr("kernel.views.status", _a_bug)
+    done = jitos("status", check=1)
+    assert done.stderr.startswith("jitos: internal error: RuntimeError: a bug")
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def _a_bug(*args: object, **kwargs: object) -> None:
+    raise RuntimeError("a bug")

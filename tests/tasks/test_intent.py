@@ -1,3 +1,6 @@
+"""`jitos intent`, `resume` and `demo` end to end, with real repositories,
+real test commands, a scripted agent and real signals; nothing is mocked."""
+
 import json
 import os
 import signal
@@ -276,6 +279,15 @@ def test_demo_fixes_its_bug(tmp_path: Path) -> None:
     done = jitos("demo", "--dir", str(tmp_path / "demo"))
     assert "task t1: done" in done.stdout and "Jitos-Intent:" in done.stdout
     assert "failed as expected" in done.stderr
+
+
+def test_demo_refuses_a_folder_that_is_not_empty_or_is_a_file(tmp_path: Path) -> None:
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "notes.txt").write_text("mine\n")
+    assert "is not empty; pick a new folder" in jitos("demo", "--dir", str(tmp_path / "full"), check=2).stderr
+    (tmp_path / "file").write_text("mine\n")
+    assert "is a file; pick a new folder" in jitos("demo", "--dir", str(tmp_path / "file"), check=2).stderr
+    assert (tmp_path / "full" / "notes.txt").read_text() == "mine\n"
 
 
 def test_ctrl_c_records_the_step_as_interrupted_and_keeps_the_workspace(buggy_repo: Callable[..., Path]) -> None:
