@@ -88,18 +88,10 @@ def render(result: Any, json: bool) -> int:
     elif result.committed:
         _render_landed(result)
     elif result.outcome == "gate-failed":
-        _render_red_gate(result.gate)
+        _render_red_gate(result.gate, result.gate_tail)
     else:
         _render_conflict(result)
-    return exit_code(result)
-
-
-def exit_code(result: Any) -> int:
-    from kernel.errors import EXIT_CONFLICT, EXIT_GATE_RED, EXIT_OK
-
-    if result.committed or result.outcome == "empty":
-        return EXIT_OK
-    return EXIT_GATE_RED if result.outcome == "gate-failed" else EXIT_CONFLICT
+    return int(result.exit_code)
 
 
 def _render_landed(result: Any) -> None:
@@ -118,13 +110,10 @@ def _render_landed(result: Any) -> None:
             f"they stay in the workspace folder: {', '.join(result.left_behind[:5])}")
 
 
-def _render_red_gate(g: Any) -> None:
-    from kernel.base.repo import open_repo
-    from kernel.land.gate import log_tail
-
+def _render_red_gate(g: Any, tail: tuple[str, ...]) -> None:
     cached = " (cached result; --rerun-gate to run it again)" if g.cached else ""
     err(f"gate {style('failed', 'red')}{cached}: {' '.join(g.command)} (exit {g.exit_code}); nothing applied")
-    for line in log_tail(open_repo(), g.log):
+    for line in tail:
         err(f"  | {line}")
     err(f"full log: store object {g.log} (under .git/jitos/store)")
 

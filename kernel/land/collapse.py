@@ -37,10 +37,10 @@ import pygit2
 from kernel.base import canonical
 from kernel.base.policy import check_program, refuse_inside_worker
 from kernel.base.repo import Repo
-from kernel.errors import JitosError
+from kernel.errors import EXIT_CONFLICT, EXIT_GATE_RED, EXIT_OK, JitosError
 from kernel.land import gate
 from kernel.land.adopt import adopt
-from kernel.land.gate import GatePolicy, GateResult
+from kernel.land.gate import GatePolicy, GateResult, log_tail
 from kernel.land.merge import conflicts
 from kernel.record import history, refs, state
 from kernel.record.history import SYSTEM_REF
@@ -76,6 +76,15 @@ class CollapseResult:
     event: str = ""
     paths: tuple[str, ...] = field(default_factory=tuple)
     left_behind: tuple[str, ...] = ()
+    gate_tail: tuple[str, ...] = ()  # the last lines of a red gate's log, to explain it on one screen
+
+    @property
+    def exit_code(self) -> int:
+        """0 when it landed or had nothing to land, 4 for a red gate, 3 for a
+        conflict or local edits in the way."""
+        if self.committed or self.outcome == "empty":
+            return EXIT_OK
+        return EXIT_GATE_RED if self.outcome == "gate-failed" else EXIT_CONFLICT
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,18 +133,14 @@ def collapse(
     message: str | None = None,
     provenance: Mapping[str, str] | None = None,
     on_gate: GateNotice | None = None,
-    gate_argv: tuple[str, ...] | None = None,
 ) -> CollapseResult:
     """Land workspace `key`, gated as `policy` says (default: the configured
     gate). `provenance` (intent, task, step) becomes `Jitos-*` trailers on the
     collapse commit; task and step also link every event recorded. `on_gate`
-    is called just before the gate runs (not when a result is reused).
-
-    `gate_argv` is the older way to give a task's fixed gate, kept until
-    `kernel/tasks/scheduler.py` passes `GatePolicy.from_options(repo, argv=…)`."""
+    is called just before the gate runs (not when a result is reused)."""
     refuse_inside_worker("collapse")
     if policy is None:
-        policy = GatePolicy.from_options(repo, argv=gate_argv)
+        policy = GatePolicy.from_options(repo)
     request = _Request(key, policy, message, dict(provenance or {}), on_gate)
     adopted: tuple[str, ...] = ()
     rebased = False
@@ -221,7 +226,8 @@ def _land(repo: Repo, request: _Request, ready: _Ready, result: GateResult | Non
         if result is not None and (not result.cached or not result.passed):
             result = _record_gate(ledger, request, ready, result)
             if not result.passed:
-                return ready.result("gate-failed", ledger.state.system or "", gate=result, event=result.event or "")
+                return replace(ready.result("gate-failed", ledger.state.system or "", gate=result,
+                                            event=result.event or ""), gate_tail=log_tail(repo, result.log))
         current = ledger.state.sws[ready.sws.id]
         if _moved(repo, ledger.state, ready, current):
             return None

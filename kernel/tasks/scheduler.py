@@ -27,6 +27,7 @@ from typing import Any
 from kernel.base.repo import Repo
 from kernel.errors import BadInput
 from kernel.land import collapse
+from kernel.land.gate import GatePolicy
 from kernel.record import history, state
 from kernel.record.locks import task_lock
 from kernel.tasks import model as tasks
@@ -137,7 +138,7 @@ class Runner:
     def _collapse(self, task: tasks.Task, ps: Mapping[str, Any]) -> tuple[Outcome, dict[str, Any]]:
         assert task.sws is not None
         result = collapse.collapse(
-            self.repo, task.sws, gate_argv=tuple(ps["argv"]) or None,
+            self.repo, task.sws, GatePolicy.from_options(self.repo, argv=tuple(ps["argv"]) or None),
             message=_collapse_message(task),
             provenance={"intent": task.intent, "task": self.tid, "step": ps["id"]},
         )
