@@ -16,10 +16,11 @@ from typing import Any
 from kernel.errors import BadInput
 
 TEAM_CONFIG = Path(".jitos") / "config.toml"
+SWS_BACKENDS = ("worktree", "overlay", "auto")
 
 _CONFIG_KEYS: dict[str, set[str]] = {
     "system": {"branch"},
-    "sws": {"include"},
+    "sws": {"include", "backend"},
     "gate": {"command", "timeout", "env"},
     "test": {"command"},
     "workers": {"agent", "shell"},
@@ -31,6 +32,7 @@ class Config:
     """Settings from `.jitos/config.toml` (team) overlaid by `<git dir>/jitos/config.toml` (local)."""
 
     sws_include: tuple[str, ...] = ()
+    sws_backend: str = "worktree"
     gate_command: tuple[str, ...] = ()
     raw: dict[str, Any] = field(default_factory=dict)
 
@@ -101,6 +103,9 @@ def _validate(path: Path, data: dict[str, Any]) -> None:
     include = data.get("sws", {}).get("include")
     if include is not None and not _is_names(include):
         raise BadInput(f"{path}: [sws] include must be a list of path patterns, e.g. [\".env\"]")
+    backend = data.get("sws", {}).get("backend")
+    if backend is not None and backend not in SWS_BACKENDS:
+        raise BadInput(f"{path}: [sws] backend must be one of {', '.join(SWS_BACKENDS)} (got {backend!r})")
 
 
 def _check_tables(path: Path, data: dict[str, Any]) -> None:
@@ -152,5 +157,6 @@ def load_config(workdir: Path | None, jitos_dir: Path) -> Config:
         _validate(path, data)
         raw = _merge(raw, data)
     include = raw.get("sws", {}).get("include", [])
+    backend = raw.get("sws", {}).get("backend", "worktree")
     gate = _argv(raw.get("gate", {}).get("command"), "[gate] command")
-    return Config(sws_include=tuple(include), gate_command=gate, raw=raw)
+    return Config(sws_include=tuple(include), sws_backend=backend, gate_command=gate, raw=raw)

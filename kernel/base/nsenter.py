@@ -10,6 +10,7 @@ milliseconds on top of Python's start.
     --writable PATH                 stays writable inside a read-only root
     --read-only PATH                a write anywhere below fails with EROFS
     --cwd PATH
+    --setenv NAME VALUE             set in the program's environment
     -- ARGV…
 
 Mounts are made in that order: overlays, writable binds, read-only binds (a
@@ -49,6 +50,7 @@ class Plan:
         self.writable: list[str] = []
         self.read_only: list[str] = []
         self.cwd: str | None = None
+        self.env: dict[str, str] = {}
         self.argv: list[str] = []
 
 
@@ -142,6 +144,9 @@ def parse(args: list[str]) -> Plan:
             upper, work, target = args[i + 2 + count:i + 5 + count]
             plan.overlays.append((args[i + 2:i + 2 + count], upper, work, target))
             i += 5 + count
+        elif flag == "--setenv":
+            plan.env[args[i + 1]] = args[i + 2]
+            i += 3
         elif flag == "--cwd":
             plan.cwd = args[i + 1]
             i += 2
@@ -171,6 +176,7 @@ def main(args: list[str]) -> int:
         drop_capabilities()
         if plan.cwd is not None:
             os.chdir(plan.cwd)
+        os.environ.update(plan.env)
     except (SetupError, OSError, ValueError, IndexError) as err:
         sys.stderr.write(f"jitos sandbox: {err}\n")
         return EXIT_SETUP

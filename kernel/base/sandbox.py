@@ -44,6 +44,7 @@ class View:
     read_only: tuple[Path, ...] = ()
     writable: tuple[Path, ...] = ()
     network: bool = True
+    env: tuple[tuple[str, str], ...] = ()  # set in the program's environment
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,8 @@ def launcher(view: View, argv: list[str], cwd: Path) -> list[str]:
         args += ["--writable", str(path)]
     for path in view.read_only:
         args += ["--read-only", str(path)]
+    for name, value in view.env:
+        args += ["--setenv", name, value]
     return [*args, "--cwd", str(cwd), "--", *argv]
 
 
@@ -72,14 +75,14 @@ _support: Support | None = None
 def support() -> Support:
     """Whether views can be made here (probed once per process, ~20 ms)."""
     global _support
+    if os.environ.get(DISABLE_ENV):
+        return Support(False, f"namespaces are turned off by {DISABLE_ENV}")
     if _support is None:
         _support = _probe()
     return _support
 
 
 def _probe() -> Support:
-    if os.environ.get(DISABLE_ENV):
-        return Support(False, f"namespaces are turned off by {DISABLE_ENV}")
     if not sys.platform.startswith("linux"):
         return Support(False, f"{sys.platform} has no user namespaces or OverlayFS")
     done = subprocess.run([sys.executable, "-I", "-S", str(LAUNCHER), "--probe"], capture_output=True, text=True,

@@ -27,6 +27,7 @@ from kernel.base.repo import Repo
 from kernel.errors import BadInput
 from kernel.record import history
 from kernel.record.state import State
+from kernel.workspace.backend import for_path
 
 DEFAULT_TIMEOUT = 3600
 
@@ -134,8 +135,9 @@ def run(repo: Repo, policy: GatePolicy, cwd: Path, tree: str, sws_id: str) -> Ga
     # The same scrubbed environment workers get, plus the names `[gate] env` passes through.
     env = scrubbed_environ(policy.env)
     env.update({"JITOS_SWS": sws_id, "JITOS_GATE": "1", "JITOS_TREE": tree})
+    command = for_path(repo, cwd).command(repo, cwd, list(argv), network=True)
     try:
-        done = run_captured(repo, argv, cwd=cwd, env=env, timeout=timeout, merge_stderr=True,
+        done = run_captured(repo, command, cwd=cwd, env=env, timeout=timeout, merge_stderr=True,
                             timeout_note=f"\n[jitos] gate timed out after {timeout}s\n".encode())
     except OSError as err:
         raise BadInput(f"cannot run gate {argv[0]!r}: {err.strerror}") from None

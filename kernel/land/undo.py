@@ -15,7 +15,7 @@ from kernel.land.collapse import CollapseResult, collapse
 from kernel.land.gate import GatePolicy
 from kernel.record import history
 from kernel.workspace import sws, trees
-from kernel.workspace.backend import for_repo
+from kernel.workspace.backend import for_path
 
 
 def find_collapse(repo: Repo, which: str | None) -> history.Recorded:
@@ -68,7 +68,7 @@ def undo(repo: Repo, which: str | None = None, policy: GatePolicy | None = None)
         ws = earlier[0]
     else:
         ws = sws.new(repo, from_rev=done, name=name)
-        for_repo(repo).write(repo, ws.path, reverse)
+        for_path(repo, ws.path).write(repo, ws.path, reverse)
         sws.snapshot(repo, ws.id, f"Undo \"{subject}\"")
     message = f"Undo \"{subject}\"\n\nRestores the tree from before collapse #{rec.event.seq} ({done[:12]})."
     result = collapse(repo, ws.id, policy, message=message)

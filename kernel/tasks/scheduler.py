@@ -34,6 +34,7 @@ from kernel.tasks import model as tasks
 from kernel.tasks import workers
 from kernel.tasks.workers import Interrupted, Outcome, running_steps
 from kernel.workspace import checkout, sws
+from kernel.workspace.backend import for_path
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +128,9 @@ class Runner:
         timeout = workers.worker_config(self.config, kind).get("timeout", workers.DEFAULT_TIMEOUT[kind])
         before = workers.outside_state(self.repo)
         pid_file = running_steps(self.repo, self.tid) / f"{ps['id']}.pid"
-        outcome = workers.run_process(self.repo, ps["argv"], cwd, env, float(timeout), ps["expect"], pid_file)
+        argv = for_path(self.repo, cwd).command(self.repo, cwd, list(ps["argv"]),
+                                                network="network" in ps["capabilities"])
+        outcome = workers.run_process(self.repo, argv, cwd, env, float(timeout), ps["expect"], pid_file)
         escaped = workers.outside_changes(before, workers.outside_state(self.repo))
         if escaped:
             shown = ", ".join(escaped[:5])

@@ -21,16 +21,20 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import pygit2
 
+from kernel.base import sandbox
+from kernel.base.config import SWS_BACKENDS
 from kernel.base.policy import environ_for_git_child
 from kernel.base.repo import Repo
-from kernel.errors import JitosError
+from kernel.errors import BadInput, JitosError
 from kernel.workspace import trees
 from kernel.workspace.checkout import write_paths
+from kernel.workspace.overlayfs import OverlayWorkspace, is_overlay
 
 
 class Backend(Protocol):
@@ -52,6 +56,13 @@ class Backend(Protocol):
     def move_to(self, repo: Repo, path: Path, commit: str, changes: dict[str, trees.Entry | None]) -> None:
         """Rewrite `changes` on disk and make `commit` (a re-based snapshot) the recorded head."""
 
+    def reader(self, repo: Repo, path: Path) -> Reader:
+        """How to read the workspace's files as git would store them."""
+
+    def command(self, repo: Repo, path: Path, argv: list[str], *, network: bool) -> list[str]:
+        """The argv that runs `argv` with the workspace as its cwd and world
+        (without `network`, only loopback where the backend can enforce it)."""
+
     def remove(self, repo: Repo, path: Path) -> None:
         """Take the folder away at once (it may be deleted later, by `empty_trash`)."""
 
@@ -59,9 +70,47 @@ class Backend(Protocol):
         """Delete what `remove` set aside, also what a killed process left; call it without the lock."""
 
 
+class Reader(Protocol):
+    def locate(self, rel: str) -> Path | None:
+        """Where the workspace's `rel` is stored on disk (None: it has nothing there)."""
+
+    def blob(self, rel: str, full: Path) -> str:
+        """Store the file `full` (the workspace's `rel`) as git would, clean filters applied; its id."""
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """Which backend new workspaces get, how isolated their programs run, and
+    why it is not the overlay backend when it is not (one line)."""
+
+    backend: str  # overlay | worktree
+    isolation: str  # enforced | detected
+    reason: str
+
+
+def choice(repo: Repo) -> Choice:
+    """`[sws] backend` (or JITOS_SWS_BACKEND): `worktree` (the default), `overlay`,
+    or `auto` (overlay where the OS allows it); overlay falls back to worktree
+    where user namespaces or OverlayFS are unavailable, saying why."""
+    wanted = os.environ.get("JITOS_SWS_BACKEND") or repo.config().sws_backend
+    if wanted not in SWS_BACKENDS:
+        raise BadInput(f"JITOS_SWS_BACKEND={wanted!r} is not one of {', '.join(SWS_BACKENDS)}; fix or unset it")
+    if wanted == "worktree":
+        return Choice("worktree", "detected", "[sws] backend is worktree")
+    support = sandbox.support()
+    if not support.available:
+        return Choice("worktree", "detected", support.reason)
+    return Choice("overlay", "enforced", "")
+
+
 def for_repo(repo: Repo) -> Backend:
-    """The backend that stores `repo`'s workspaces: the one place it is chosen."""
-    return _GIT_WORKTREE
+    """The backend new workspaces of `repo` get: the one place it is chosen."""
+    return _OVERLAY if choice(repo).backend == "overlay" else _GIT_WORKTREE
+
+
+def for_path(repo: Repo, path: Path) -> Backend:
+    """The backend that stores the existing workspace at `path`."""
+    return _OVERLAY if is_overlay(repo, path) else _GIT_WORKTREE
 
 
 class GitWorktree:
@@ -120,6 +169,12 @@ class GitWorktree:
         write_paths(repo, path, changes)
         pygit2.Repository(str(path)).set_head(pygit2.Oid(hex=commit))
 
+    def reader(self, repo: Repo, path: Path) -> FolderReader:
+        return FolderReader(path)
+
+    def command(self, repo: Repo, path: Path, argv: list[str], *, network: bool) -> list[str]:
+        return list(argv)  # runs in the real folder; writes elsewhere are detected afterwards
+
     def remove(self, repo: Repo, path: Path) -> None:
         """Detach the folder from git and move it to the trash in one rename, so
         the jitos lock is never held while a large tree is deleted; the caller
@@ -171,4 +226,19 @@ def copy_included(repo: Repo, source: Path, dest: Path, patterns: Iterable[str])
     return copied
 
 
+class FolderReader:
+    """A checked-out folder, read through its own repository (for its filters)."""
+
+    def __init__(self, path: Path) -> None:
+        self.root = path
+        self.checkout = pygit2.Repository(str(path))
+
+    def locate(self, rel: str) -> Path | None:
+        return self.root / rel
+
+    def blob(self, rel: str, full: Path) -> str:
+        return str(self.checkout.create_blob_fromworkdir(rel))  # clean filters (eol, …) applied
+
+
 _GIT_WORKTREE = GitWorktree()
+_OVERLAY = OverlayWorkspace()

@@ -33,7 +33,7 @@ from kernel.record import history, state
 from kernel.record.locks import is_live
 from kernel.record.state import SWS_ACTIVE, Ledger, State, Sws
 from kernel.workspace import checkout, overlay, trees
-from kernel.workspace.backend import copy_included, for_repo
+from kernel.workspace.backend import Reader, copy_included, for_path, for_repo
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 ID_RE = re.compile(r"^[st][0-9]+$")
@@ -230,7 +230,8 @@ def finish_pending_move(repo: Repo, sws: Sws) -> None:
     if note is None:
         return
     if note["commit"] == sws.head:
-        for_repo(repo).move_to(repo, workspace_path(repo, sws.id), sws.head, _note_changes(note))
+        path = workspace_path(repo, sws.id)
+        for_path(repo, path).move_to(repo, path, sws.head, _note_changes(note))
         if sws.overlay is not None:
             overlay.mirror(repo, sws.id, sws.overlay)
     _pending_path(repo, sws.id).unlink()
@@ -276,12 +277,13 @@ def scan(repo: Repo, sws: Sws) -> Scan:
         raise JitosError(f"workspace {sws.id} has no directory at {path}; run `jitos verify`")
     recorded = repo.commit(sws.head).tree
     pending = _pending_move(repo, sws)
-    wt = pygit2.Repository(str(path))
+    backend = for_path(repo, path)
+    reader = backend.reader(repo, path)
     changes: dict[str, trees.Entry | None] = {}
     contents: dict[str, bytes] = {}
-    for rel in sorted(for_repo(repo).candidates(repo, path, str(recorded.id))):
+    for rel in sorted(backend.candidates(repo, path, str(recorded.id))):
         _check_path(rel)
-        seen = None if _rewritten(pending, rel) else _look(repo, wt, path, rel, _entry_in(recorded, rel))
+        seen = None if _rewritten(pending, rel) else _look(repo, reader, rel, _entry_in(recorded, rel))
         if seen is not None:
             changes[rel], data = seen
             if data is not None:
@@ -306,25 +308,36 @@ def _entry_in(tree: pygit2.Tree, rel: str) -> trees.Entry | None:
     return trees.Entry(str(obj.id), int(obj.filemode))
 
 
-def _look(repo: Repo, wt: pygit2.Repository, folder: Path, rel: str,
+def _look(repo: Repo, reader: Reader, rel: str,
           before: trees.Entry | None) -> tuple[trees.Entry | None, bytes | None] | None:
     """What `rel` holds on disk when it differs from `before`: its entry (None:
     gone) and, for a file or link, its bytes; None when nothing changed."""
-    full = folder / rel
-    try:
-        info = os.lstat(full)
-    except (FileNotFoundError, NotADirectoryError):
-        info = None
-    if before is not None and before.mode == trees.GITLINK_MODE and info is not None:
+    full = reader.locate(rel)
+    info = _lstat(full) if full is not None else None
+    if full is None or info is None:
+        return _gone(before)
+    if before is not None and before.mode == trees.GITLINK_MODE:
         moved = _submodule_head(full)  # a submodule: record the commit it has checked out
         return (trees.Entry(moved, trees.GITLINK_MODE), None) if moved is not None and moved != before.oid else None
-    if info is None or stat.S_ISDIR(info.st_mode):
-        return (None, None) if before is not None and before.mode != trees.TREE_MODE else None
-    leaf = _read_leaf(repo, wt, full, rel, info)
+    if stat.S_ISDIR(info.st_mode):
+        return _gone(before)
+    leaf = _read_leaf(repo, reader, full, rel, info)
     return leaf if leaf is not None and leaf[0] != before else None
 
 
-def _read_leaf(repo: Repo, wt: pygit2.Repository, full: Path, rel: str,
+def _lstat(path: Path) -> os.stat_result | None:
+    try:
+        return os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def _gone(before: trees.Entry | None) -> tuple[None, None] | None:
+    """A path with no file or link now: deleted if it held one."""
+    return (None, None) if before is not None and before.mode != trees.TREE_MODE else None
+
+
+def _read_leaf(repo: Repo, reader: Reader, full: Path, rel: str,
                info: os.stat_result) -> tuple[trees.Entry, bytes] | None:
     """A symlink or regular file as git stores it; None for what is not content (sockets, fifos)."""
     if stat.S_ISLNK(info.st_mode):
@@ -332,7 +345,7 @@ def _read_leaf(repo: Repo, wt: pygit2.Repository, full: Path, rel: str,
         return trees.Entry(str(repo.git.create_blob(data)), trees.LINK_MODE), data
     if stat.S_ISREG(info.st_mode):
         mode = trees.EXEC_MODE if info.st_mode & 0o111 else trees.BLOB_MODE
-        oid = str(wt.create_blob_fromworkdir(rel))  # as git stores it: clean filters (eol, …) applied
+        oid = reader.blob(rel, full)  # as git stores it: clean filters (eol, …) applied
         return trees.Entry(oid, mode), repo.blob(oid).data
     return None
 
@@ -380,7 +393,8 @@ def record_changes(
     rec = ledger.record(kind, summary, data=data, links={"sws": sws.id, **(links or {})}, moves=moves, when=when)
     if paths:
         overlay.mirror(repo, sws.id, str(data["overlay"]))
-        for_repo(repo).settle(repo, workspace_path(repo, sws.id), head, dict(found.changes))
+        path = workspace_path(repo, sws.id)
+        for_path(repo, path).settle(repo, path, head, dict(found.changes))
     return Snapshot(sws.id, paths, head, rec.oid)
 
 
@@ -448,7 +462,7 @@ def discard(repo: Repo, key: str, reason: str | None = None, force: bool = False
             data={"reason": reason, "head": sws.head},
             links={"sws": sws.id},
         )
-        for_repo(repo).remove(repo, path)
+        for_path(repo, path).remove(repo, path)
         shutil.rmtree(overlay.path_of(repo, sws.id).parent, ignore_errors=True)
     for_repo(repo).empty_trash(repo)
     return Snapshot(sws.id, kept.changed, sws.head, kept.event)
@@ -464,7 +478,7 @@ def remove_if_clean(repo: Repo, sws: Sws) -> tuple[str, ...]:
         return ()
     left = tuple(sorted(scan(repo, sws).changes))
     if not left:
-        for_repo(repo).remove(repo, path)
+        for_path(repo, path).remove(repo, path)
     return left
 
 
@@ -482,7 +496,7 @@ def run(repo: Repo, key: str, argv: list[str]) -> RunResult:
     if "/" not in program and shutil.which(program, path=env.get("PATH")) is None:
         raise BadInput(f"command not found: {program!r}; check the spelling or give its path")
     try:
-        done = run_captured(repo, argv, cwd=path, env=env)
+        done = run_captured(repo, for_path(repo, path).command(repo, path, argv, network=True), cwd=path, env=env)
     except OSError as exc:
         raise BadInput(f"cannot run {program!r}: {exc.strerror}") from None
     assert done.exit_code is not None and done.stderr is not None  # no timeout, stderr kept apart

@@ -58,7 +58,7 @@ def test_the_probe_answers_in_one_line() -> None:
 
 def test_turning_namespaces_off_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(sandbox.DISABLE_ENV, "1")
-    assert sandbox._probe() == sandbox.Support(False, f"namespaces are turned off by {sandbox.DISABLE_ENV}")
+    assert sandbox.support() == sandbox.Support(False, f"namespaces are turned off by {sandbox.DISABLE_ENV}")
 
 
 @pytest.mark.parametrize("who", ["root", "nobody"])

@@ -1,0 +1,330 @@
+"""Overlay workspaces: a workspace is a directory of exactly its changed files
+(the upper layer) over a shared, read-only checkout of its base tree (the
+lower layer, `kernel.workspace.bases`), merged by OverlayFS inside a view
+(`kernel.base.sandbox`) whenever a program runs there.
+
+    <git dir>/jitos/layers/<id>/upper   changed files; deletions as whiteouts
+                                        (0/0 character devices), folders that
+                                        hide the base's as opaque (user.overlay.opaque)
+    <git dir>/jitos/layers/<id>/work    OverlayFS's scratch folder
+    <git dir>/jitos/layers/<id>/base    the tree id of the lower layer
+    <git dir>/jitos/ws/<id>             where the merged tree shows, inside views
+    <git dir>/worktrees/<id>/           git's record of the worktree (HEAD, an
+                                        index linked to the base's), locked so
+                                        `git worktree prune` keeps it
+
+Creating a workspace costs some folders and small files, not a checkout.
+jitos reads and writes the layers itself, outside any namespace, following
+OverlayFS's rules, so snapshots read only the upper layer and nothing waits
+for a mount. Nothing here records events or moves a shared ref.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pygit2
+
+from kernel.base import sandbox
+from kernel.base.files import write_atomic
+from kernel.base.repo import Repo
+from kernel.workspace import bases, trees
+
+OPAQUE = "user.overlay.opaque"
+# The index a workspace starts with holds the base checkout's stat data; inside
+# the view the same files show through OverlayFS with other inode numbers and
+# ctimes, so git compares only what still holds (size, mtime) before re-hashing.
+GIT_ENV = (("GIT_CONFIG_COUNT", "2"), ("GIT_CONFIG_KEY_0", "core.checkStat"), ("GIT_CONFIG_VALUE_0", "minimal"),
+           ("GIT_CONFIG_KEY_1", "core.trustctime"), ("GIT_CONFIG_VALUE_1", "false"))
+
+
+def layer(repo: Repo, path: Path) -> Path:
+    """The layers of the workspace whose folder is `path`."""
+    return repo.jitos_dir / "layers" / path.name
+
+
+def admin(repo: Repo, path: Path) -> Path:
+    """git's worktree record for the workspace at `path`."""
+    return repo.common_dir / "worktrees" / path.name
+
+
+def is_overlay(repo: Repo, path: Path) -> bool:
+    return (layer(repo, path) / "base").is_file()
+
+
+def _whiteout(info: os.stat_result) -> bool:
+    return stat.S_ISCHR(info.st_mode) and info.st_rdev == 0
+
+
+def _opaque(folder: Path) -> bool:
+    try:
+        return os.getxattr(folder, OPAQUE, follow_symlinks=False) == b"y"
+    except OSError:
+        return False
+
+
+def _lstat(path: Path) -> os.stat_result | None:
+    try:
+        return os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+class Layers:
+    """One workspace's layers, read and written by OverlayFS's rules."""
+
+    def __init__(self, repo: Repo, path: Path) -> None:
+        self.repo = repo
+        self.root = layer(repo, path)
+        self.upper = self.root / "upper"
+        self.base_tree = (self.root / "base").read_text().strip()
+        self.lower = bases.of(repo, self.base_tree).files
+
+    # -- the merged view, computed ------------------------------------------
+
+    def _shadow(self, rel: str) -> tuple[bool, bool]:
+        """(gone, hidden): whether an ancestor of `rel` in the upper layer is
+        not a folder (so `rel` cannot exist), or is an opaque folder (so the
+        lower layer's `rel` does not show)."""
+        parts = rel.split("/")
+        hidden = False
+        for i in range(1, len(parts)):
+            folder = self.upper / "/".join(parts[:i])
+            info = _lstat(folder)
+            if info is None:
+                continue
+            if not stat.S_ISDIR(info.st_mode):
+                return True, True
+            hidden = hidden or _opaque(folder)
+        return False, hidden
+
+    def locate(self, rel: str) -> Path | None:
+        """Where the merged view's `rel` is stored, or None if the view has nothing there."""
+        gone, hidden = self._shadow(rel)
+        if gone:
+            return None
+        above = self.upper / rel
+        info = _lstat(above)
+        if info is not None:
+            return None if _whiteout(info) else above
+        below = self.lower / rel
+        return None if hidden or _lstat(below) is None else below
+
+    def changed(self) -> set[str]:
+        """Every path the upper layer may change: its entries, and the base's
+        leaves under anything it whites out, replaces by a file or makes opaque."""
+        return set(self._walk(self.upper, ""))
+
+    def _walk(self, folder: Path, prefix: str) -> Iterator[str]:
+        for entry in os.scandir(folder):
+            rel = prefix + entry.name
+            if rel == ".git":
+                continue
+            yield rel
+            if entry.is_dir(follow_symlinks=False):
+                if _opaque(Path(entry.path)):
+                    yield from self._base_leaves(rel)
+                yield from self._walk(Path(entry.path), rel + "/")
+            else:
+                yield from self._base_leaves(rel)
+
+    def _base_leaves(self, rel: str) -> Iterator[str]:
+        tree = self.repo.tree(self.base_tree)
+        try:
+            obj = tree[rel]
+        except KeyError:
+            return
+        if isinstance(obj, pygit2.Tree):
+            yield from (f"{rel}/{leaf}" for leaf in trees.diff(self.repo.git, None, str(obj.id)))
+
+    # -- writing through the rules --------------------------------------------
+
+    def write(self, changes: dict[str, trees.Entry | None]) -> None:
+        """Make the merged view match `changes` (deletions first, so a file can
+        become a folder and back)."""
+        for rel in sorted((p for p, e in changes.items() if e is None), reverse=True):
+            self._delete(rel)
+        for rel, entry in sorted((p, e) for p, e in changes.items() if e is not None):
+            self._folders_for(rel)
+            self._clear(rel)
+            self._put(rel, entry)
+
+    def _lower_shows(self, rel: str) -> bool:
+        gone, hidden = self._shadow(rel)
+        return not gone and not hidden and _lstat(self.lower / rel) is not None
+
+    def _delete(self, rel: str) -> None:
+        shows_below = self._lower_shows(rel)
+        self._clear(rel)
+        if shows_below:
+            os.mknod(self.upper / rel, 0o600 | stat.S_IFCHR, os.makedev(0, 0))
+
+    def _clear(self, rel: str) -> None:
+        target = self.upper / rel
+        info = _lstat(target)
+        if info is None:
+            return
+        if stat.S_ISDIR(info.st_mode):
+            shutil.rmtree(target)
+        else:
+            target.unlink()
+
+    def _folders_for(self, rel: str) -> None:
+        """Make every parent of `rel` a folder in the merged view."""
+        parts = rel.split("/")
+        for i in range(1, len(parts)):
+            prefix = "/".join(parts[:i])
+            folder = self.upper / prefix
+            info = _lstat(folder)
+            if info is not None and stat.S_ISDIR(info.st_mode):
+                continue
+            below = _lstat(self.lower / prefix)
+            hid_below = below is not None and stat.S_ISDIR(below.st_mode) and not self._lower_shows(prefix)
+            if info is not None:
+                folder.unlink()  # a file, link or whiteout in the way
+            folder.mkdir()
+            if hid_below or info is not None and below is not None and stat.S_ISDIR(below.st_mode):
+                os.setxattr(folder, OPAQUE, b"y", follow_symlinks=False)
+
+    def _put(self, rel: str, entry: trees.Entry) -> None:
+        target = self.upper / rel
+        if entry.mode == trees.GITLINK_MODE:  # a submodule: an empty folder, as in a checkout
+            target.mkdir(exist_ok=True)
+            return
+        data = self.repo.blob(entry.oid).data
+        if entry.mode == trees.LINK_MODE:
+            os.symlink(data, target)
+            return
+        target.write_bytes(data)
+        os.chmod(target, 0o755 if entry.mode == trees.EXEC_MODE else 0o644)
+
+
+class OverlayWorkspace:
+    """Workspaces as layers over a shared base, merged inside views."""
+
+    def materialize(self, repo: Repo, path: Path, commit: str) -> None:
+        tree = repo.tree_of(commit)
+        base = bases.ensure(repo, tree)
+        root = layer(repo, path)
+        shutil.rmtree(root, ignore_errors=True)  # left by a process that died before recording it
+        (root / "upper").mkdir(parents=True)
+        (root / "work").mkdir()
+        path.mkdir(parents=True, exist_ok=True)
+        _register(repo, path, commit, base)
+        (root / "upper" / ".git").write_text(f"gitdir: {admin(repo, path)}\n")
+        write_atomic(root / "base", f"{tree}\n".encode())  # last: its presence says the layers are whole
+
+    def candidates(self, repo: Repo, path: Path, recorded_tree: str) -> set[str]:
+        tracked = repo.tree(recorded_tree)
+        # Untracked files git ignores are not content, as in a checkout's `git
+        # status`. The rules are your checkout's: a workspace's own edits to
+        # .gitignore files are not consulted here.
+        found = {rel for rel in Layers(repo, path).changed() if rel in tracked or not repo.git.path_is_ignored(rel)}
+        head_tree = repo.tree_of(self._head(repo, path))
+        if head_tree != recorded_tree:  # a commit made inside the view
+            found |= set(trees.diff(repo.git, recorded_tree, head_tree))
+        return found
+
+    def reader(self, repo: Repo, path: Path) -> LayerReader:
+        return LayerReader(repo, path)
+
+    def write(self, repo: Repo, path: Path, changes: dict[str, trees.Entry | None]) -> None:
+        Layers(repo, path).write(changes)
+
+    def settle(self, repo: Repo, path: Path, commit: str, entries: dict[str, trees.Entry | None]) -> None:
+        index = pygit2.Index(str(admin(repo, path) / "index"))
+        for rel, entry in sorted(entries.items()):
+            if entry is None:
+                try:
+                    index.remove(rel)
+                except (KeyError, OSError, pygit2.GitError):
+                    pass
+            else:
+                index.add(pygit2.IndexEntry(rel, pygit2.Oid(hex=entry.oid), pygit2.enums.FileMode(entry.mode)))
+        index.write()  # a new file renamed into place: the base's index it was linked to stays as it was
+        write_atomic(admin(repo, path) / "HEAD", f"{commit}\n".encode())
+
+    def move_to(self, repo: Repo, path: Path, commit: str, changes: dict[str, trees.Entry | None]) -> None:
+        # The lower layer stays the workspace's first base; the system's changes
+        # land in the upper layer like any other write.
+        Layers(repo, path).write(changes)
+        self.settle(repo, path, commit, changes)
+
+    def command(self, repo: Repo, path: Path, argv: list[str], *, network: bool) -> list[str]:
+        return sandbox.launcher(view(repo, path, network=network), argv, path)
+
+    def remove(self, repo: Repo, path: Path) -> None:
+        root = layer(repo, path)
+        trash = repo.jitos_dir / "trash"
+        trash.mkdir(exist_ok=True)
+        stamp = f"{path.name}.{os.getpid()}.{time.monotonic_ns()}"
+        if root.exists():
+            os.rename(root, trash / stamp)
+        shutil.rmtree(admin(repo, path), ignore_errors=True)
+        if path.is_dir():
+            os.rename(path, trash / f"{stamp}.view")
+
+    def empty_trash(self, repo: Repo) -> None:
+        trash = repo.jitos_dir / "trash"
+        if trash.is_dir():
+            for entry in os.listdir(trash):
+                shutil.rmtree(trash / entry, ignore_errors=True)
+
+    def _head(self, repo: Repo, path: Path) -> str:
+        return (admin(repo, path) / "HEAD").read_text().strip()
+
+
+class LayerReader:
+    """Reads the merged view's files as git stores them (clean filters applied,
+    with the attributes the workspace's index records)."""
+
+    def __init__(self, repo: Repo, path: Path) -> None:
+        self.repo = repo
+        self.layers = Layers(repo, path)
+        self.attributes = pygit2.Repository(str(admin(repo, path)))
+
+    def locate(self, rel: str) -> Path | None:
+        return self.layers.locate(rel)
+
+    def blob(self, rel: str, full: Path) -> str:
+        data = full.read_bytes()
+        filters = self.attributes.load_filter_list(rel)
+        if filters is not None:
+            data = filters.apply_to_buffer(data)
+        return str(self.repo.git.create_blob(data))
+
+
+def view(repo: Repo, path: Path, *, network: bool) -> sandbox.View:
+    """What a program run in the workspace at `path` sees: the merged tree at
+    `path`; git objects and the workspace's own worktree record writable;
+    your checkout and the rest of the git dir (refs, config, hooks) read-only."""
+    root = layer(repo, path)
+    lower = bases.of(repo, (root / "base").read_text().strip()).files
+    merged = sandbox.Overlay((lower,), root / "upper", root / "work", path)
+    roots = [repo.common_dir]
+    if repo.workdir is not None and repo.common_dir.resolve().is_relative_to(repo.workdir.resolve()):
+        roots = [repo.workdir]
+    elif repo.workdir is not None:
+        roots.append(repo.workdir)
+    return sandbox.View(overlays=(merged,), read_only=tuple(roots),
+                        writable=(repo.common_dir / "objects", admin(repo, path)), network=network, env=GIT_ENV)
+
+
+def _register(repo: Repo, path: Path, commit: str, base: bases.Base) -> None:
+    """Record the workspace as a git worktree, without a checkout: HEAD at
+    `commit`, an index linked to the base's (git replaces the file when it
+    writes one, so the base's stays as it was), and a lock, because outside a
+    view the folder looks empty and `git worktree prune` would drop it."""
+    record = admin(repo, path)
+    shutil.rmtree(record, ignore_errors=True)
+    record.mkdir(parents=True)
+    (record / "HEAD").write_text(f"{commit}\n")
+    (record / "commondir").write_text("../..\n")
+    (record / "gitdir").write_text(f"{path / '.git'}\n")
+    (record / "locked").write_text("a jitos overlay workspace: its files show only inside jitos views\n")
+    os.link(base.index, record / "index")

@@ -1,0 +1,171 @@
+"""Overlay workspaces: made without a checkout, recording every kind of edit
+exactly as a worktree workspace records it (the same snapshot trees), and
+running programs where a write outside the workspace fails at the write."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kernel.base import sandbox
+from kernel.base.repo import open_repo
+from kernel.land.collapse import collapse
+from kernel.land.gate import GatePolicy
+from kernel.workspace import backend, overlayfs, sws
+from tests.conftest import commit_files, git, jitos
+
+pytestmark = pytest.mark.skipif(not sandbox.support().available,
+                                reason=f"no namespaces here: {sandbox.support().reason}")
+
+EDITS = r"""
+set -e
+echo appended >> README.md
+sed -i 's/hi/hello/' src/app.py
+printf 'saved\n' > notes.tmp && mv notes.tmp notes.txt
+chmod +x tool.sh
+: > truncate.txt
+rm gone.txt
+rm again.txt && echo recreated > again.txt
+rm file_to_dir && mkdir file_to_dir && echo inside > file_to_dir/x.txt
+rm -r dir_to_file && echo now a file > dir_to_file
+rm -r wholedir
+ln -s README.md link.md
+echo junk > build.log
+"""
+
+FILES = {"README.md": "hello\n", "src/app.py": "print('hi')\n", "tool.sh": "echo tool\n", "truncate.txt": "x\n",
+         "gone.txt": "bye\n", "again.txt": "first\n", "file_to_dir": "f\n", "dir_to_file/a.txt": "a\n",
+         "wholedir/one.txt": "1\n", "wholedir/deep/two.txt": "2\n", ".gitignore": "*.log\n"}
+
+
+@pytest.fixture
+def orepo(make_repo, monkeypatch: pytest.MonkeyPatch) -> Path:  # type: ignore[no-untyped-def]
+    """An initialised repository whose new workspaces are overlays."""
+    path = make_repo(files=FILES, name="orepo")
+    monkeypatch.chdir(path)
+    monkeypatch.setenv("JITOS_SWS_BACKEND", "overlay")
+    jitos("init")
+    return Path(path)
+
+
+def new(repo: Path, kind: str) -> sws.Workspace:
+    os.environ["JITOS_SWS_BACKEND"] = kind
+    try:
+        return sws.new(open_repo(repo))
+    finally:
+        os.environ["JITOS_SWS_BACKEND"] = "overlay"
+
+
+def test_a_new_overlay_workspace_is_folders_and_a_record_not_a_checkout(orepo: Path) -> None:
+    ws = new(orepo, "overlay")
+    layers = overlayfs.layer(open_repo(orepo), ws.path)
+    assert sorted(os.listdir(layers / "upper")) == [".git"]
+    assert list(ws.path.iterdir()) == []  # the merged tree shows only inside views
+    assert "locked" in git(orepo, "worktree", "list", "--porcelain")
+    assert json.loads(jitos("status", "--json").stdout)["sws"][0]["id"] == ws.id
+
+
+def test_every_kind_of_edit_records_the_same_tree_on_both_backends(orepo: Path) -> None:
+    trees = {}
+    for kind in ("worktree", "overlay"):
+        ws = new(orepo, kind)
+        assert backend.for_path(open_repo(orepo), ws.path).__class__.__name__ == \
+            {"worktree": "GitWorktree", "overlay": "OverlayWorkspace"}[kind]
+        run = sws.run(open_repo(orepo), ws.id, ["sh", "-c", EDITS])
+        assert run.exit_code == 0, open_repo(orepo).store.get(run.stderr)
+        trees[kind] = git(orepo, "rev-parse", f"refs/jitos/sws/{ws.id}^{{tree}}")
+    assert trees["overlay"] == trees["worktree"]
+    listing = git(orepo, "ls-tree", "-r", "--name-only", trees["overlay"]).splitlines()
+    assert "file_to_dir/x.txt" in listing and "dir_to_file" in listing and "link.md" in listing
+    assert not any(p.startswith("wholedir") for p in listing) and "gone.txt" not in listing
+    assert "build.log" not in listing  # ignored, as in a checkout
+
+
+def test_edits_stay_in_their_workspace(orepo: Path) -> None:
+    a, b = new(orepo, "overlay"), new(orepo, "overlay")
+    base = overlayfs.Layers(open_repo(orepo), a.path).lower
+    sws.run(open_repo(orepo), a.id, ["sh", "-c", "echo a-edit >> README.md; rm gone.txt"])
+    seen = sws.run(open_repo(orepo), b.id, ["cat", "README.md", "gone.txt"])
+    assert open_repo(orepo).store.get(seen.stdout) == b"hello\nbye\n"
+    assert (base / "README.md").read_text() == "hello\n" and (orepo / "README.md").read_text() == "hello\n"
+    assert (base / "gone.txt").exists()
+
+
+@pytest.mark.parametrize("script", [
+    "echo x > {checkout}/README.md",
+    "git update-ref refs/heads/evil HEAD",
+    "echo x > {common}/hooks/pre-commit",
+    "git config user.name evil",
+])
+def test_a_write_outside_the_workspace_fails_at_the_write(orepo: Path, script: str) -> None:
+    ws = new(orepo, "overlay")
+    before = git(orepo, "for-each-ref", "refs/heads", "refs/tags"), (orepo / ".git" / "config").read_text()
+    command = script.format(checkout=orepo, common=orepo / ".git")
+    run = sws.run(open_repo(orepo), ws.id, ["sh", "-c", command])
+    assert run.exit_code != 0
+    assert b"Read-only file system" in open_repo(orepo).store.get(run.stderr)
+    assert (orepo / "README.md").read_text() == "hello\n" and not (orepo / ".git" / "hooks" / "pre-commit").exists()
+    assert (git(orepo, "for-each-ref", "refs/heads", "refs/tags"), (orepo / ".git" / "config").read_text()) == before
+
+
+def test_git_works_inside_and_a_commit_there_is_recorded(orepo: Path) -> None:
+    ws = new(orepo, "overlay")
+    script = ("echo more >> README.md && git status --porcelain && git -c user.name=w -c user.email=w@x "
+              "commit -qam inside && git log -1 --format=%s")
+    run = sws.run(open_repo(orepo), ws.id, ["sh", "-c", script])
+    out = open_repo(orepo).store.get(run.stdout).decode()
+    assert run.exit_code == 0, open_repo(orepo).store.get(run.stderr)
+    assert out.splitlines() == [" M README.md", "inside"]
+    assert git(orepo, "show", f"refs/jitos/sws/{ws.id}:README.md") == "hello\nmore"
+
+
+def test_an_overlay_workspace_collapses_through_a_gate_run_in_its_view(orepo: Path) -> None:
+    ws = new(orepo, "overlay")
+    sws.run(open_repo(orepo), ws.id, ["sh", "-c", "echo landed > README.md"])
+    commit_files(orepo, {"other.txt": "outside\n"}, "outside")  # forces adopt + re-base
+    policy = GatePolicy.from_options(open_repo(orepo), gate="sh -c 'grep -q landed README.md && test -f other.txt'")
+    result = collapse(open_repo(orepo), ws.id, policy)
+    assert result.committed and result.rebased, result
+    assert (orepo / "README.md").read_text() == "landed\n"
+    assert jitos("verify").returncode == 0
+
+
+def test_without_network_a_step_cannot_reach_the_host(orepo: Path) -> None:
+    import socket
+
+    ws = new(orepo, "overlay")
+    repo = open_repo(orepo)
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        probe = [sys.executable, "-c", f"import socket; socket.create_connection(('127.0.0.1', {listener.getsockname()[1]}), 2)"]
+        for network, expected in ((False, 1), (True, 0)):
+            argv = backend.for_path(repo, ws.path).command(repo, ws.path, probe, network=network)
+            assert subprocess.run(argv, capture_output=True, check=False).returncode == expected
+
+
+def test_discard_removes_the_layers_and_the_worktree_record(orepo: Path) -> None:
+    ws = new(orepo, "overlay")
+    sws.run(open_repo(orepo), ws.id, ["sh", "-c", "echo x > new.txt"])
+    sws.discard(open_repo(orepo), ws.id)
+    repo = open_repo(orepo)
+    assert not overlayfs.layer(repo, ws.path).exists() and not overlayfs.admin(repo, ws.path).exists()
+    assert git(orepo, "show", f"refs/jitos/sws/{ws.id}:new.txt") == "x"
+
+
+def test_without_namespaces_overlay_falls_back_to_worktrees_and_says_why(orepo: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(sandbox.DISABLE_ENV, "1")
+    chosen = backend.choice(open_repo(orepo))
+    assert (chosen.backend, chosen.isolation) == ("worktree", "detected") and sandbox.DISABLE_ENV in chosen.reason
+    ws = sws.new(open_repo(orepo))
+    assert (ws.path / "README.md").read_text() == "hello\n"  # a real checkout
+
+
+def test_an_unknown_backend_is_bad_input(orepo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JITOS_SWS_BACKEND", "zfs")
+    done = jitos("sws", "new", check=2)
+    assert "JITOS_SWS_BACKEND='zfs' is not one of worktree, overlay, auto" in done.stderr
