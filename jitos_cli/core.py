@@ -43,7 +43,8 @@ def init(
 
 
 def workspace_json(ws: Any) -> dict[str, Any]:
-    return {"id": ws.id, "name": ws.name, "path": str(ws.path), "base": ws.base, "head": ws.head, "state": ws.state}
+    return {"id": ws.id, "name": ws.name, "path": str(ws.path), "base": ws.base, "head": ws.head, "state": ws.state,
+            "backend": ws.backend}
 
 
 def prediction_json(p: Any) -> dict[str, Any]:
@@ -59,16 +60,26 @@ def status(json: JsonOpt = False) -> None:
     if json:
         emit_json({"system": st.system, "branch": st.branch, "history": st.history, "events": st.events,
                    "tasks": list(st.tasks),
+                   "workspaces": {"backend": st.backend.backend, "isolation": st.backend.isolation,
+                                  "reason": st.backend.reason},
                    "sws": [{**workspace_json(w), "collapse": prediction_json(st.predictions[w.id])}
                            for w in st.workspaces]})
         return
     out(f"system  {st.system[:12]}  (branch {st.branch}, {st.events} events)")
+    out(_isolation_line(st.backend))
     for task in st.tasks:
         _show_task(task)
     if not st.workspaces:
         out("no active workspaces — `jitos sws new` makes one")
     for ws in st.workspaces:
         _show_workspace(ws, st.predictions[ws.id])
+
+
+def _isolation_line(chosen: Any) -> str:
+    if chosen.isolation == "enforced":
+        return f"new workspaces: {chosen.backend}; a write outside a workspace fails at the write"
+    return (f"new workspaces: {chosen.backend}; writes outside a workspace are detected after each step, "
+            f"not prevented ({chosen.reason})")
 
 
 STATE_COLOUR = {"done": "green", "failed": "red", "interrupted": "yellow", "waiting": "yellow"}
@@ -129,3 +140,17 @@ def verify(json: JsonOpt = False) -> int:
     for problem in result.problems:
         err(f"problem: {problem}")
     raise IntegrityError(f"verify found {len(result.problems)} problem(s); first: {result.problems[0]}")
+
+
+def gc(json: JsonOpt = False) -> None:
+    """Remove shared bases, layers and leftovers no live workspace uses (never anything history names)."""
+    from kernel.base.repo import open_repo
+    from kernel.workspace.gc import collect
+
+    done = collect(open_repo())
+    if json:
+        emit_json({"bases": list(done.bases), "layers": list(done.layers), "temp_files": done.temp_files,
+                   "freed": done.freed})
+        return
+    out(f"removed {len(done.bases)} unused base(s), {len(done.layers)} stale workspace layer(s), "
+        f"{done.temp_files} temp file(s); freed {done.freed / 1e6:.1f} MB")

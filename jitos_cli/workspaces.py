@@ -62,9 +62,38 @@ def list_(
 def path(key: IdArg) -> None:
     """Print a workspace's directory (for `cd $(jitos sws path s1)`)."""
     from kernel.base.repo import open_repo
-    from kernel.workspace import sws
+    from kernel.workspace import interactive
 
-    out(str(sws.path_of(open_repo(), key)))
+    found = interactive.where(open_repo(), key)
+    out(str(found.path))
+    if not found.visible:
+        err(f"note: {found.sws} is an overlay workspace: its files show at this path only inside jitos views; "
+            f"`jitos sws shell {found.sws}` opens one, `jitos sws materialize {found.sws}` makes it a plain folder")
+
+
+@sws_app.command("shell")
+def shell(key: IdArg,
+          program: Annotated[str | None, typer.Option("--shell", metavar="PROGRAM",
+                                                      help="Run this instead of $SHELL.")] = None) -> int:
+    """Open your shell inside the workspace; what you change is recorded when it exits."""
+    from kernel.base.repo import open_repo
+    from kernel.errors import passed_through
+    from kernel.workspace import interactive
+
+    code, snap = interactive.shell(open_repo(), key, program)
+    if snap.changed:
+        err(f"jitos: {snap.sws}: recorded {len(snap.changed)} path(s) as {snap.head[:12]}")
+    return passed_through(code)
+
+
+@sws_app.command("materialize")
+def materialize(key: IdArg) -> None:
+    """Make an overlay workspace a plain checked-out folder, for editors and tools outside jitos."""
+    from kernel.base.repo import open_repo
+    from kernel.workspace import interactive
+
+    found = interactive.materialize(open_repo(), key)
+    out(str(found.path))
 
 
 @sws_app.command("diff")

@@ -15,6 +15,7 @@ from kernel.errors import NotFound
 from kernel.land.merge import conflicts
 from kernel.record import history, refs, state
 from kernel.tasks.model import Task, all_tasks, live_state, load
+from kernel.workspace.backend import Choice, choice
 from kernel.workspace.sws import Workspace, find, view, workspace_path
 
 
@@ -38,6 +39,7 @@ class Status:
     workspaces: tuple[Workspace, ...]
     tasks: tuple[dict[str, Any], ...]
     predictions: dict[str, Prediction]
+    backend: Choice  # what new workspaces get, how isolated, and why not overlay
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +74,7 @@ def status(repo: Repo) -> Status:
     predictions = {sws.id: _predict(repo, sws, target) for sws in active}
     workspaces = tuple(view(repo, s) for s in active)
     return Status(st.system or "", st.branch or "", st.head or "", st.seq, workspaces, task_summaries(repo),
-                  predictions)
+                  predictions, choice(repo))
 
 
 def _predict(repo: Repo, sws: state.Sws, target: str | None) -> Prediction:

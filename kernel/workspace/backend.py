@@ -59,6 +59,9 @@ class Backend(Protocol):
     def reader(self, repo: Repo, path: Path) -> Reader:
         """How to read the workspace's files as git would store them."""
 
+    def new_files_root(self, repo: Repo, path: Path) -> Path:
+        """Where a file the workspace's base does not have can be written from outside a view."""
+
     def command(self, repo: Repo, path: Path, argv: list[str], *, network: bool) -> list[str]:
         """The argv that runs `argv` with the workspace as its cwd and world
         (without `network`, only loopback where the backend can enforce it)."""
@@ -171,6 +174,9 @@ class GitWorktree:
 
     def reader(self, repo: Repo, path: Path) -> FolderReader:
         return FolderReader(path)
+
+    def new_files_root(self, repo: Repo, path: Path) -> Path:
+        return path
 
     def command(self, repo: Repo, path: Path, argv: list[str], *, network: bool) -> list[str]:
         return list(argv)  # runs in the real folder; writes elsewhere are detected afterwards

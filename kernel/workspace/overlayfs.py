@@ -233,6 +233,9 @@ class OverlayWorkspace:
     def reader(self, repo: Repo, path: Path) -> LayerReader:
         return LayerReader(repo, path)
 
+    def new_files_root(self, repo: Repo, path: Path) -> Path:
+        return layer(repo, path) / "upper"  # a file the base lacks needs no whiteout or opaque folder
+
     def write(self, repo: Repo, path: Path, changes: dict[str, trees.Entry | None]) -> None:
         Layers(repo, path).write(changes)
 

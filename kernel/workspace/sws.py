@@ -34,6 +34,7 @@ from kernel.record.locks import is_live
 from kernel.record.state import SWS_ACTIVE, Ledger, State, Sws
 from kernel.workspace import checkout, overlay, trees
 from kernel.workspace.backend import Reader, copy_included, for_path, for_repo
+from kernel.workspace.overlayfs import is_overlay
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 ID_RE = re.compile(r"^[st][0-9]+$")
@@ -50,6 +51,7 @@ class Workspace:
     base: str
     head: str
     state: str
+    backend: str = "worktree"  # worktree | overlay (its files show only inside views)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +95,9 @@ def workspace_path(repo: Repo, sws_id: str) -> Path:
 
 
 def view(repo: Repo, sws: Sws) -> Workspace:
-    return Workspace(sws.id, sws.name, workspace_path(repo, sws.id), sws.base, sws.head, sws.state)
+    path = workspace_path(repo, sws.id)
+    kind = "overlay" if is_overlay(repo, path) else "worktree"
+    return Workspace(sws.id, sws.name, path, sws.base, sws.head, sws.state, kind)
 
 
 def check_name(name: str) -> str:
@@ -146,7 +150,7 @@ def new(repo: Repo, from_rev: str | None = None, name: str | None = None, task: 
         backend.materialize(repo, path, base)
         try:
             if repo.workdir is not None and config.sws_include:
-                copy_included(repo, repo.workdir, path, config.sws_include)
+                copy_included(repo, repo.workdir, backend.new_files_root(repo, path), config.sws_include)
             manifest = overlay.store(repo, {"base": base, "entries": {}})
             label = f" ({name})" if name else ""
             ledger.record(

@@ -169,3 +169,133 @@ def test_an_unknown_backend_is_bad_input(orepo: Path, monkeypatch: pytest.Monkey
     monkeypatch.setenv("JITOS_SWS_BACKEND", "zfs")
     done = jitos("sws", "new", check=2)
     assert "JITOS_SWS_BACKEND='zfs' is not one of worktree, overlay, auto" in done.stderr
+
+
+def test_a_shell_runs_inside_the_view_and_its_edits_are_recorded(orepo: Path, tmp_path: Path) -> None:
+    ws = new(orepo, "overlay")
+    script = tmp_path / "fake-shell"
+    script.write_text("#!/bin/sh\ntest -f README.md && echo from the shell > shell.txt\n")
+    script.chmod(0o755)
+    done = jitos("sws", "shell", ws.id, "--shell", str(script))
+    assert "recorded 1 path(s)" in done.stderr
+    assert git(orepo, "show", f"refs/jitos/sws/{ws.id}:shell.txt") == "from the shell"
+
+
+def test_sws_path_says_when_the_files_show_only_inside_views(orepo: Path) -> None:
+    ws = new(orepo, "overlay")
+    done = jitos("sws", "path", ws.id)
+    assert done.stdout.strip() == str(ws.path)
+    assert "only inside jitos views" in done.stderr and f"jitos sws materialize {ws.id}" in done.stderr
+
+
+def test_materialize_gives_editors_a_plain_folder_and_loses_nothing(orepo: Path) -> None:
+    ws = new(orepo, "overlay")
+    sws.run(open_repo(orepo), ws.id, ["sh", "-c", "echo unrecorded-yet > later.txt"])
+    (overlayfs.layer(open_repo(orepo), ws.path) / "upper" / "edited.txt").write_text("not yet recorded\n")
+    assert jitos("sws", "materialize", ws.id).stdout.strip() == str(ws.path)
+    assert (ws.path / "later.txt").read_text() == "unrecorded-yet\n"
+    assert (ws.path / "edited.txt").read_text() == "not yet recorded\n"
+    assert not overlayfs.layer(open_repo(orepo), ws.path).exists()
+    (ws.path / "README.md").write_text("edited in an editor\n")
+    assert sws.snapshot(open_repo(orepo), ws.id).changed == ("README.md",)
+    assert jitos("sws", "path", ws.id).stderr == ""
+
+
+def test_included_ignored_files_show_in_the_view(make_repo, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    files = {**FILES, ".gitignore": ".env\n", ".jitos/config.toml": '[sws]\nbackend = "overlay"\ninclude = [".env"]\n'}
+    path = make_repo(files=files, name="inc")
+    monkeypatch.chdir(path)
+    (path / ".env").write_text("SECRET=1\n")
+    jitos("init")
+    ws = sws.new(open_repo(path))
+    assert ws.backend == "overlay"
+    seen = sws.run(open_repo(path), ws.id, ["cat", ".env"])
+    assert open_repo(path).store.get(seen.stdout) == b"SECRET=1\n"
+    assert seen.snapshot.changed == ()
+
+
+def test_gc_removes_what_no_live_workspace_uses_and_nothing_history_names(orepo: Path) -> None:
+    repo = open_repo(orepo)
+    keep, gone = new(orepo, "overlay"), new(orepo, "overlay")
+    sws.run(repo, gone.id, ["sh", "-c", "echo x > x.txt"])
+    sws.discard(open_repo(orepo), gone.id)
+    commit_files(orepo, {"later.txt": "l\n"}, "later")
+    third = sws.new(open_repo(orepo), from_rev="main")  # another tree, so a second base
+    jitos("sws", "discard", third.id)
+    stale = overlayfs.layer(repo, repo.workspaces_dir / "s99")  # as a killed `sws new` leaves it
+    (stale / "upper").mkdir(parents=True)
+    refs_before = git(orepo, "for-each-ref")
+    done = json.loads(jitos("gc", "--json").stdout)
+    assert done["layers"] == ["s99"] and len(done["bases"]) == 1
+    assert overlayfs.Layers(open_repo(orepo), keep.path).lower.is_dir()  # the live workspace's base stays
+    assert git(orepo, "for-each-ref") == refs_before
+    assert json.loads(jitos("verify", "--json").stdout)["ok"]
+    assert sws.run(open_repo(orepo), keep.id, ["cat", "README.md"]).exit_code == 0
+
+
+NOBODY_SESSION = r"""
+set -e
+cd "$1"
+jitos() { "$PY" -c 'import sys; from jitos_cli.main import main; sys.exit(main())' "$@"; }
+jitos init >/dev/null
+a=$(jitos sws new --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+b=$(jitos sws new --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+jitos sws run "$a" -- sh -c 'echo a >> README.md; rm gone.txt; chmod +x tool.sh; mkdir -p n/m; echo deep > n/m/f' 2>/dev/null
+if jitos sws run "$a" -- sh -c "echo evil > $1/README.md" 2>err.txt; then exit 10; fi
+grep -q 'Read-only file system' err.txt
+jitos sws run "$b" -- cat README.md gone.txt 2>/dev/null
+git show "refs/jitos/sws/$a:n/m/f"
+jitos verify >/dev/null
+"""
+
+
+def nobody_python() -> tuple[str, str] | None:
+    """An interpreter uid 65534 can run with jitos and its dependencies importable
+    (this venv's may live below a folder only root can enter), and its PYTHONPATH."""
+    import shutil
+    import site
+
+    if shutil.which("setpriv") is None:
+        return None
+    paths = [str(Path(__file__).resolve().parents[2]), *site.getsitepackages()]
+    pythonpath = os.pathsep.join(paths)
+    for candidate in (sys.executable, os.path.realpath(sys.executable), shutil.which("python3") or "",
+                      f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}"):
+        probe = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "sh", "-c",
+                                '"$0" -c "import pygit2, typer, blake3, kernel"', candidate],
+                               env={**os.environ, "PYTHONPATH": pythonpath}, capture_output=True, check=False, cwd="/")
+        if candidate and probe.returncode == 0:
+            return candidate, pythonpath
+    return None
+
+
+def test_an_unprivileged_user_gets_the_same_isolation(tmp_path: Path) -> None:
+    import shutil
+    import tempfile
+
+    found = nobody_python()
+    if found is None:
+        pytest.skip("no Python with jitos's dependencies that uid 65534 can run")
+    python, pythonpath = found
+    home = Path(tempfile.mkdtemp(prefix="jitos-nobody-"))
+    try:
+        repo = home / "repo"
+        repo.mkdir()
+        for rel, text in FILES.items():
+            (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+            (repo / rel).write_text(text)
+        git(repo, "init", "-q", "-b", "main")
+        git(repo, "add", "-A")
+        git(repo, "commit", "-qm", "initial")
+        (repo / "err.txt").write_text("")
+        for path in [home, *home.rglob("*")]:
+            os.chown(path, 65534, 65534, follow_symlinks=False)
+        env = {**os.environ, "HOME": str(home), "PY": python, "JITOS_SWS_BACKEND": "overlay", "PYTHONPATH": pythonpath}
+        done = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "sh", "-c",
+                               NOBODY_SESSION, "sh", str(repo)], env=env, capture_output=True, text=True,
+                              check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert done.stdout == "hello\nbye\ndeep\n"
+        assert (repo / "README.md").read_text() == "hello\n"
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
