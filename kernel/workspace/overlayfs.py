@@ -162,6 +162,7 @@ class Layers:
         shows_below = self._lower_shows(rel)
         self._clear(rel)
         if shows_below:
+            self._folders_for(rel)
             os.mknod(self.upper / rel, 0o600 | stat.S_IFCHR, os.makedev(0, 0))
 
     def _clear(self, rel: str) -> None:

@@ -299,3 +299,26 @@ def test_an_unprivileged_user_gets_the_same_isolation(tmp_path: Path) -> None:
         assert (repo / "README.md").read_text() == "hello\n"
     finally:
         shutil.rmtree(home, ignore_errors=True)
+
+
+def test_writes_from_outside_a_view_follow_overlay_rules(orepo: Path) -> None:
+    """What undo and a re-base write into a workspace: the view shows exactly the tree asked for."""
+    from kernel.workspace import trees
+
+    ws = new(orepo, "overlay")
+    repo = open_repo(orepo)
+    blob = trees.Entry(str(repo.git.create_blob(b"new\n")), trees.BLOB_MODE)
+    changes: dict[str, trees.Entry | None] = {
+        "wholedir/deep/two.txt": None,          # a deletion below folders only the base has
+        "fresh/deeper/new.txt": blob,           # a file below folders nobody has
+        "file_to_dir": None, "file_to_dir/x.txt": blob,
+        "dir_to_file/a.txt": None, "dir_to_file": blob,
+    }
+    backend.for_path(repo, ws.path).write(repo, ws.path, changes)
+    expected = trees.apply(repo.git, repo.tree_of(ws.base), changes)
+    snap = sws.snapshot(open_repo(orepo), ws.id)
+    assert git(orepo, "rev-parse", f"{snap.head}^{{tree}}") == expected
+    listing = sws.run(open_repo(orepo), ws.id, ["sh", "-c", "find . -path ./.git -prune -o -type f -print | sort"])
+    shown = open_repo(orepo).store.get(listing.stdout).decode().split()
+    assert "./wholedir/one.txt" in shown and "./wholedir/deep/two.txt" not in shown
+    assert "./fresh/deeper/new.txt" in shown and "./file_to_dir/x.txt" in shown and "./dir_to_file" in shown
