@@ -57,17 +57,26 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def disk_usage(*paths: Path) -> int:
-    """Bytes of disk blocks under `paths` (what `du` counts)."""
-    total = 0
-    for path in paths:
-        for dirpath, dirs, files in os.walk(path):
+def disk_usage(*paths: Path, shared: Path | None = None) -> int:
+    """Bytes of disk blocks under `paths` (what `du` counts), each inode once,
+    leaving out inodes that also live under `shared` (a workspace's index is a
+    link to its base's until git rewrites it)."""
+    def inodes(root: Path) -> dict[tuple[int, int], int]:
+        found: dict[tuple[int, int], int] = {}
+        for dirpath, dirs, files in os.walk(root):
             for name in dirs + files:
                 try:
-                    total += os.lstat(os.path.join(dirpath, name)).st_blocks * 512
+                    info = os.lstat(os.path.join(dirpath, name))
                 except OSError:
                     continue
-    return total
+                found[(info.st_dev, info.st_ino)] = info.st_blocks * 512
+        return found
+
+    seen: dict[tuple[int, int], int] = {}
+    for path in paths:
+        seen.update(inodes(path))
+    excluded = inodes(shared) if shared is not None else {}
+    return sum(size for key, size in seen.items() if key not in excluded)
 
 
 def in_view(repo: Path, sid: str, argv: list[str]) -> list[str]:
@@ -108,7 +117,7 @@ def bench_size(base: Path, n: int, repeat: int, many: int | None) -> tuple[list[
     extra["first_s"] = time.perf_counter() - started
     r = open_repo(repo)
     layers = overlayfs.layer(r, r.workspaces_dir / first)
-    extra["one_disk"] = disk_usage(layers, overlayfs.admin(r, r.workspaces_dir / first))
+    extra["one_disk"] = disk_usage(layers, overlayfs.admin(r, r.workspaces_dir / first), shared=r.jitos_dir / "bases")
     rows = {k: Row(k) for k in ("create", "create (in process)", "snapshot 10 files", "snapshot 10 files (in process)",
                                 "git status", "read all files")}
     plain = work / "plain"
@@ -152,12 +161,13 @@ def bench_size(base: Path, n: int, repeat: int, many: int | None) -> tuple[list[
         log(f"[{n} files] {many} workspaces")
         for label, make in (("commands", lambda: run_cli([*jitos, "sws", "new", "--json"], repo)),
                             ("in process", lambda: sws.new(open_repo(repo)))):
-            before = disk_usage(r.jitos_dir / "layers", r.common_dir / "worktrees")
+            before = disk_usage(r.jitos_dir / "layers", r.common_dir / "worktrees", shared=r.jitos_dir / "bases")
             started = time.perf_counter()
             for _ in range(many):
                 make()
             extra[f"many {label}"] = (many, time.perf_counter() - started,
-                                      disk_usage(r.jitos_dir / "layers", r.common_dir / "worktrees") - before)
+                                      disk_usage(r.jitos_dir / "layers", r.common_dir / "worktrees",
+                                                 shared=r.jitos_dir / "bases") - before)
     extra["base_disk"] = disk_usage(r.jitos_dir / "bases")
     return list(rows.values()), extra
 

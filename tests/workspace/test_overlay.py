@@ -322,3 +322,27 @@ def test_writes_from_outside_a_view_follow_overlay_rules(orepo: Path) -> None:
     shown = open_repo(orepo).store.get(listing.stdout).decode().split()
     assert "./wholedir/one.txt" in shown and "./wholedir/deep/two.txt" not in shown
     assert "./fresh/deeper/new.txt" in shown and "./file_to_dir/x.txt" in shown and "./dir_to_file" in shown
+
+
+def test_a_killed_jitos_leaves_no_mount_outside_and_history_verifies(orepo: Path) -> None:
+    import signal
+    import time
+
+    ws = new(orepo, "overlay")
+    marker = overlayfs.layer(open_repo(orepo), ws.path) / "upper" / "started"
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; from jitos_cli.main import main; sys.exit(main())",
+                             "sws", "run", ws.id, "--", "sh", "-c", "touch started; exec sleep 29.5"],
+                            cwd=orepo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert marker.exists()
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        assert str(ws.path) not in Path("/proc/self/mountinfo").read_text()
+        assert list(ws.path.iterdir()) == []
+        assert json.loads(jitos("verify", "--json").stdout)["ok"]
+        assert sws.snapshot(open_repo(orepo), ws.id).changed == ("started",)  # the edit made before the kill
+    finally:
+        subprocess.run(["pkill", "-KILL", "-f", "sleep 29.5"], check=False)  # the orphaned program
