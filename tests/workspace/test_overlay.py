@@ -120,6 +120,9 @@ def test_git_works_inside_and_a_commit_there_is_recorded(orepo: Path) -> None:
     assert run.exit_code == 0, open_repo(orepo).store.get(run.stderr)
     assert out.splitlines() == [" M README.md", "inside"]
     assert git(orepo, "show", f"refs/jitos/sws/{ws.id}:README.md") == "hello\nmore"
+    sws.run(open_repo(orepo), ws.id, ["sh", "-c", "echo new > added.txt"])  # recorded by the run's snapshot
+    clean = sws.run(open_repo(orepo), ws.id, ["git", "status", "--porcelain"])
+    assert open_repo(orepo).store.get(clean.stdout) == b""  # the index caught up with the recorded head
 
 
 def test_an_overlay_workspace_collapses_through_a_gate_run_in_its_view(orepo: Path) -> None:
