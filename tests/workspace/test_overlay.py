@@ -349,3 +349,19 @@ def test_a_killed_jitos_leaves_no_mount_outside_and_history_verifies(orepo: Path
         assert sws.snapshot(open_repo(orepo), ws.id).changed == ("started",)  # the edit made before the kill
     finally:
         subprocess.run(["pkill", "-KILL", "-f", "sleep 29.5"], check=False)  # the orphaned program
+
+
+def test_the_same_edits_record_the_same_history_on_both_backends(make_repo, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    ids = {}
+    for kind in ("worktree", "overlay"):
+        path = make_repo(files=FILES, name=f"same-{kind}")
+        monkeypatch.chdir(path)
+        monkeypatch.setenv("JITOS_SWS_BACKEND", kind)
+        jitos("init")
+        sid = json.loads(jitos("sws", "new", "--name", "edits", "--json").stdout)["id"]
+        jitos("sws", "run", sid, "--", "sh", "-c", EDITS)
+        commit_files(path, {"outside.txt": "o\n"}, "outside")  # adopt + re-base on the way
+        jitos("collapse", sid, "--gate", "true")
+        jitos("sws", "new")
+        ids[kind] = git(path, "for-each-ref", "--format=%(refname) %(objectname)", "refs/jitos/")
+    assert ids["overlay"] == ids["worktree"]
