@@ -21,6 +21,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import pygit2
+
 from kernel.base.policy import environ_for_git_child
 from kernel.base.repo import Repo
 from kernel.errors import JitosError
@@ -38,6 +40,11 @@ class Base:
     @property
     def index(self) -> Path:
         return self.root / "index"
+
+    @property
+    def has_attributes(self) -> bool:
+        """Whether the tree holds a `.gitattributes` file anywhere (noted when it was built)."""
+        return (self.root / "has-attributes").is_file()
 
 
 def folder(repo: Repo) -> Path:
@@ -58,6 +65,9 @@ def ensure(repo: Repo, tree: str) -> Base:
     (building / "files").mkdir(parents=True)
     try:
         _checkout(repo, tree, building)
+        if any(entry.path == ".gitattributes" or entry.path.endswith("/.gitattributes")
+               for entry in pygit2.Index(str(building / "index"))):
+            (building / "has-attributes").write_text("")
         try:
             os.rename(building, base.root)
         except OSError:

@@ -365,3 +365,14 @@ def test_the_same_edits_record_the_same_history_on_both_backends(make_repo, monk
         jitos("sws", "new")
         ids[kind] = git(path, "for-each-ref", "--format=%(refname) %(objectname)", "refs/jitos/")
     assert ids["overlay"] == ids["worktree"]
+
+
+def test_clean_filters_apply_to_what_an_overlay_records(make_repo, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    path = make_repo(files={".gitattributes": "*.txt text eol=crlf\n", "a.txt": "one\n"}, name="crlf")
+    monkeypatch.chdir(path)
+    monkeypatch.setenv("JITOS_SWS_BACKEND", "overlay")
+    jitos("init")
+    ws = sws.new(open_repo(path))
+    sws.run(open_repo(path), ws.id, ["sh", "-c", "printf 'one\\r\\ntwo\\r\\n' > a.txt"])
+    blob = git(path, "rev-parse", f"refs/jitos/sws/{ws.id}:a.txt")
+    assert git(path, "cat-file", "-p", blob) == "one\ntwo"
