@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +31,7 @@ from kernel.base.config import SWS_BACKENDS
 from kernel.base.policy import environ_for_git_child
 from kernel.base.repo import Repo
 from kernel.errors import BadInput, JitosError
-from kernel.workspace import trees
+from kernel.workspace import trash, trees
 from kernel.workspace.checkout import write_paths
 from kernel.workspace.overlayfs import OverlayWorkspace, is_overlay
 
@@ -187,18 +186,13 @@ class GitWorktree:
         empties the trash (`empty_trash`) once the lock is released."""
         name = _worktree_name(repo, path)
         if path.exists():
-            trash = repo.jitos_dir / "trash"
-            trash.mkdir(exist_ok=True)
-            os.rename(path, trash / f"{path.name}.{os.getpid()}.{time.monotonic_ns()}")
+            trash.set_aside(repo, path, path.name)
         if name is not None:
             worktree = repo.git.lookup_worktree(name)
             worktree.prune(True)
 
     def empty_trash(self, repo: Repo) -> None:
-        trash = repo.jitos_dir / "trash"
-        if trash.is_dir():
-            for entry in os.listdir(trash):
-                shutil.rmtree(trash / entry, ignore_errors=True)
+        trash.empty(repo)
 
 
 def _worktree_name(repo: Repo, path: Path) -> str | None:

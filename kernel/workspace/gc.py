@@ -17,8 +17,7 @@ from pathlib import Path
 
 from kernel.base.repo import Repo
 from kernel.record.state import SWS_ACTIVE
-from kernel.workspace import bases, checkout, overlayfs
-from kernel.workspace.backend import for_repo
+from kernel.workspace import bases, checkout, overlayfs, trash
 
 _TEMP = re.compile(r"\.(\d+)\.\d+\.tmp$")
 
@@ -32,26 +31,24 @@ class Collected:
 
 
 def collect(repo: Repo) -> Collected:
-    trash = repo.jitos_dir / "trash"
-    trash.mkdir(parents=True, exist_ok=True)
     with checkout.ledger(repo) as ledger:
         active = {sid for sid, ws in ledger.state.sws.items() if ws.state == SWS_ACTIVE}
         gone_layers = _stale_layers(repo, active)
         for sid in gone_layers:
             path = repo.workspaces_dir / sid
-            os.rename(overlayfs.layer(repo, path), trash / f"layers-{sid}")
+            trash.set_aside(repo, overlayfs.layer(repo, path), f"layers-{sid}")
             _remove_record(repo, path)
         used = {_base_of(repo, repo.workspaces_dir / sid) for sid in active} - {None}
         gone_bases = sorted(bases.on_disk(repo) - used)
         for tree in gone_bases:
-            os.rename(bases.of(repo, tree).root, trash / f"base-{tree}")
+            trash.set_aside(repo, bases.of(repo, tree).root, f"base-{tree}")
         for half_built in sorted(bases.folder(repo).glob(".new-*")) if bases.folder(repo).is_dir() else []:
-            os.rename(half_built, trash / half_built.name)
+            trash.set_aside(repo, half_built, half_built.name)
         temps = _dead_temp_files(repo.jitos_dir / "store" / "tmp")
         for temp in temps:
             temp.unlink(missing_ok=True)
-    freed = _size(trash)
-    for_repo(repo).empty_trash(repo)
+    freed = _size(trash.folder(repo))
+    trash.empty(repo)
     return Collected(tuple(gone_bases), tuple(gone_layers), len(temps), freed)
 
 

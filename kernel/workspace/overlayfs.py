@@ -24,7 +24,6 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,7 +32,7 @@ import pygit2
 from kernel.base import canonical, sandbox
 from kernel.base.files import write_atomic
 from kernel.base.repo import Repo
-from kernel.workspace import bases, trees
+from kernel.workspace import bases, trash, trees
 
 OPAQUE = "user.overlay.opaque"
 # The index a workspace starts with holds the base checkout's stat data; inside
@@ -278,20 +277,14 @@ class OverlayWorkspace:
 
     def remove(self, repo: Repo, path: Path) -> None:
         root = layer(repo, path)
-        trash = repo.jitos_dir / "trash"
-        trash.mkdir(exist_ok=True)
-        stamp = f"{path.name}.{os.getpid()}.{time.monotonic_ns()}"
         if root.exists():
-            os.rename(root, trash / stamp)
+            trash.set_aside(repo, root, f"layers-{path.name}")
         shutil.rmtree(admin(repo, path), ignore_errors=True)
         if path.is_dir():
-            os.rename(path, trash / f"{stamp}.view")
+            trash.set_aside(repo, path, f"view-{path.name}")
 
     def empty_trash(self, repo: Repo) -> None:
-        trash = repo.jitos_dir / "trash"
-        if trash.is_dir():
-            for entry in os.listdir(trash):
-                shutil.rmtree(trash / entry, ignore_errors=True)
+        trash.empty(repo)
 
     def _head(self, repo: Repo, path: Path) -> str:
         return (admin(repo, path) / "HEAD").read_text().strip()
