@@ -225,6 +225,7 @@ class OverlayWorkspace:
         # status`. The rules are your checkout's: a workspace's own edits to
         # .gitignore files are not consulted here.
         found = {rel for rel in Layers(repo, path).changed() if rel in tracked or not repo.git.path_is_ignored(rel)}
+        import_objects(repo, path)  # a commit made inside the view is read from here on
         head_tree = repo.tree_of(self._head(repo, path))
         if head_tree != recorded_tree:  # a commit made inside the view
             found |= set(trees.diff(repo.git, recorded_tree, head_tree))
@@ -322,9 +323,13 @@ def _eol_configured(repo: Repo) -> bool:
 
 def view(repo: Repo, path: Path, *, network: bool) -> sandbox.View:
     """What a program run in the workspace at `path` sees: the merged tree at
-    `path`; git objects and the workspace's own worktree record writable;
-    your checkout and the rest of the git dir (refs, config, hooks) read-only."""
+    `path` and the workspace's own worktree record writable; your checkout and
+    the whole git dir (objects, refs, config, hooks) read-only. Objects git
+    writes there (a commit made inside) go to the workspace's own object
+    folder, with the repository's as an alternate: a program can add objects
+    but never delete or damage the repository's."""
     root = layer(repo, path)
+    (root / "objects").mkdir(exist_ok=True)
     lower = bases.of(repo, (root / "base").read_text().strip()).files
     merged = sandbox.Overlay((lower,), root / "upper", root / "work", path)
     roots = [repo.common_dir]
@@ -332,8 +337,25 @@ def view(repo: Repo, path: Path, *, network: bool) -> sandbox.View:
         roots = [repo.workdir]
     elif repo.workdir is not None:
         roots.append(repo.workdir)
-    return sandbox.View(overlays=(merged,), read_only=tuple(roots),
-                        writable=(repo.common_dir / "objects", admin(repo, path)), network=network, env=GIT_ENV)
+    objects = (("GIT_OBJECT_DIRECTORY", str(root / "objects")),
+               ("GIT_ALTERNATE_OBJECT_DIRECTORIES", str(repo.common_dir / "objects")))
+    return sandbox.View(overlays=(merged,), read_only=tuple(roots), writable=(root / "objects", admin(repo, path)),
+                        network=network, env=GIT_ENV + objects)
+
+
+def import_objects(repo: Repo, path: Path) -> None:
+    """Copy the objects a program wrote in the workspace's view into the
+    repository (content-addressed: a copy never changes what an id means)."""
+    own = layer(repo, path) / "objects"
+    if not own.is_dir():
+        return
+    target = repo.common_dir / "objects"
+    for source in sorted(own.rglob("*")):
+        if source.is_file():
+            dest = target / source.relative_to(own)
+            if not dest.exists():
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                write_atomic(dest, source.read_bytes(), mode=0o444)
 
 
 def _register(repo: Repo, path: Path, commit: str, base: bases.Base) -> None:

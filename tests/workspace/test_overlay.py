@@ -99,6 +99,7 @@ def test_edits_stay_in_their_workspace(orepo: Path) -> None:
     "git update-ref refs/heads/evil HEAD",
     "echo x > {common}/hooks/pre-commit",
     "git config user.name evil",
+    "find {common}/objects -type f -delete",
 ])
 def test_a_write_outside_the_workspace_fails_at_the_write(orepo: Path, script: str) -> None:
     ws = new(orepo, "overlay")
@@ -109,6 +110,7 @@ def test_a_write_outside_the_workspace_fails_at_the_write(orepo: Path, script: s
     assert b"Read-only file system" in open_repo(orepo).store.get(run.stderr)
     assert (orepo / "README.md").read_text() == "hello\n" and not (orepo / ".git" / "hooks" / "pre-commit").exists()
     assert (git(orepo, "for-each-ref", "refs/heads", "refs/tags"), (orepo / ".git" / "config").read_text()) == before
+    assert git(orepo, "fsck", "--no-progress", "--connectivity-only") == ""
 
 
 def test_git_works_inside_and_a_commit_there_is_recorded(orepo: Path) -> None:
