@@ -116,3 +116,14 @@ def jrepo(repo: Path) -> Path:
 
     init(open_repo(repo))
     return repo
+
+
+@pytest.fixture(params=["worktree", "overlay"])
+def backend_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test on each backend (overlay where the OS allows views)."""
+    from kernel.base import sandbox
+
+    if request.param == "overlay" and not sandbox.support().available:
+        pytest.skip(f"no namespaces here: {sandbox.support().reason}")
+    monkeypatch.setenv("JITOS_SWS_BACKEND", request.param)
+    return str(request.param)

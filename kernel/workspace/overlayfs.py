@@ -56,6 +56,11 @@ def is_overlay(repo: Repo, path: Path) -> bool:
     return (layer(repo, path) / "base").is_file()
 
 
+def _utf8(rel: str) -> bool:
+    """Whether a file name is text (the scan refuses the others, naming them)."""
+    return not any("\udc80" <= ch <= "\udcff" for ch in rel)
+
+
 def _whiteout(info: os.stat_result) -> bool:
     return stat.S_ISCHR(info.st_mode) and info.st_rdev == 0
 
@@ -224,7 +229,8 @@ class OverlayWorkspace:
         # Untracked files git ignores are not content, as in a checkout's `git
         # status`. The rules are your checkout's: a workspace's own edits to
         # .gitignore files are not consulted here.
-        found = {rel for rel in Layers(repo, path).changed() if rel in tracked or not repo.git.path_is_ignored(rel)}
+        found = {rel for rel in Layers(repo, path).changed()
+                 if not _utf8(rel) or rel in tracked or not repo.git.path_is_ignored(rel)}
         import_objects(repo, path)  # a commit made inside the view is read from here on
         head_tree = repo.tree_of(self._head(repo, path))
         if head_tree != recorded_tree:  # a commit made inside the view

@@ -1,4 +1,3 @@
-import os
 import subprocess
 import sys
 import time
@@ -19,6 +18,8 @@ from kernel.verify import verify
 from kernel.views import status
 from kernel.workspace import sws
 from tests.conftest import commit_files, git
+from tests.edits import edit as shell
+from tests.edits import remove, write
 
 PASS = "true"
 FAIL = "false"
@@ -29,20 +30,22 @@ def policy(path: Path, **options: Any) -> GatePolicy:
     return GatePolicy.from_options(open_repo(path), **options)
 
 
-def edit(path: Path, files: dict[str, str | None]) -> None:
+# Every test here runs on both workspace backends.
+pytestmark = pytest.mark.usefixtures("backend_kind")
+
+
+def edit(ws: sws.Workspace, files: dict[str, str | None]) -> None:
     for rel, content in files.items():
-        target = path / rel
         if content is None:
-            target.unlink()
+            remove(ws, rel)
         else:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(content)
+            write(ws, rel, content)
 
 
 def workspace(jrepo: Path, files: dict[str, str | None], name: str | None = None) -> str:
     jr = open_repo(jrepo)
     ws = sws.new(jr, name=name)
-    edit(ws.path, files)
+    edit(ws, files)
     sws.snapshot(jr, ws.id, f"edit {', '.join(files)}")
     return ws.id
 
@@ -142,8 +145,7 @@ def test_file_on_one_side_folder_on_the_other_conflicts(jrepo: Path) -> None:
 def test_mode_change_and_deletion_are_paths_like_any_other(jrepo: Path) -> None:
     jr = open_repo(jrepo)
     ws = sws.new(jr)
-    os.chmod(ws.path / "src" / "app.py", 0o755)
-    (ws.path / "README.md").unlink()
+    shell(ws, "chmod 755 src/app.py && rm README.md")
     sws.snapshot(jr, ws.id)
     commit_files(jrepo, {"src/app.py": "changed\n"}, "outside")
     result = collapse(open_repo(jrepo), ws.id, policy(jrepo, gate=PASS))

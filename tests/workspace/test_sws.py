@@ -1,4 +1,3 @@
-import os
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ from kernel.verify import verify
 from kernel.workspace import checkout, sws
 from kernel.workspace.backend import GitWorktree
 from tests.conftest import commit_files, git
+from tests.edits import edit, read, remove, write
 
 
 def events(repo: Path) -> list[str]:
@@ -57,12 +57,12 @@ def test_unknown_id_is_named(jrepo: Path) -> None:
         sws.snapshot(open_repo(jrepo), "s7")
 
 
-def test_snapshot_records_changes_as_a_commit_and_an_overlay(jrepo: Path) -> None:
+def test_snapshot_records_changes_as_a_commit_and_an_overlay(jrepo: Path, backend_kind: str) -> None:
     jr = open_repo(jrepo)
     ws = sws.new(jr)
-    (ws.path / "src" / "app.py").write_text("print('fixed')\n")
-    (ws.path / "new.txt").write_text("new\n")
-    (ws.path / "README.md").unlink()
+    write(ws, "src/app.py", "print('fixed')\n")
+    write(ws, "new.txt", "new\n")
+    remove(ws, "README.md")
     snap = sws.snapshot(jr, ws.id, "my edit")
     assert snap.changed == ("README.md", "new.txt", "src/app.py")
     assert git(jrepo, "show", f"{snap.head}:src/app.py") == "print('fixed')"
@@ -70,31 +70,30 @@ def test_snapshot_records_changes_as_a_commit_and_an_overlay(jrepo: Path) -> Non
     manifest = (jr.overlays_dir / ws.id / "manifest.json").read_text()
     assert '"README.md":{"whiteout":true}' in manifest
     assert jr.store.get(__import__("json").loads(manifest)["entries"]["new.txt"]["digest"]) == b"new\n"
-    assert git(ws.path, "status", "--porcelain") == ""
+    edit(ws, 'test -z "$(git status --porcelain)"')
 
 
-def test_snapshot_with_no_change_records_nothing(jrepo: Path) -> None:
+def test_snapshot_with_no_change_records_nothing(jrepo: Path, backend_kind: str) -> None:
     ws = sws.new(open_repo(jrepo))
     assert sws.snapshot(open_repo(jrepo), ws.id).event is None
     assert events(jrepo) == ["init", "sws-new"]
 
 
-def test_second_snapshot_records_only_new_edits(jrepo: Path) -> None:
+def test_second_snapshot_records_only_new_edits(jrepo: Path, backend_kind: str) -> None:
     jr = open_repo(jrepo)
     ws = sws.new(jr)
-    (ws.path / "a.txt").write_text("1\n")
+    write(ws, "a.txt", "1\n")
     first = sws.snapshot(jr, ws.id)
-    (ws.path / "b.txt").write_text("2\n")
+    write(ws, "b.txt", "2\n")
     second = sws.snapshot(jr, ws.id)
     assert second.changed == ("b.txt",)
     assert git(jrepo, "rev-parse", f"{second.head}^") == first.head
 
 
-def test_executable_bit_and_symlink_are_recorded_not_followed(jrepo: Path) -> None:
+def test_executable_bit_and_symlink_are_recorded_not_followed(jrepo: Path, backend_kind: str) -> None:
     jr = open_repo(jrepo)
     ws = sws.new(jr)
-    os.chmod(ws.path / "src" / "app.py", 0o755)
-    os.symlink("/etc/passwd", ws.path / "outside")
+    edit(ws, "chmod 755 src/app.py && ln -s /etc/passwd outside")
     snap = sws.snapshot(jr, ws.id)
     tree = git(jrepo, "ls-tree", "-r", snap.head)
     assert "100755 blob" in next(l for l in tree.splitlines() if l.endswith("src/app.py"))
@@ -103,33 +102,30 @@ def test_executable_bit_and_symlink_are_recorded_not_followed(jrepo: Path) -> No
     assert git(jrepo, "cat-file", "-p", link_line.split()[2]) == "/etc/passwd"
 
 
-def test_file_replaced_by_folder_is_recorded(jrepo: Path) -> None:
+def test_file_replaced_by_folder_is_recorded(jrepo: Path, backend_kind: str) -> None:
     jr = open_repo(jrepo)
     ws = sws.new(jr)
-    (ws.path / "README.md").unlink()
-    (ws.path / "README.md").mkdir()
-    (ws.path / "README.md" / "index.md").write_text("inside\n")
+    edit(ws, "rm README.md && mkdir README.md && echo inside > README.md/index.md")
     snap = sws.snapshot(jr, ws.id)
     assert git(jrepo, "show", f"{snap.head}:README.md/index.md") == "inside"
     assert verify(jr).ok
 
 
-def test_non_utf8_file_name_is_refused_without_an_event(jrepo: Path) -> None:
+def test_non_utf8_file_name_is_refused_without_an_event(jrepo: Path, backend_kind: str) -> None:
     jr = open_repo(jrepo)
     ws = sws.new(jr)
-    with open(os.fsencode(ws.path) + b"/bad\xffname", "wb") as handle:
-        handle.write(b"x")
+    edit(ws, "printf x > \"$(printf 'bad\\377name')\"")
     with pytest.raises(BadInput, match="not valid UTF-8"):
         sws.snapshot(jr, ws.id)
     assert events(jrepo) == ["init", "sws-new"]
 
 
-def test_workspace_never_touches_system_checkout_or_status(jrepo: Path) -> None:
+def test_workspace_never_touches_system_checkout_or_status(jrepo: Path, backend_kind: str) -> None:
     jr = open_repo(jrepo)
     system = refs.read(jr, history.SYSTEM_REF)
     branch = git(jrepo, "rev-parse", "main")
     ws = sws.new(jr)
-    (ws.path / "README.md").write_text("changed\n")
+    write(ws, "README.md", "changed\n")
     sws.snapshot(jr, ws.id)
     sws.run(jr, ws.id, ["sh", "-c", "echo more > more.txt"])
     assert refs.read(jr, history.SYSTEM_REF) == system
@@ -138,7 +134,7 @@ def test_workspace_never_touches_system_checkout_or_status(jrepo: Path) -> None:
     assert git(jrepo, "status", "--porcelain", "--ignored") == ""
 
 
-def test_run_records_exit_code_output_and_edits_in_one_event(jrepo: Path) -> None:
+def test_run_records_exit_code_output_and_edits_in_one_event(jrepo: Path, backend_kind: str) -> None:
     jr = open_repo(jrepo)
     ws = sws.new(jr)
     result = sws.run(jr, ws.id, ["sh", "-c", "echo out; echo err >&2; echo x > made.txt; exit 5"])
@@ -149,12 +145,12 @@ def test_run_records_exit_code_output_and_edits_in_one_event(jrepo: Path) -> Non
     assert last.kind == "run" and last.data["exit"] == 5 and last.data["argv"][0] == "sh"
 
 
-def test_run_never_uses_a_shell_for_its_arguments(jrepo: Path) -> None:
+def test_run_never_uses_a_shell_for_its_arguments(jrepo: Path, backend_kind: str) -> None:
     jr = open_repo(jrepo)
     ws = sws.new(jr)
     result = sws.run(jr, ws.id, ["echo", "$(touch pwned); rm -rf x"])
     assert jr.store.get(result.stdout) == b"$(touch pwned); rm -rf x\n"
-    assert not (ws.path / "pwned").exists()
+    assert sws.snapshot(jr, ws.id).changed == ()  # nothing made a file called pwned
 
 
 def test_run_of_a_missing_program_is_bad_input(jrepo: Path) -> None:
@@ -177,20 +173,20 @@ def test_include_copies_ignored_files_into_new_workspaces(repo: Path) -> None:
     assert sws.snapshot(open_repo(jrepo), ws.id).event is None  # ignored, so never recorded
 
 
-def test_discard_refuses_unrecorded_edits_without_force(jrepo: Path) -> None:
+def test_discard_refuses_unrecorded_edits_without_force(jrepo: Path, backend_kind: str) -> None:
     jr = open_repo(jrepo)
     ws = sws.new(jr)
-    (ws.path / "README.md").write_text("precious\n")
+    write(ws, "README.md", "precious\n")
     with pytest.raises(BadInput, match="unrecorded edits"):
         sws.discard(jr, ws.id)
-    assert ws.path.is_dir() and (ws.path / "README.md").read_text() == "precious\n"
+    assert ws.path.is_dir() and read(ws, "README.md") == "precious\n"
     assert events(jrepo) == ["init", "sws-new"]
 
 
-def test_discard_with_force_records_edits_first_and_keeps_them_reachable(jrepo: Path) -> None:
+def test_discard_with_force_records_edits_first_and_keeps_them_reachable(jrepo: Path, backend_kind: str) -> None:
     jr = open_repo(jrepo)
     ws = sws.new(jr)
-    (ws.path / "README.md").write_text("precious\n")
+    write(ws, "README.md", "precious\n")
     result = sws.discard(jr, ws.id, reason="wrong idea", force=True)
     assert events(jrepo)[-2:] == ["snapshot", "sws-discard"]
     assert not ws.path.exists()
@@ -208,12 +204,12 @@ def test_discarded_workspace_cannot_change(jrepo: Path) -> None:
         sws.snapshot(jr, ws.id)
 
 
-def test_diff_shows_recorded_and_unrecorded_edits_against_base(jrepo: Path) -> None:
+def test_diff_shows_recorded_and_unrecorded_edits_against_base(jrepo: Path, backend_kind: str) -> None:
     jr = open_repo(jrepo)
     ws = sws.new(jr)
-    (ws.path / "README.md").write_text("hello\nworld\n")
+    write(ws, "README.md", "hello\nworld\n")
     sws.snapshot(jr, ws.id)
-    (ws.path / "x.txt").write_text("x\n")
+    write(ws, "x.txt", "x\n")
     result = sws.diff(jr, ws.id)
     assert [f[0] for f in result.files] == ["README.md", "x.txt"]
     assert result.unrecorded == ("x.txt",)
