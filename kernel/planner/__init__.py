@@ -5,7 +5,8 @@ files. Modules, upstream first:
 
     model      the data model (domain, literals, plans)
     templates  `{param}` / `{config.key}` templates
-    state      immutable fact sets and precondition matching
+    state      immutable fact sets
+    match      precondition matching: the fast (compiled) form, the general fallback
     check      build a Domain and check it
     loader     TOML method files → Domain (layers, shadowing, errors)
     intents    intent text → task call

@@ -23,6 +23,7 @@ import itertools
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
+from kernel.planner.match import deref
 from kernel.planner.model import (
     Decomposition,
     Execution,
@@ -33,7 +34,6 @@ from kernel.planner.model import (
     Step,
     TaskCall,
 )
-from kernel.planner.state import deref
 from kernel.planner.templates import render, render_argv
 
 

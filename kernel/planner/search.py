@@ -29,15 +29,20 @@ from typing import Any, NamedTuple, TypeVar
 
 from kernel.errors import BadInput
 from kernel.planner.build import DecompRecord, StepRecord, build_plan
-from kernel.planner.compiled import (
+from kernel.planner.compiled import CompiledMethod, bind_head, compile_method
+from kernel.planner.match import (
     MANY,
-    CompiledMethod,
     CompiledOperator,
+    Env,
     FastMethod,
-    bind_head,
-    compile_method,
+    check_ground,
     compile_operator,
-    holds_fast,
+    deref,
+    first_unmet,
+    ground,
+    operator_reads,
+    satisfy,
+    schedule,
     solve_fast,
     solve_once,
 )
@@ -55,16 +60,7 @@ from kernel.planner.model import (
     TaskCall,
     is_var,
 )
-from kernel.planner.state import (
-    Env,
-    State,
-    check_ground,
-    deref,
-    first_unmet,
-    ground,
-    satisfy,
-    schedule,
-)
+from kernel.planner.state import State
 from kernel.planner.templates import render
 
 log = logging.getLogger(__name__)
@@ -279,26 +275,16 @@ class _Search:
         # Every variable is a parameter and every parameter is bound: a test, not a search.
         src = compiled.consts + item.args
         state = node.state
-        has = state.has
-        reads = []
-        for get, test in compiled.pre:
-            fact = get(src)
-            if test >= 2:
-                if (fact[1] == fact[2]) != (test == 2):
-                    break
-            elif has(fact) == test:
-                break
-            else:
-                reads.append(fact)
-        else:
-            adds = tuple(map(call, compiled.add, repeat(src)))
-            dels = tuple(map(call, compiled.delete, repeat(src)))
-            record = _new(StepRecord, (op, item.args, item.parent, item.sub, tuple(reads), (),
-                                       adds, dels))
-            return _new(_Node, (state.apply(adds, dels), rest, (record, node.steps),
-                                node.nsteps + 1, node.records, node.nrecords, node.fresh))
-        self._fail(node, item, (state, [("", op.pre, dict(zip(op.params, item.args, strict=True)))]))
-        return None
+        reads = operator_reads(compiled, state, src)
+        if reads is None:
+            env = dict(zip(op.params, item.args, strict=True))
+            self._fail(node, item, (state, [("", op.pre, env)]))
+            return None
+        adds = tuple(map(call, compiled.add, repeat(src)))
+        dels = tuple(map(call, compiled.delete, repeat(src)))
+        record = _new(StepRecord, (op, item.args, item.parent, item.sub, reads, (), adds, dels))
+        return _new(_Node, (state.apply(adds, dels), rest, (record, node.steps),
+                            node.nsteps + 1, node.records, node.nrecords, node.fresh))
 
     def _apply_bindings(
         self, node: _Node, item: _Item, rest: Agenda, op: Operator
@@ -371,22 +357,13 @@ class _Search:
         for cm in methods:
             fast = cm.fast
             assert fast is not None
-            method = cm.method
-            src = fast.consts + item.args
-            if fast.tests_only:
-                if holds_fast(fast.steps, state, src):
-                    found.append((fast, src, method))
-                else:
-                    tried.append((method.name, method.pre if cm.closed else cm.pre,
-                                  method.args))
-                continue
-            slots = solve_once(fast.steps, state, src)
+            slots = solve_once(fast, state, item.args)
             if slots is None:
-                tried.append((method.name, cm.pre, method.args))
+                tried.append((cm.method.name, cm.explain, cm.method.args))
             elif slots is MANY:
                 return self._alternatives(node, item, rest, methods, below)
             else:
-                found.append((fast, slots, method))
+                found.append((fast, slots, cm.method))
         if len(found) == 1:
             fast, slots, method = found[0]
             return self._push_fast(node, item, rest, fast, slots, method, below)
@@ -411,21 +388,12 @@ class _Search:
             fast = cm.fast
             if fast is not None and not item.open:
                 # Every argument is a constant: match and build subtasks over slots.
-                src = fast.consts + item.args
-                if fast.tests_only:
-                    if holds_fast(fast.steps, state, src):
-                        produced = True
-                        yield self._push_fast(node, item, rest, fast, src, cm.method, below)
-                    else:
-                        tried.append((method.name, method.pre if cm.closed else cm.pre,
-                                      method.args))
-                    continue
                 matched = False
-                for slots in solve_fast(fast.steps, 0, state, src):
+                for slots in solve_fast(fast, state, item.args):
                     matched = produced = True
-                    yield self._push_fast(node, item, rest, fast, slots, cm.method, below)
+                    yield self._push_fast(node, item, rest, fast, slots, method, below)
                 if not matched:
-                    tried.append((method.name, cm.pre, method.args))
+                    tried.append((method.name, cm.explain, method.args))
                 continue
             if cm.simple_head and not item.open:
                 env: Env | None = dict(zip(method.args, item.args, strict=True))
@@ -435,7 +403,7 @@ class _Search:
                 continue
             if cm.closed and not item.open:
                 if check_ground(method.pre, state, env) is None:
-                    tried.append((method.name, method.pre, env))
+                    tried.append((method.name, cm.explain, env))
                 else:
                     produced = True
                     yield self._push(node, item, rest, cm, env, below)

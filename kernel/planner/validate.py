@@ -22,8 +22,9 @@ from pathlib import Path
 
 from kernel.planner import context
 from kernel.planner.loader import load_facts, load_library
+from kernel.planner.match import ground, holds, satisfy, schedule
 from kernel.planner.model import Decomposition, Domain, Fact, Literal, Method, Plan, Step, is_var
-from kernel.planner.state import State, ground, satisfy, schedule
+from kernel.planner.state import State
 from kernel.planner.templates import render
 
 Binding = Mapping[str, str]
@@ -441,12 +442,6 @@ def _closure(edges: Mapping[str, Sequence[str]], sid: str) -> set[str]:
                 out.add(nxt)
                 frontier.append(nxt)
     return out
-
-
-def holds(lits: tuple[Literal, ...], state: State, theta: Binding) -> bool:
-    """True when the conjunction `lits` holds in `state` under some extension of `theta`."""
-    env = dict(theta)
-    return next(satisfy(schedule(lits, env), state, env), None) is not None
 
 
 def validate(domain: Domain, facts: Iterable[Fact], plan: Plan) -> Verdict:
