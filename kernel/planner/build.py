@@ -19,7 +19,6 @@ This module never searches, reads files or prints.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
@@ -61,13 +60,19 @@ class DecompRecord(NamedTuple):
     method: Method
 
 
-def path_id(path: Sequence[str]) -> str:
-    """`("a", "rest", "rest", "rest", "b")` → `"a.rest*3.b"`."""
-    parts = []
-    for seg, run in itertools.groupby(path):
-        count = sum(1 for _ in run)
-        parts.append(seg if count == 1 else f"{seg}*{count}")
-    return ".".join(parts)
+def child_id(parent: str, sub: str) -> str:
+    """The id of subtask `sub` of the node with id `parent` (the root's is ""):
+    `child_id("a.rest*2", "rest")` is `"a.rest*3"`, `child_id("a", "b")` is
+    `"a.b"`. The one step-id rule, for the plans built here and for the
+    validator that checks them. Subtask ids hold no `.` or `*` (`check.py`)."""
+    if not parent:
+        return sub
+    head, _, last = parent.rpartition(".")
+    seg, star, count = last.partition("*")
+    if seg != sub:
+        return f"{parent}.{sub}"
+    last = f"{sub}*{int(count) + 1 if star else 2}"
+    return f"{head}.{last}" if head else last
 
 
 def build_plan(
@@ -77,45 +82,19 @@ def build_plan(
     fresh: Mapping[str, str],
     config: Mapping[str, object],
 ) -> Plan:
-    # Path ids, built incrementally: per record, its id and its path's last run
-    # (segment, length); a child either extends that run or starts a new one
-    # after its parent's id. Plans are long and this is per node, so it is inline.
+    # Ids: per record (its creation number indexes `names`) and per step; a
+    # root primitive is its own name. `node_ids` finds a node's children.
     names: list[str] = []
-    runs: list[tuple[str, str, int]] = []
     node_ids: dict[tuple[int, str], str] = {}
     for rec in records:
-        parent = rec.parent
-        if parent < 0:
-            names.append("")
-            runs.append(("", "", 0))
-            continue
-        sub = rec.sub
-        head, seg, run = runs[parent]
-        if sub == seg:
-            run += 1
-        else:
-            head, seg, run = names[parent], sub, 1
-        last = seg if run == 1 else f"{seg}*{run}"
-        name = f"{head}.{last}" if head else last
+        name = "" if rec.parent < 0 else child_id(names[rec.parent], rec.sub)
         names.append(name)
-        runs.append((head, seg, run))
-        node_ids[(parent, sub)] = name
+        node_ids[(rec.parent, rec.sub)] = name
     ids: list[str] = []
     for s in steps:
-        parent = s.parent
-        if parent < 0:
-            ids.append(s.op.name)
-            continue
-        sub = s.sub
-        head, seg, run = runs[parent]
-        if sub == seg:
-            run += 1
-        else:
-            head, seg, run = names[parent], sub, 1
-        last = seg if run == 1 else f"{seg}*{run}"
-        name = f"{head}.{last}" if head else last
+        name = s.op.name if s.parent < 0 else child_id(names[s.parent], s.sub)
         ids.append(name)
-        node_ids[(parent, sub)] = name
+        node_ids[(s.parent, s.sub)] = name
     preds = _dependencies(steps, records)
     out: list[Step] = []
     for i, srec in enumerate(steps):

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kernel.planner import context
+from kernel.planner.build import child_id
 from kernel.planner.loader import load_facts, load_library
 from kernel.planner.match import ground, holds, satisfy, schedule
 from kernel.planner.model import Decomposition, Domain, Fact, Literal, Method, Plan, Step, is_var
@@ -57,19 +58,6 @@ def unify(terms: tuple[str, ...], values: tuple[str, ...], theta: dict[str, str]
     if len(terms) != len(values):
         return None
     return _match(terms, values, theta)
-
-
-def child_id(parent: str, subtask: str) -> str:
-    """The path id of subtask `subtask` under node `parent`; runs of one id are `id*N`."""
-    if not parent:
-        return subtask
-    head, _, last = parent.rpartition(".")
-    base, star, count = last.partition("*")
-    if base == subtask:
-        n = int(count) if star else 1
-        last = f"{subtask}*{n + 1}"
-        return f"{head}.{last}" if head else last
-    return f"{parent}.{subtask}"
 
 
 class _Checker:
