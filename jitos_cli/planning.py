@@ -24,8 +24,8 @@ from kernel.planner.render import (
     plan_text,
     result_dict,
 )
-from kernel.planner.request import library, plan_request, require_plan
-from kernel.planner.validate import Verdict, verify_request
+from kernel.planner.request import library, plan_request, require_plan, verify_request
+from kernel.planner.validate import Verdict
 
 methods_app = typer.Typer(help="The HTN method library.", no_args_is_help=True)
 

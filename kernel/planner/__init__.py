@@ -14,8 +14,7 @@ files. Modules, upstream first:
     build      search trail → Plan (step ids, DAG, tree)
     search     the HTN search: `plan()`
     render     plans as canonical JSON, text, dot, mermaid
-    context    where methods and config live on disk
-    request    `plan_request()`: what `jitos plan` and `jitos intent` call
+    request    where methods live, initial facts, `plan_request()`: what commands call
 """
 
 from kernel.planner.check import build_domain

@@ -10,9 +10,9 @@ from kernel.planner.hddl import importer as hddl_import
 from kernel.planner.hddl import parse as hddl
 from kernel.planner.hddl import translate as hddl_translate
 from kernel.planner.model import Domain, Fact, Plan
-from kernel.planner.request import plan_request
+from kernel.planner.request import plan_request, verify_request
 from kernel.planner.search import plan as search
-from kernel.planner.validate import goal_problems, validate, verify_request
+from kernel.planner.validate import goal_problems, validate
 
 HDDL = Path(__file__).parent / "hddl"
 
