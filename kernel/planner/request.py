@@ -1,8 +1,9 @@
 """The planner's front door for commands: where a request's inputs live (the
 shipped methods, a repository's `.jitos/methods/`, facts derived from the
 configuration) and, from intent text or an explicit task, plan candidates.
-`jitos plan` and `jitos intent` call `plan_request`; `verify_request`
-validates plans against the same inputs, read again.
+`jitos intent` calls `plan_request`; `jitos plan` calls `plan_candidates`,
+which adds the choice of candidates and, on request, their verification
+against the same inputs read again (`verify_request`).
 
 The configuration is the kernel's (`kernel.base.repo.load_config`): callers
 pass it in. This module reads method and facts files only; it never reads a
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import kernel
-from kernel.errors import BadInput
+from kernel.errors import BadInput, IntegrityError
 from kernel.planner.intents import match_intent
 from kernel.planner.loader import (
     Layer,
@@ -189,3 +190,65 @@ def verify_request(
     domain = library(cwd, methods).domain
     initial = initial_facts(config or {}, facts, facts_file)
     return tuple(validate(domain, initial, p) for p in plans)
+
+
+# ---------------------------------------------------------------------------
+# what `jitos plan` shows
+
+
+@dataclass(frozen=True, slots=True)
+class Candidates:
+    """What `jitos plan` shows: the request's answer, the plans to show, whether
+    they are a list of candidates (`--all`/`--max`) rather than the one plan,
+    and each plan's verdict when verification was asked for (else None)."""
+
+    planned: Planned
+    plans: tuple[Plan, ...]
+    many: bool
+    verdicts: tuple[Verdict, ...] | None
+
+
+def plan_candidates(
+    text: str,
+    *,
+    task: TaskCall | None = None,
+    facts_file: Path | None = None,
+    methods: Sequence[Path] = (),
+    all_plans: bool = False,
+    max_plans: int | None = None,
+    depth_limit: int = DEFAULT_DEPTH_LIMIT,
+    node_budget: int = DEFAULT_NODE_BUDGET,
+    config: Mapping[str, object] | None = None,
+    verify: bool = False,
+) -> Candidates:
+    """`jitos plan`: the first plan, or every candidate (`all_plans`) or at most
+    `max_plans` of them, each validated against the request's inputs read again
+    when `verify`. Raises NoPlan when there is none; an invalid plan is a
+    verdict (see `require_valid`)."""
+    many = all_plans or max_plans is not None
+    planned = plan_request(
+        text,
+        task=task,
+        facts_file=facts_file,
+        methods=methods,
+        max_plans=0 if all_plans else (max_plans or 1),
+        depth_limit=depth_limit,
+        node_budget=node_budget,
+        config=config,
+    )
+    require_plan(planned)
+    plans = planned.result.plans if many else planned.result.plans[:1]
+    verdicts = None
+    if verify:
+        verdicts = verify_request(plans, facts_file=facts_file, methods=methods, config=config)
+    return Candidates(planned, plans, many, verdicts)
+
+
+def require_valid(verdicts: Sequence[Verdict] | None) -> None:
+    """Raise IntegrityError, naming the first problem, if a verdict is not ok."""
+    for i, verdict in enumerate(verdicts or (), start=1):
+        if not verdict.ok:
+            raise IntegrityError(
+                f"plan {i} fails verification: {verdict.problems[0]} (the search and the "
+                "validator disagree; please report it with the method and facts files)"
+            )

@@ -6,11 +6,14 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
+from kernel.errors import IntegrityError
 from kernel.planner.hddl import importer as hddl_import
 from kernel.planner.hddl import parse as hddl
 from kernel.planner.hddl import translate as hddl_translate
 from kernel.planner.model import Domain, Fact, Plan
-from kernel.planner.request import plan_request, verify_request
+from kernel.planner.request import plan_request, require_valid, verify_request
 from kernel.planner.search import plan as search
 from kernel.planner.validate import goal_problems, validate
 
@@ -149,6 +152,14 @@ def test_verify_request_reports_facts_the_plan_does_not_fit(tmp_path: Path) -> N
     other.write_text(written.facts_file.read_text().replace('"on d1 d2",', '"on d1 p2",'))
     verdicts = verify_request([plan], facts_file=other, methods=[tmp_path], cwd=tmp_path)
     assert not verdicts[0].ok
+
+
+def test_a_plan_that_fails_verification_stops_jitos_plan_naming_the_problem() -> None:
+    dom, facts, plan, _ = solved("hanoi", "hanoi-p3")
+    broken = replace(plan, steps=plan.steps[1:])
+    verdicts = (validate(dom, facts, plan), validate(dom, facts, broken))
+    with pytest.raises(IntegrityError, match=r"^plan 2 fails verification: step 1 \("):
+        require_valid(verdicts)
 
 
 def test_plans_from_the_shipped_methods_verify(repo: Path) -> None:
