@@ -440,9 +440,3 @@ def validate(domain: Domain, facts: Iterable[Fact], plan: Plan) -> Verdict:
         steps=len(plan.steps),
         final=checker.states[-1].sorted(),
     )
-
-
-def goal_problems(verdict: Verdict, goal: tuple[Literal, ...]) -> tuple[str, ...]:
-    """The goal literals that do not hold after the plan."""
-    final = State.of(verdict.final)
-    return tuple(f"goal {lit} does not hold after the plan" for lit in goal if not holds((lit,), final, {}))
