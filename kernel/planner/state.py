@@ -121,49 +121,9 @@ class State:
         Only the index entries of predicates that changed are copied."""
         adds = add if isinstance(add, tuple) else tuple(add)
         current = self._index
-        # Per changed predicate: its facts (a working copy) and its position index
-        # (a copy whose changed entries are new sets; the old ones stay shared).
-        changed: dict[str, tuple[set[Fact], dict[tuple[int, str], frozenset[Fact]]]] = {}
-        for fact in delete:
-            if fact in adds:
-                continue
-            pred = fact[0]
-            work = changed.get(pred)
-            if work is None:
-                found = current.get(pred)
-                if found is None or fact not in found[0]:
-                    continue
-                work = changed[pred] = (set(found[0]), found[1].copy())
-            every, by_pos = work
-            if fact not in every:
-                continue
-            every.remove(fact)
-            for pos in range(1, len(fact)):
-                key = (pos, fact[pos])
-                entry = by_pos[key]
-                if len(entry) == 1:
-                    del by_pos[key]
-                else:
-                    by_pos[key] = entry.difference((fact,))
-        for fact in adds:
-            pred = fact[0]
-            work = changed.get(pred)
-            if work is None:
-                found = current.get(pred)
-                if found is None:
-                    work = changed[pred] = (set(), {})
-                elif fact in found[0]:
-                    continue
-                else:
-                    work = changed[pred] = (set(found[0]), found[1].copy())
-            every, by_pos = work
-            if fact in every:
-                continue
-            every.add(fact)
-            for pos in range(1, len(fact)):
-                key = (pos, fact[pos])
-                old = by_pos.get(key)
-                by_pos[key] = frozenset((fact,)) if old is None else old.union((fact,))
+        changed: dict[str, _Work] = {}
+        _discard(current, changed, delete, adds)
+        _insert(current, changed, adds)
         if not changed:
             return self
         index = current.copy()
@@ -173,3 +133,64 @@ class State:
             else:
                 del index[pred]
         return State(index)
+
+
+#: A changed predicate's entry while `State.apply` works on it: its facts (a
+#: working copy) and its position index (a copy whose changed entries are new
+#: sets; the unchanged ones stay shared with the old state).
+_Work = tuple[set[Fact], dict[tuple[int, str], frozenset[Fact]]]
+
+
+def _discard(
+    current: dict[str, PredIndex], changed: dict[str, _Work], facts: Iterable[Fact],
+    keep: tuple[Fact, ...],
+) -> None:
+    """Remove `facts` (but those in `keep`) from the working copies in `changed`,
+    copying a predicate's entry from `current` on its first change."""
+    for fact in facts:
+        if fact in keep:
+            continue
+        pred = fact[0]
+        work = changed.get(pred)
+        if work is None:
+            found = current.get(pred)
+            if found is None or fact not in found[0]:
+                continue
+            work = changed[pred] = (set(found[0]), found[1].copy())
+        every, by_pos = work
+        if fact not in every:
+            continue
+        every.remove(fact)
+        for pos in range(1, len(fact)):
+            key = (pos, fact[pos])
+            entry = by_pos[key]
+            if len(entry) == 1:
+                del by_pos[key]
+            else:
+                by_pos[key] = entry.difference((fact,))
+
+
+def _insert(
+    current: dict[str, PredIndex], changed: dict[str, _Work], facts: tuple[Fact, ...]
+) -> None:
+    """Add `facts` to the working copies in `changed`, copying a predicate's
+    entry from `current` on its first change."""
+    for fact in facts:
+        pred = fact[0]
+        work = changed.get(pred)
+        if work is None:
+            found = current.get(pred)
+            if found is None:
+                work = changed[pred] = (set(), {})
+            elif fact in found[0]:
+                continue
+            else:
+                work = changed[pred] = (set(found[0]), found[1].copy())
+        every, by_pos = work
+        if fact in every:
+            continue
+        every.add(fact)
+        for pos in range(1, len(fact)):
+            key = (pos, fact[pos])
+            old = by_pos.get(key)
+            by_pos[key] = frozenset((fact,)) if old is None else old.union((fact,))
