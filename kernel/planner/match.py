@@ -274,76 +274,90 @@ def compile_fast(
     evaluation order for bound head variables) only test or bind by positive
     literals and whose subtask arguments are constants or bound variables; else
     None. `linear`: the method's subtasks in the order the search pushes them."""
-    consts: list[str] = ["?"]
-    slot: dict[str, int] = {}
-
-    def const(term: str) -> int:
-        if term not in consts:
-            consts.append(term)
-        return consts.index(term)
-
-    for lit in pre:
-        for term in lit.pattern:
-            if not is_var(term):
-                const(term)
-    for sub in method.subtasks:
-        for term in sub.args:
-            if "{" in term or "}" in term:
-                return None
-            if not is_var(term):
-                const(term)
-    base = len(consts)
-    for i, var in enumerate(method.args):
-        slot[var] = base + i
-    size = base + len(method.args)
+    if any(_is_template(term) for sub in method.subtasks for term in sub.args):
+        return None
+    # Slots: "?" (the placeholder a scan's pattern holds where it binds), the
+    # constants, the head variables, then each variable in the order it is bound.
+    consts = _constants([*(lit.pattern for lit in pre), *(sub.args for sub in method.subtasks)])
+    slot = {var: len(consts) + i for i, var in enumerate(method.args)}
     steps: list[FastTest | FastScan] = []
     for lit in pre:
-        unbound = [v for v in lit.variables() if v not in slot]
-        if not unbound:
-            where = [slot[t] if is_var(t) else consts.index(t) for t in lit.pattern]
-            if lit.predicate == "=":
-                kind = DIFFERENT if lit.negated else EQUAL
-                steps.append((kind, operator.itemgetter(where[1], where[2])))
-            else:
-                steps.append((ABSENT if lit.negated else PRESENT, _tuple_getter(where)))
-            continue
-        if lit.negated or lit.predicate == "=":
+        if all(v in slot for v in lit.variables()):
+            steps.append(_compile_test(lit, consts, slot))
+        elif lit.negated or lit.predicate == "=":
             return None
-        pattern = [consts.index(lit.predicate)]
-        fixed: list[int] = []
-        binds: list[int] = []
-        same: list[tuple[int, int]] = []
-        first: dict[str, int] = {}
-        for pos, term in enumerate(lit.args, start=1):
-            if not is_var(term):
-                pattern.append(consts.index(term))
-                fixed.append(pos)
-            elif term in first:
-                pattern.append(0)
-                same.append((pos, first[term]))
-            elif term in slot:
-                pattern.append(slot[term])
-                fixed.append(pos)
-            else:
-                pattern.append(0)
-                first[term] = pos
-                slot[term] = size + len(binds)
-                binds.append(pos)
-        size += len(binds)
-        steps.append((SCAN, _tuple_getter(pattern), len(pattern), tuple(fixed), tuple(binds),
-                      tuple(same)))
-    subtasks = []
+        else:
+            steps.append(_compile_scan(lit, consts, slot))
+    subtasks = _compile_subtasks(linear, consts, slot)
+    if subtasks is None:
+        return None
+    return FastMethod(tuple(consts), tuple(steps), subtasks)
+
+
+def _is_template(term: str) -> bool:
+    return "{" in term or "}" in term
+
+
+def _constants(term_lists: Iterable[Sequence[str]]) -> list[str]:
+    """"?", then every constant of `term_lists` once, in order of appearance."""
+    consts = ["?"]
+    for terms in term_lists:
+        for term in terms:
+            if not is_var(term) and term not in consts:
+                consts.append(term)
+    return consts
+
+
+def _where(term: str, consts: list[str], slot: Mapping[str, int]) -> int:
+    """The slot of a constant or a bound variable."""
+    return slot[term] if is_var(term) else consts.index(term)
+
+
+def _compile_subtasks(
+    linear: Sequence[Subtask], consts: list[str], slot: Mapping[str, int]
+) -> tuple[tuple[str, Getter, str], ...] | None:
+    """(task, getter of the arguments, id) per subtask, last first; None when an
+    argument is a variable the preconditions leave unbound."""
+    out = []
     for sub in reversed(linear):
-        where = []
-        for term in sub.args:
-            if is_var(term):
-                if term not in slot:
-                    return None
-                where.append(slot[term])
-            else:
-                where.append(consts.index(term))
-        subtasks.append((sub.task, _tuple_getter(where), sub.id))
-    return FastMethod(tuple(consts), tuple(steps), tuple(subtasks))
+        if any(is_var(term) and term not in slot for term in sub.args):
+            return None
+        out.append((sub.task, _tuple_getter([_where(t, consts, slot) for t in sub.args]), sub.id))
+    return tuple(out)
+
+
+def _compile_test(lit: Literal, consts: list[str], slot: Mapping[str, int]) -> FastTest:
+    """A literal whose variables are all in slots: a test of its fact or its terms."""
+    where = [_where(t, consts, slot) for t in lit.pattern]
+    if lit.predicate == "=":
+        return (DIFFERENT if lit.negated else EQUAL, operator.itemgetter(where[1], where[2]))
+    return (ABSENT if lit.negated else PRESENT, _tuple_getter(where))
+
+
+def _compile_scan(lit: Literal, consts: list[str], slot: dict[str, int]) -> FastScan:
+    """A positive literal with unbound variables: a scan of the facts that match
+    it, giving each variable it binds the next slot (added to `slot`)."""
+    pattern = [consts.index(lit.predicate)]
+    fixed: list[int] = []
+    binds: list[int] = []
+    same: list[tuple[int, int]] = []
+    first: dict[str, int] = {}
+    for pos, term in enumerate(lit.args, start=1):
+        if not is_var(term):
+            pattern.append(consts.index(term))
+            fixed.append(pos)
+        elif term in first:
+            pattern.append(0)
+            same.append((pos, first[term]))
+        elif term in slot:
+            pattern.append(slot[term])
+            fixed.append(pos)
+        else:
+            pattern.append(0)
+            first[term] = pos
+            slot[term] = len(consts) + len(slot)
+            binds.append(pos)
+    return (SCAN, _tuple_getter(pattern), len(pattern), tuple(fixed), tuple(binds), tuple(same))
 
 
 def solve_fast(fast: FastMethod, state: State, args: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
@@ -381,14 +395,19 @@ def _solve(
                         else:
                             yield from _solve(steps, i + 1, state, bound)
             return
-        value = step[1](src)
-        if kind >= EQUAL:
-            if (value[0] == value[1]) != (kind == EQUAL):
-                return
-        elif has(value) == kind:
+        if _fails(step, src, has):  # type: ignore[arg-type]
             return
         i += 1
     yield src
+
+
+def _fails(step: FastTest, src: tuple[str, ...], has: Callable[[Fact], bool]) -> bool:
+    """Whether test `step` fails for the slots `src` (`has`: the state's)."""
+    kind, get = step
+    value = get(src)
+    if kind >= EQUAL:
+        return bool(value[0] == value[1]) != (kind == EQUAL)
+    return has(value) == kind
 
 
 #: `solve_once`'s answer when a literal has more than one candidate fact.
@@ -422,6 +441,7 @@ def solve_once(
                         return None
                 src = src + tuple([fact[j] for j in binds])
             continue
+        # The test `_fails` makes, inline: this runs for every decomposition.
         value = step[1](src)
         if kind >= EQUAL:
             if (value[0] == value[1]) != (kind == EQUAL):
