@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import shlex
 import sys
-from collections.abc import Sequence
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,10 +12,10 @@ from typing import Annotated, Any
 import typer
 
 from jitos_cli import render as out
-from kernel.errors import BadInput, IntegrityError
+from kernel.errors import BadInput
 from kernel.planner.hddl.importer import import_hddl
 from kernel.planner.loader import Library
-from kernel.planner.model import DEFAULT_DEPTH_LIMIT, DEFAULT_NODE_BUDGET, Plan, TaskCall
+from kernel.planner.model import DEFAULT_DEPTH_LIMIT, DEFAULT_NODE_BUDGET, TaskCall
 from kernel.planner.render import (
     canonical_json,
     plan_dot,
@@ -24,8 +23,7 @@ from kernel.planner.render import (
     plan_text,
     result_dict,
 )
-from kernel.planner.request import library, plan_request, require_plan
-from kernel.planner.validate import Verdict, verify_request
+from kernel.planner.request import Candidates, library, plan_candidates, require_valid
 
 methods_app = typer.Typer(help="The HTN method library.", no_args_is_help=True)
 
@@ -76,63 +74,64 @@ def plan(
     ] = False,
 ) -> None:
     """Show plan candidates for an intent; runs nothing."""
-    args = list(words or [])
+    args = tuple(words or ())
     if all_plans and max_plans is not None:
         raise BadInput("give --all or --max N, not both")
     if task is None and not args:
         raise BadInput("give the intent text, e.g. jitos plan \"fix the bug in slug()\"")
-    call = TaskCall(task, tuple(args)) if task is not None else None
-    text = " ".join(args) if call is None else ""
-    count = 0 if all_plans else (max_plans or 1)
-    config = _repo_config()
-    planned = plan_request(
-        text,
-        task=call,
+    shown = plan_candidates(
+        "" if task is not None else " ".join(args),
+        task=TaskCall(task, args) if task is not None else None,
         facts_file=facts,
         methods=tuple(methods or ()),
-        max_plans=count,
+        all_plans=all_plans,
+        max_plans=max_plans,
         depth_limit=depth,
         node_budget=budget,
-        config=config,
+        config=_repo_config(),
+        verify=verify,
     )
-    require_plan(planned)
-    result = planned.result
-    many = all_plans or max_plans is not None
-    plans = result.plans if many else result.plans[:1]
-    verdicts = _verify(plans, facts, methods, config) if verify else None
     fmt = Format.json if as_json else fmt
     if fmt is Format.json:
-        data = result_dict(result, text=planned.text, intent=planned.intent, candidates=many)
-        if verdicts is not None:
-            data["verify"] = [_verdict_dict(v) for v in verdicts]
-        sys.stdout.write(canonical_json(data))
-        _require_valid(verdicts)
-        return
-    for i, candidate in enumerate(plans, start=1):
+        sys.stdout.write(canonical_json(_candidates_dict(shown)))
+    else:
+        _write_plans(shown, fmt)
+    require_valid(shown.verdicts)
+
+
+def _candidates_dict(shown: Candidates) -> dict[str, Any]:
+    planned = shown.planned
+    data = result_dict(planned.result, text=planned.text, intent=planned.intent,
+                       candidates=shown.many)
+    if shown.verdicts is not None:
+        data["verify"] = [
+            {"ok": v.ok, "steps": v.steps, "problems": list(v.problems)} for v in shown.verdicts
+        ]
+    return data
+
+
+def _write_plans(shown: Candidates, fmt: Format) -> None:
+    """Each plan on stdout; the summary (text only) and verdicts on stderr."""
+    for i, candidate in enumerate(shown.plans, start=1):
         if fmt is Format.dot:
             sys.stdout.write(plan_dot(candidate))
         elif fmt is Format.mermaid:
             sys.stdout.write(plan_mermaid(candidate))
         else:
-            sys.stdout.write(plan_text(candidate, index=i if many else None))
+            sys.stdout.write(plan_text(candidate, index=i if shown.many else None))
     if fmt is Format.text:
+        planned = shown.planned
         how = f"intent {planned.intent}" if planned.intent else "explicit task"
-        summary = f"{len(plans)} plan(s) from {how}; {result.stats.nodes} search node(s)"
-        if many and result.stats.stopped == "budget":
+        stats = planned.result.stats
+        summary = f"{len(shown.plans)} plan(s) from {how}; {stats.nodes} search node(s)"
+        if shown.many and stats.stopped == "budget":
             summary += "; the node budget ran out, so more may exist (raise --budget)"
         out.err(out.style(summary, "dim", sys.stderr))
-    for i, verdict in enumerate(verdicts or (), start=1):
+    for i, verdict in enumerate(shown.verdicts or (), start=1):
         word = "valid" if verdict.ok else "INVALID"
         out.err(f"plan {i}: {word}: {verdict.steps} step(s) replayed, decomposition checked")
         for problem in verdict.problems:
             out.err(f"  {problem}")
-    _require_valid(verdicts)
-
-
-def _verify(
-    plans: Sequence[Plan], facts: Path | None, methods: list[Path] | None, config: dict[str, Any]
-) -> tuple[Verdict, ...]:
-    return verify_request(plans, facts_file=facts, methods=tuple(methods or ()), config=config)
 
 
 def _repo_config() -> dict[str, Any]:
@@ -144,19 +143,6 @@ def _repo_config() -> dict[str, Any]:
     except BadInput:
         return {}
     return repo.config().raw
-
-
-def _verdict_dict(verdict: Verdict) -> dict[str, Any]:
-    return {"ok": verdict.ok, "steps": verdict.steps, "problems": list(verdict.problems)}
-
-
-def _require_valid(verdicts: Sequence[Verdict] | None) -> None:
-    for i, verdict in enumerate(verdicts or (), start=1):
-        if not verdict.ok:
-            raise IntegrityError(
-                f"plan {i} fails verification: {verdict.problems[0]} (the search and the "
-                "validator disagree; please report it with the method and facts files)"
-            )
 
 
 @methods_app.command("list")

@@ -1,79 +1,25 @@
 """The HTN planner: method files → domain → deterministic search → plan DAG.
 
-Pure logic: no git, no printing, no I/O beyond reading method, facts and config
-files. Modules, upstream first:
+Pure: no git, no printing, no writes; it reads method and facts files (and
+HDDL files, when importing them) and nothing else. The configuration is passed
+in by callers. It imports only `kernel.errors`, `kernel.base` and itself.
 
-    model      the data model (domain, literals, plans)
-    templates  `{param}` / `{config.key}` templates
-    state      immutable fact sets and precondition matching
-    check      build a Domain and check it
-    loader     TOML method files → Domain (layers, shadowing, errors)
+Modules, in data-flow order (each imports only modules above it):
+
+    model      the data model: domain, literals, plans (frozen dataclasses)
+    templates  `{param}` / `{config.key}` templates in method files
+    check      definitions → a checked Domain (names, arities, orderings, workers)
+    loader     TOML method files → Domain (layers, shadowing, errors); facts files
     intents    intent text → task call
+    state      immutable fact sets with canonical-order lookups
+    match      precondition matching: the fast (compiled) form, the general fallback
     compiled   methods prepared for the search (linear order, head unification)
-    build      search trail → Plan (step ids, DAG, tree)
+    build      search trail → Plan (step ids, dependency DAG, tree)
     search     the HTN search: `plan()`
+    validate   a plan checked against its domain, independently of the search
     render     plans as canonical JSON, text, dot, mermaid
-    context    where methods and config live on disk
-    request    `plan_request()`: what `jitos plan` and `jitos intent` call
+    request    the front door: where inputs live, `plan_request()`, `plan_candidates()`
+    hddl/      the HDDL importer: HDDL files → method files and a facts file
+
+Import from the modules themselves; this package re-exports nothing.
 """
-
-from kernel.planner.check import build_domain
-from kernel.planner.intents import IntentMatch, match_intent
-from kernel.planner.loader import Layer, Library, load_domain, load_facts, load_library
-from kernel.planner.model import (
-    Decomposition,
-    Domain,
-    Execution,
-    Fact,
-    Failure,
-    Intent,
-    Literal,
-    Method,
-    Operator,
-    Plan,
-    PlanResult,
-    SearchStats,
-    Step,
-    Subtask,
-    TaskCall,
-    TaskDef,
-)
-from kernel.planner.render import canonical_json, plan_dict, result_dict
-from kernel.planner.request import NoPlan, Planned, library, plan_request, require_plan
-from kernel.planner.search import plan
-
-__all__ = [
-    "Decomposition",
-    "Domain",
-    "Execution",
-    "Fact",
-    "Failure",
-    "Intent",
-    "IntentMatch",
-    "Layer",
-    "Library",
-    "Literal",
-    "Method",
-    "NoPlan",
-    "Operator",
-    "Plan",
-    "PlanResult",
-    "Planned",
-    "SearchStats",
-    "Step",
-    "Subtask",
-    "TaskCall",
-    "TaskDef",
-    "build_domain",
-    "canonical_json",
-    "library",
-    "load_domain",
-    "load_facts",
-    "load_library",
-    "match_intent",
-    "plan",
-    "plan_dict",
-    "plan_request",
-    "require_plan",
-    "result_dict",
-]

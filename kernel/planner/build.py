@@ -19,10 +19,10 @@ This module never searches, reads files or prints.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
+from kernel.planner.match import deref
 from kernel.planner.model import (
     Decomposition,
     Execution,
@@ -33,7 +33,6 @@ from kernel.planner.model import (
     Step,
     TaskCall,
 )
-from kernel.planner.state import deref
 from kernel.planner.templates import render, render_argv
 
 
@@ -61,13 +60,19 @@ class DecompRecord(NamedTuple):
     method: Method
 
 
-def path_id(path: Sequence[str]) -> str:
-    """`("a", "rest", "rest", "rest", "b")` → `"a.rest*3.b"`."""
-    parts = []
-    for seg, run in itertools.groupby(path):
-        count = sum(1 for _ in run)
-        parts.append(seg if count == 1 else f"{seg}*{count}")
-    return ".".join(parts)
+def child_id(parent: str, sub: str) -> str:
+    """The id of subtask `sub` of the node with id `parent` (the root's is ""):
+    `child_id("a.rest*2", "rest")` is `"a.rest*3"`, `child_id("a", "b")` is
+    `"a.b"`. The one step-id rule, for the plans built here and for the
+    validator that checks them. Subtask ids hold no `.` or `*` (`check.py`)."""
+    if not parent:
+        return sub
+    head, _, last = parent.rpartition(".")
+    seg, star, count = last.partition("*")
+    if seg != sub:
+        return f"{parent}.{sub}"
+    last = f"{sub}*{int(count) + 1 if star else 2}"
+    return f"{head}.{last}" if head else last
 
 
 def build_plan(
@@ -77,45 +82,10 @@ def build_plan(
     fresh: Mapping[str, str],
     config: Mapping[str, object],
 ) -> Plan:
-    # Path ids, built incrementally: per record, its id and its path's last run
-    # (segment, length); a child either extends that run or starts a new one
-    # after its parent's id. Plans are long and this is per node, so it is inline.
-    names: list[str] = []
-    runs: list[tuple[str, str, int]] = []
-    node_ids: dict[tuple[int, str], str] = {}
-    for rec in records:
-        parent = rec.parent
-        if parent < 0:
-            names.append("")
-            runs.append(("", "", 0))
-            continue
-        sub = rec.sub
-        head, seg, run = runs[parent]
-        if sub == seg:
-            run += 1
-        else:
-            head, seg, run = names[parent], sub, 1
-        last = seg if run == 1 else f"{seg}*{run}"
-        name = f"{head}.{last}" if head else last
-        names.append(name)
-        runs.append((head, seg, run))
-        node_ids[(parent, sub)] = name
-    ids: list[str] = []
-    for s in steps:
-        parent = s.parent
-        if parent < 0:
-            ids.append(s.op.name)
-            continue
-        sub = s.sub
-        head, seg, run = runs[parent]
-        if sub == seg:
-            run += 1
-        else:
-            head, seg, run = names[parent], sub, 1
-        last = seg if run == 1 else f"{seg}*{run}"
-        name = f"{head}.{last}" if head else last
-        ids.append(name)
-        node_ids[(parent, sub)] = name
+    """The plan for `task` that the search's trail describes: its applied
+    `steps` and decomposition `records` in order, the bindings of the fresh
+    variables it introduced and the `config` that fills execution templates."""
+    ids = _path_ids(steps, records)
     preds = _dependencies(steps, records)
     out: list[Step] = []
     for i, srec in enumerate(steps):
@@ -126,25 +96,62 @@ def build_plan(
         else:
             execution, missing = ex, ()
         before = preds[i]
-        after = (ids[before[0]],) if len(before) == 1 else tuple([ids[p] for p in before])
+        if len(before) == 1:
+            after: tuple[str, ...] = (ids.steps[before[0]],)
+        else:
+            after = tuple([ids.steps[p] for p in before])
         if srec.parent >= 0:
-            method, parent_id = records[srec.parent].method.name, names[srec.parent]
+            method, parent_id = records[srec.parent].method.name, ids.nodes[srec.parent]
         else:
             method = parent_id = ""
-        out.append(Step(ids[i], op.name, srec.args, after, execution, method, parent_id, missing))
-    tree = tuple([
+        out.append(Step(ids.steps[i], op.name, srec.args, after, execution, method, parent_id,
+                        missing))
+    root_method = records[0].method.name if records and records[0].parent < 0 else ""
+    return Plan(task=task.name, args=task.args, method=root_method, steps=tuple(out),
+                tree=_tree(records, ids, fresh))
+
+
+class _Ids(NamedTuple):
+    """Path ids: `nodes[n]` of decomposition record n, `steps[i]` of step i, and
+    `children[(n, sub)]` of what record n's subtask `sub` became."""
+
+    nodes: list[str]
+    steps: list[str]
+    children: dict[tuple[int, str], str]
+
+
+def _path_ids(steps: Sequence[StepRecord], records: Sequence[DecompRecord]) -> _Ids:
+    """Every node's and step's id; a root primitive is its own name."""
+    nodes: list[str] = []
+    children: dict[tuple[int, str], str] = {}
+    for rec in records:
+        name = "" if rec.parent < 0 else child_id(nodes[rec.parent], rec.sub)
+        nodes.append(name)
+        children[(rec.parent, rec.sub)] = name
+    ids: list[str] = []
+    for s in steps:
+        name = s.op.name if s.parent < 0 else child_id(nodes[s.parent], s.sub)
+        ids.append(name)
+        children[(s.parent, s.sub)] = name
+    return _Ids(nodes, ids, children)
+
+
+def _tree(
+    records: Sequence[DecompRecord], ids: _Ids, fresh: Mapping[str, str]
+) -> tuple[Decomposition, ...]:
+    """The decomposition tree, a node per record, fresh variables resolved."""
+    nodes, children = ids.nodes, ids.children
+    return tuple([
         Decomposition(
-            names[r.number],
+            nodes[r.number],
             r.task,
             tuple([deref(a, fresh) for a in r.args]) if fresh else r.args,
             r.method.name,
-            None if r.parent < 0 else names[r.parent],
-            tuple([node_ids[(r.number, s.id)] for s in r.method.subtasks]),
+            None if r.parent < 0 else nodes[r.parent],
+            tuple([children[(r.number, s.id)] for s in r.method.subtasks]),
         )
         for r in records
     ])
-    root_method = records[0].method.name if records and records[0].parent < 0 else ""
-    return Plan(task=task.name, args=task.args, method=root_method, steps=tuple(out), tree=tree)
 
 
 def _execution(
@@ -175,56 +182,78 @@ def _dependencies(
     steps: Sequence[StepRecord], records: Sequence[DecompRecord]
 ) -> list[list[int]]:
     """Direct predecessors of each step, transitively reduced, ascending."""
+    if _all_totally_ordered(records):
+        # Every method orders all its subtasks, so every two steps are ordered
+        # by the method that decomposed their common ancestor: a chain.
+        return [[i - 1] if i else [] for i in range(len(steps))]
+    succ = _Touches(steps).edges()
+    _method_edges(steps, records, succ)
+    return _reduce(succ)
+
+
+def _all_totally_ordered(records: Sequence[DecompRecord]) -> bool:
     totals: dict[str, bool] = {}
     for rec in records:
         total = totals.get(rec.method.name)
         if total is None:
             total = totals[rec.method.name] = _totally_ordered(rec.method)
         if not total:
-            break
-    else:
-        # Every method orders all its subtasks, so every two steps are ordered
-        # by the method that decomposed their common ancestor: a chain.
-        return [[i - 1] if i else [] for i in range(len(steps))]
-    succ: list[set[int]] = [set() for _ in steps]
-    written: set[Fact] = set()
-    for s in steps:
-        written.update(s.adds)
-        written.update(s.dels)
-    track_absent = any(s.absent for s in steps)
-    last_writer: dict[Fact, int] = {}
-    readers: dict[Fact, list[int]] = {}
-    writers_of: dict[str, list[int]] = {}
-    absent_readers: dict[str, list[int]] = {}
-    for j, s in enumerate(steps):
-        for fact in s.reads:
-            if fact in written:
-                w = last_writer.get(fact)
-                if w is not None:
-                    succ[w].add(j)
-                readers.setdefault(fact, []).append(j)
-        for name in s.absent:
-            for w in writers_of.get(name, ()):
-                succ[w].add(j)
-            absent_readers.setdefault(name, []).append(j)
-        for fact in s.adds + s.dels:
-            w = last_writer.get(fact)
-            if w is not None and w != j:
-                succ[w].add(j)
-            waiting = readers.pop(fact, None)
-            if waiting:
-                succ_of = succ
-                for r in waiting:
-                    if r != j:
-                        succ_of[r].add(j)
-            last_writer[fact] = j
-            if track_absent:
-                for r in absent_readers.get(fact[0], ()):
-                    if r != j:
-                        succ[r].add(j)
-                writers_of.setdefault(fact[0], []).append(j)
-    _method_edges(steps, records, succ)
-    return _reduce(succ)
+            return False
+    return True
+
+
+class _Touches:
+    """The edges between steps that touch one fact, at least one writing it
+    (a step needing a predicate absent reads all its facts), found by walking
+    the steps in plan order: reads, then absences, then writes, per step."""
+
+    def __init__(self, steps: Sequence[StepRecord]) -> None:
+        self.steps = steps
+        self.succ: list[set[int]] = [set() for _ in steps]
+        # Facts no step writes cannot order anything.
+        self.written = {f for s in steps for f in (*s.adds, *s.dels)}
+        self.track_absent = any(s.absent for s in steps)
+        self.last_writer: dict[Fact, int] = {}
+        self.readers: dict[Fact, list[int]] = {}  # since the last write
+        self.writers_of: dict[str, list[int]] = {}  # by predicate
+        self.absent_readers: dict[str, list[int]] = {}
+
+    def edges(self) -> list[set[int]]:
+        for j, s in enumerate(self.steps):
+            for fact in s.reads:
+                if fact in self.written:
+                    self.read(j, fact)
+            for name in s.absent:
+                self.read_absent(j, name)
+            for fact in s.adds + s.dels:
+                self.write(j, fact)
+        return self.succ
+
+    def read(self, j: int, fact: Fact) -> None:
+        w = self.last_writer.get(fact)
+        if w is not None:
+            self.succ[w].add(j)
+        self.readers.setdefault(fact, []).append(j)
+
+    def read_absent(self, j: int, name: str) -> None:
+        for w in self.writers_of.get(name, ()):
+            self.succ[w].add(j)
+        self.absent_readers.setdefault(name, []).append(j)
+
+    def write(self, j: int, fact: Fact) -> None:
+        succ = self.succ
+        w = self.last_writer.get(fact)
+        if w is not None and w != j:
+            succ[w].add(j)
+        for r in self.readers.pop(fact, ()):
+            if r != j:
+                succ[r].add(j)
+        self.last_writer[fact] = j
+        if self.track_absent:
+            for r in self.absent_readers.get(fact[0], ()):
+                if r != j:
+                    succ[r].add(j)
+            self.writers_of.setdefault(fact[0], []).append(j)
 
 
 def _totally_ordered(method: Method) -> bool:
@@ -245,6 +274,28 @@ class _Shape(NamedTuple):
 
 
 def _shape(method: Method, nonempty: frozenset[str]) -> _Shape:
+    ids, rank, reach = _reachability(method)
+    pos = {sid: i for i, sid in enumerate(ids)}
+    mask = sum(1 << pos[i] for i in nonempty)
+    live = sorted((pos[i] for i in nonempty), key=rank.__getitem__)
+    pairs: list[tuple[str, str]] = []
+    reached = 0
+    for u in live:
+        below = reach[u] & mask
+        reached |= below
+        covered = 0
+        for v in live:
+            if (below >> v) & 1 and not (covered >> v) & 1:
+                pairs.append((ids[u], ids[v]))
+                covered |= reach[v]
+    firsts = tuple(ids[u] for u in sorted(live) if not (reached >> u) & 1)
+    lasts = tuple(ids[u] for u in sorted(live) if not reach[u] & mask)
+    return _Shape(tuple(pairs), firsts, lasts)
+
+
+def _reachability(method: Method) -> tuple[list[str], dict[int, int], list[int]]:
+    """The method's subtask ids, each subtask's rank in a topological order of
+    its orderings, and the subtasks ordered after each (a bit mask by position)."""
     ids = [s.id for s in method.subtasks]
     pos = {sid: i for i, sid in enumerate(ids)}
     succ: list[set[int]] = [set() for _ in ids]
@@ -266,21 +317,7 @@ def _shape(method: Method, nonempty: frozenset[str]) -> _Shape:
     for u in reversed(topo):
         for v in succ[u]:
             reach[u] |= reach[v] | (1 << v)
-    mask = sum(1 << pos[i] for i in nonempty)
-    live = sorted((pos[i] for i in nonempty), key=rank.__getitem__)
-    pairs: list[tuple[str, str]] = []
-    reached = 0
-    for u in live:
-        below = reach[u] & mask
-        reached |= below
-        covered = 0
-        for v in live:
-            if (below >> v) & 1 and not (covered >> v) & 1:
-                pairs.append((ids[u], ids[v]))
-                covered |= reach[v]
-    firsts = tuple(ids[u] for u in sorted(live) if not (reached >> u) & 1)
-    lasts = tuple(ids[u] for u in sorted(live) if not reach[u] & mask)
-    return _Shape(tuple(pairs), firsts, lasts)
+    return ids, rank, reach
 
 
 def _method_edges(

@@ -20,11 +20,13 @@ from kernel.planner.model import (
     EXPECT_VALUES,
     WORKER_KINDS,
     Domain,
+    Execution,
     Intent,
     Literal,
     Method,
     Operator,
     Origin,
+    Subtask,
     TaskDef,
 )
 from kernel.planner.templates import placeholders
@@ -168,7 +170,12 @@ def _check_operator(op: Operator) -> None:
                     f"{where}: effect '{lit}' uses unbound variable {var}; "
                     "make it a parameter or bind it in 'pre'"
                 )
-    ex = op.execution
+    _check_execution(op.execution, where, {p[1:] for p in bound})
+
+
+def _check_execution(ex: Execution, where: str, names: set[str]) -> None:
+    """Worker data is valid and templates refer to bound parameters (`names`,
+    without their `?`) or config keys."""
     if ex.worker not in WORKER_KINDS:
         raise BadInput(f"{where}: worker {ex.worker!r} is not one of {', '.join(WORKER_KINDS)}")
     if ex.expect not in EXPECT_VALUES:
@@ -177,7 +184,6 @@ def _check_operator(op: Operator) -> None:
         raise BadInput(f"{where}: retries must be 0 or more, not {ex.retries}")
     if ex.worker in ("shell", "agent") and not ex.argv:
         raise BadInput(f"{where}: a {ex.worker} worker needs an 'argv' template")
-    names = {p[1:] for p in bound}
     _check_no_shell_injection(ex.argv, where)
     for template in (*ex.argv, ex.prompt, *ex.artifacts):
         for ref in placeholders(template, where):
@@ -228,34 +234,49 @@ def _check_method(
         )
     ids: set[str] = set()
     for sub in method.subtasks:
-        if not NAME_RE.match(sub.id):
-            raise BadInput(f"{where}: subtask id {sub.id!r} must be a name (letters, digits, _ -)")
-        if sub.id in ids:
-            raise BadInput(f"{where}: subtask id {sub.id!r} is used twice; give each an 'id'")
+        _check_subtask(sub, method, ids, tasks, ops, where)
         ids.add(sub.id)
-        want = _arity(sub.task, tasks, ops)
-        if want is None:
-            raise BadInput(
-                f"{where}: subtask {sub.id!r} names unknown task {sub.task!r}; declare "
-                f"[task.{sub.task}] or [primitive.{sub.task}], or fix the name"
-            )
-        bound = _bound_by(method.args, method.pre)
-        for arg in sub.args:
-            if arg.startswith("?"):
-                continue
-            for ref in placeholders(arg, f"{where}: subtask {sub.id!r}"):
-                if f"?{ref}" not in bound:
-                    raise BadInput(
-                        f"{where}: subtask {sub.id!r} argument '{arg}' refers to {{{ref}}}, "
-                        f"but ?{ref} is not a parameter or bound by 'pre'"
-                    )
-        if len(sub.args) != want:
-            raise BadInput(
-                f"{where}: subtask {sub.id!r} calls {sub.task!r} with {len(sub.args)} "
-                f"argument(s); it takes {want}"
-            )
+    _check_ordering(method.ordering, ids, where)
+
+
+def _check_subtask(
+    sub: Subtask, method: Method, ids: set[str], tasks: dict[str, TaskDef],
+    ops: dict[str, Operator], where: str,
+) -> None:
+    """A subtask's id is a fresh name (`ids`: those before it), its task exists
+    and takes its arguments, and its templates refer to variables the method
+    binds."""
+    if not NAME_RE.match(sub.id):
+        raise BadInput(f"{where}: subtask id {sub.id!r} must be a name (letters, digits, _ -)")
+    if sub.id in ids:
+        raise BadInput(f"{where}: subtask id {sub.id!r} is used twice; give each an 'id'")
+    want = _arity(sub.task, tasks, ops)
+    if want is None:
+        raise BadInput(
+            f"{where}: subtask {sub.id!r} names unknown task {sub.task!r}; declare "
+            f"[task.{sub.task}] or [primitive.{sub.task}], or fix the name"
+        )
+    bound = _bound_by(method.args, method.pre)
+    for arg in sub.args:
+        if arg.startswith("?"):
+            continue
+        for ref in placeholders(arg, f"{where}: subtask {sub.id!r}"):
+            if f"?{ref}" not in bound:
+                raise BadInput(
+                    f"{where}: subtask {sub.id!r} argument '{arg}' refers to {{{ref}}}, "
+                    f"but ?{ref} is not a parameter or bound by 'pre'"
+                )
+    if len(sub.args) != want:
+        raise BadInput(
+            f"{where}: subtask {sub.id!r} calls {sub.task!r} with {len(sub.args)} "
+            f"argument(s); it takes {want}"
+        )
+
+
+def _check_ordering(ordering: Sequence[tuple[str, str]], ids: set[str], where: str) -> None:
+    """Orderings name subtask `ids` and have no cycle."""
     succ: dict[str, list[str]] = {i: [] for i in ids}
-    for before, after in method.ordering:
+    for before, after in ordering:
         for ref in (before, after):
             if ref not in ids:
                 raise BadInput(

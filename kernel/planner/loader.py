@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import re
 import shlex
 import tomllib
 from collections.abc import Iterable, Sequence
@@ -24,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kernel.base.repo import toml_error_location
 from kernel.errors import BadInput, NotFound
 from kernel.planner.check import build_domain
 from kernel.planner.model import (
@@ -40,7 +40,6 @@ from kernel.planner.model import (
     is_var,
 )
 
-_TOML_POS = re.compile(r"^(?P<msg>.*?)\s*\(at line (?P<line>\d+), column (?P<col>\d+)\)$")
 _SECTIONS = ("task", "primitive", "method", "intent")
 _KEYS = {
     "task": {"params", "doc"},
@@ -93,12 +92,7 @@ def read_toml(path: Path, shown: str | None = None) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
-        m = _TOML_POS.match(str(err))
-        if m:
-            raise BadInput(f"{name}:{m['line']}:{m['col']}: {m['msg']}") from None
-        message = str(err).replace(" (at end of document)", "")
-        lines = text.split("\n")
-        raise BadInput(f"{name}:{len(lines)}:{len(lines[-1]) + 1}: {message}") from None
+        raise BadInput(toml_error_location(Path(name), text, err)) from None
 
 
 def method_files(folder: Path) -> tuple[Path, ...]:

@@ -29,15 +29,20 @@ from typing import Any, NamedTuple, TypeVar
 
 from kernel.errors import BadInput
 from kernel.planner.build import DecompRecord, StepRecord, build_plan
-from kernel.planner.compiled import (
+from kernel.planner.compiled import CompiledMethod, bind_head, compile_method
+from kernel.planner.match import (
     MANY,
-    CompiledMethod,
     CompiledOperator,
+    Env,
     FastMethod,
-    bind_head,
-    compile_method,
+    check_ground,
     compile_operator,
-    holds_fast,
+    deref,
+    first_unmet,
+    ground,
+    operator_reads,
+    satisfy,
+    schedule,
     solve_fast,
     solve_once,
 )
@@ -55,16 +60,7 @@ from kernel.planner.model import (
     TaskCall,
     is_var,
 )
-from kernel.planner.state import (
-    Env,
-    State,
-    check_ground,
-    deref,
-    first_unmet,
-    ground,
-    satisfy,
-    schedule,
-)
+from kernel.planner.state import State
 from kernel.planner.templates import render
 
 log = logging.getLogger(__name__)
@@ -206,7 +202,8 @@ class _Search:
                 break
             nodes += 1
             item, rest = node.agenda
-            max_depth = max(max_depth, item.depth)
+            if item.depth > max_depth:  # noqa: PLR1730 - max() costs a call per node
+                max_depth = item.depth
             op = operators.get(item.name)
             outcome = decompose(node, item, rest) if op is None else apply(node, item, rest, op)
             if outcome is None or isinstance(outcome, _Node):
@@ -279,26 +276,16 @@ class _Search:
         # Every variable is a parameter and every parameter is bound: a test, not a search.
         src = compiled.consts + item.args
         state = node.state
-        has = state.has
-        reads = []
-        for get, test in compiled.pre:
-            fact = get(src)
-            if test >= 2:
-                if (fact[1] == fact[2]) != (test == 2):
-                    break
-            elif has(fact) == test:
-                break
-            else:
-                reads.append(fact)
-        else:
-            adds = tuple(map(call, compiled.add, repeat(src)))
-            dels = tuple(map(call, compiled.delete, repeat(src)))
-            record = _new(StepRecord, (op, item.args, item.parent, item.sub, tuple(reads), (),
-                                       adds, dels))
-            return _new(_Node, (state.apply(adds, dels), rest, (record, node.steps),
-                                node.nsteps + 1, node.records, node.nrecords, node.fresh))
-        self._fail(node, item, (state, [("", op.pre, dict(zip(op.params, item.args, strict=True)))]))
-        return None
+        reads = operator_reads(compiled, state, src)
+        if reads is None:
+            env = dict(zip(op.params, item.args, strict=True))
+            self._fail(node, item, (state, [("", op.pre, env)]))
+            return None
+        adds = tuple(map(call, compiled.add, repeat(src)))
+        dels = tuple(map(call, compiled.delete, repeat(src)))
+        record = _new(StepRecord, (op, item.args, item.parent, item.sub, reads, (), adds, dels))
+        return _new(_Node, (state.apply(adds, dels), rest, (record, node.steps),
+                            node.nsteps + 1, node.records, node.nrecords, node.fresh))
 
     def _apply_bindings(
         self, node: _Node, item: _Item, rest: Agenda, op: Operator
@@ -345,20 +332,10 @@ class _Search:
         if item.depth >= self.depth_limit:
             self._fail(node, item, f"depth limit {self.depth_limit} reached; raise --depth")
             return None
+        below = self._guard(node, item)
+        if below is None:
+            return None
         state = node.state
-        guard = item.guard
-        bit = 1 << (hash((item.name, item.args)) & 255)
-        seen = bit
-        if guard is not None:
-            seen |= guard.seen
-            if guard.seen & bit:
-                while guard is not None:
-                    if (guard.name == item.name and guard.args == item.args
-                            and guard.state == state):
-                        self._fail(node, item, "cycle: the task recurs on itself in the same state")
-                        return None
-                    guard = guard.up
-        below = _new(_Guard, (item.name, item.args, state, item.guard, seen))
         methods = self._methods.get(item.name)
         if methods is None:
             methods = self._compiled(item.name)
@@ -371,22 +348,13 @@ class _Search:
         for cm in methods:
             fast = cm.fast
             assert fast is not None
-            method = cm.method
-            src = fast.consts + item.args
-            if fast.tests_only:
-                if holds_fast(fast.steps, state, src):
-                    found.append((fast, src, method))
-                else:
-                    tried.append((method.name, method.pre if cm.closed else cm.pre,
-                                  method.args))
-                continue
-            slots = solve_once(fast.steps, state, src)
+            slots = solve_once(fast, state, item.args)
             if slots is None:
-                tried.append((method.name, cm.pre, method.args))
+                tried.append((cm.method.name, cm.explain, cm.method.args))
             elif slots is MANY:
                 return self._alternatives(node, item, rest, methods, below)
             else:
-                found.append((fast, slots, method))
+                found.append((fast, slots, cm.method))
         if len(found) == 1:
             fast, slots, method = found[0]
             return self._push_fast(node, item, rest, fast, slots, method, below)
@@ -396,12 +364,28 @@ class _Search:
         self._no_method(node, item, methods, tried)
         return None
 
+    def _guard(self, node: _Node, item: _Item) -> _Guard | None:
+        """The cycle guard for the task's subtasks; None, with the failure
+        recorded, when an ancestor is the same task decomposed in an equal state."""
+        guard = item.guard
+        bit = 1 << (hash((item.name, item.args)) & 255)
+        seen = bit
+        if guard is not None:
+            seen |= guard.seen
+            if guard.seen & bit:
+                while guard is not None:
+                    if (guard.name == item.name and guard.args == item.args
+                            and guard.state == node.state):
+                        self._fail(node, item, "cycle: the task recurs on itself in the same state")
+                        return None
+                    guard = guard.up
+        return _new(_Guard, (item.name, item.args, node.state, item.guard, seen))
+
     def _alternatives(
         self, node: _Node, item: _Item, rest: Agenda, methods: tuple[CompiledMethod, ...],
         below: _Guard,
     ) -> Iterator[_Node]:
         """Each way to decompose the task, method by method, binding by binding."""
-        state = node.state
         # Methods that did not apply, for the failure message: (name, preconditions,
         # environment, or the head to bind to the arguments if it comes to that).
         tried: list[tuple[str, tuple[Literal, ...], Env | tuple[str, ...]]] = []
@@ -409,49 +393,51 @@ class _Search:
         for cm in methods:
             method = cm.method
             fast = cm.fast
+            ways: Iterator[_Node]
             if fast is not None and not item.open:
                 # Every argument is a constant: match and build subtasks over slots.
-                src = fast.consts + item.args
-                if fast.tests_only:
-                    if holds_fast(fast.steps, state, src):
-                        produced = True
-                        yield self._push_fast(node, item, rest, fast, src, cm.method, below)
-                    else:
-                        tried.append((method.name, method.pre if cm.closed else cm.pre,
-                                      method.args))
+                ways = (self._push_fast(node, item, rest, fast, slots, method, below)
+                        for slots in solve_fast(fast, node.state, item.args))
+                why: tuple[str, tuple[Literal, ...], Env | tuple[str, ...]] = (
+                    method.name, cm.explain, method.args)
+            else:
+                found = self._bindings(cm, item, node)
+                if found is None:
                     continue
-                matched = False
-                for slots in solve_fast(fast.steps, 0, state, src):
-                    matched = produced = True
-                    yield self._push_fast(node, item, rest, fast, slots, cm.method, below)
-                if not matched:
-                    tried.append((method.name, cm.pre, method.args))
-                continue
-            if cm.simple_head and not item.open:
-                env: Env | None = dict(zip(method.args, item.args, strict=True))
-            else:
-                env = bind_head(method.args, item.args, node.fresh)
-            if env is None:
-                continue
-            if cm.closed and not item.open:
-                if check_ground(method.pre, state, env) is None:
-                    tried.append((method.name, method.pre, env))
-                else:
-                    produced = True
-                    yield self._push(node, item, rest, cm, env, below)
-                continue
-            if cm.simple_head and not item.open:
-                pre = cm.pre
-            else:
-                pre = self._schedule("m", method.name, method.pre, env, False)
+                envs, pre, env = found
+                ways = (self._push(node, item, rest, cm, e, below) for e in envs)
+                why = (method.name, pre, env)
             matched = False
-            for found in satisfy(pre, state, env):
+            for way in ways:
                 matched = produced = True
-                yield self._push(node, item, rest, cm, found, below)
+                yield way
             if not matched:
-                tried.append((method.name, pre, env))
+                tried.append(why)
         if not produced:
             self._no_method(node, item, methods, tried)
+
+    def _bindings(
+        self, cm: CompiledMethod, item: _Item, node: _Node
+    ) -> tuple[Iterable[Env], tuple[Literal, ...], Env] | None:
+        """The general matcher's answer for one method: the bindings under which
+        its preconditions hold (lazily), and the preconditions and head binding
+        that explain a failure; None when its head does not match the call."""
+        method = cm.method
+        ground_call = cm.simple_head and not item.open
+        if ground_call:
+            env: Env | None = dict(zip(method.args, item.args, strict=True))
+        else:
+            env = bind_head(method.args, item.args, node.fresh)
+        if env is None:
+            return None
+        if cm.closed and not item.open:
+            holds = check_ground(method.pre, node.state, env) is not None
+            return ((env,) if holds else ()), cm.explain, env
+        if ground_call:
+            pre = cm.pre
+        else:
+            pre = self._schedule("m", method.name, method.pre, env, False)
+        return satisfy(pre, node.state, env), pre, env
 
     def _no_method(
         self, node: _Node, item: _Item, methods: tuple[CompiledMethod, ...],

@@ -10,20 +10,19 @@ before its first step, every step belongs to exactly one node, and every orderin
 pair of every method is respected by the plan's dependency edges.
 
 The validator never raises for an invalid plan: it returns the problems found.
-It never changes the plan or the domain. `verify_request` re-reads the method
-library and facts a `jitos plan` run used (files only; it never runs git).
+It never changes the plan or the domain, and never reads files (the request
+module's `verify_request` reads what a `jitos plan` run used, then calls it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
-from kernel.planner import context
-from kernel.planner.loader import load_facts, load_library
+from kernel.planner.build import child_id
+from kernel.planner.match import ground, holds, satisfy, schedule
 from kernel.planner.model import Decomposition, Domain, Fact, Literal, Method, Plan, Step, is_var
-from kernel.planner.state import State, ground, satisfy, schedule
+from kernel.planner.state import State
 from kernel.planner.templates import render
 
 Binding = Mapping[str, str]
@@ -56,19 +55,6 @@ def unify(terms: tuple[str, ...], values: tuple[str, ...], theta: dict[str, str]
     if len(terms) != len(values):
         return None
     return _match(terms, values, theta)
-
-
-def child_id(parent: str, subtask: str) -> str:
-    """The path id of subtask `subtask` under node `parent`; runs of one id are `id*N`."""
-    if not parent:
-        return subtask
-    head, _, last = parent.rpartition(".")
-    base, star, count = last.partition("*")
-    if base == subtask:
-        n = int(count) if star else 1
-        last = f"{subtask}*{n + 1}"
-        return f"{head}.{last}" if head else last
-    return f"{parent}.{subtask}"
 
 
 class _Checker:
@@ -443,12 +429,6 @@ def _closure(edges: Mapping[str, Sequence[str]], sid: str) -> set[str]:
     return out
 
 
-def holds(lits: tuple[Literal, ...], state: State, theta: Binding) -> bool:
-    """True when the conjunction `lits` holds in `state` under some extension of `theta`."""
-    env = dict(theta)
-    return next(satisfy(schedule(lits, env), state, env), None) is not None
-
-
 def validate(domain: Domain, facts: Iterable[Fact], plan: Plan) -> Verdict:
     """Replay `plan` from `facts` and check its decomposition against `domain`."""
     checker = _Checker(domain, plan, facts)
@@ -460,28 +440,3 @@ def validate(domain: Domain, facts: Iterable[Fact], plan: Plan) -> Verdict:
         steps=len(plan.steps),
         final=checker.states[-1].sorted(),
     )
-
-
-def goal_problems(verdict: Verdict, goal: tuple[Literal, ...]) -> tuple[str, ...]:
-    """The goal literals that do not hold after the plan."""
-    final = State.of(verdict.final)
-    return tuple(f"goal {lit} does not hold after the plan" for lit in goal if not holds((lit,), final, {}))
-
-
-def verify_request(
-    plans: Sequence[Plan],
-    *,
-    facts_file: Path | None = None,
-    facts: Sequence[Fact] = (),
-    cwd: Path | None = None,
-    methods: Sequence[Path] = (),
-    config: Mapping[str, object] | None = None,
-) -> tuple[Verdict, ...]:
-    """Validate `plans` against the library and initial facts that
-    `kernel.planner.request.plan_request` builds from the same arguments."""
-    root = context.find_repo_root(cwd)
-    domain = load_library(context.library_layers(root, methods)).domain
-    initial = [*context.config_facts(config or {}), *facts]
-    if facts_file is not None:
-        initial.extend(load_facts(facts_file))
-    return tuple(validate(domain, initial, p) for p in plans)

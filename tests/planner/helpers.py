@@ -9,8 +9,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from kernel.planner.loader import load_domain
+from kernel.planner.match import ground, satisfy
 from kernel.planner.model import Domain, Fact, Plan
-from kernel.planner.state import State, ground, satisfy
+from kernel.planner.state import State
 
 DOMAINS = Path(__file__).parent / "domains"
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from functools import reduce
 from pathlib import Path
 
-from kernel.planner.build import path_id
+from kernel.planner.build import child_id
 from kernel.planner.loader import load_domain
 from kernel.planner.model import TaskCall
 from kernel.planner.search import plan
@@ -28,7 +29,7 @@ order = [["a", "c"], ["b", "c"]]
 
 
 def test_path_ids_write_repeated_segments_as_runs() -> None:
-    assert path_id(["a", "rest", "rest", "rest", "b"]) == "a.rest*3.b"
+    assert reduce(child_id, ["a", "rest", "rest", "rest", "b"], "") == "a.rest*3.b"
 
 
 def test_step_ids_follow_the_decomposition_path() -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import random
 
 from kernel.planner.loader import parse_literal
+from kernel.planner.match import satisfy
 from kernel.planner.model import Fact
-from kernel.planner.state import State, satisfy
+from kernel.planner.state import State
 
 
 def _random_fact(rng: random.Random) -> Fact:

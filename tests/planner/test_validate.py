@@ -6,13 +6,18 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
+from kernel.errors import IntegrityError
 from kernel.planner.hddl import importer as hddl_import
 from kernel.planner.hddl import parse as hddl
 from kernel.planner.hddl import translate as hddl_translate
+from kernel.planner.match import holds
 from kernel.planner.model import Domain, Fact, Plan
-from kernel.planner.request import plan_request
+from kernel.planner.request import plan_request, require_valid, verify_request
 from kernel.planner.search import plan as search
-from kernel.planner.validate import goal_problems, validate, verify_request
+from kernel.planner.state import State
+from kernel.planner.validate import validate
 
 HDDL = Path(__file__).parent / "hddl"
 
@@ -126,10 +131,10 @@ def test_unordered_steps_touching_one_fact_are_reported() -> None:
 def test_goal_literals_not_reached_are_named() -> None:
     dom, facts, plan, imported = solved("blocks", "blocks-p1")
     early = replace(plan, steps=plan.steps[:2], tree=())
-    verdict = validate(dom, facts, early)
-    assert goal_problems(verdict, imported.goal) == (
-        "goal on b c does not hold after the plan", "goal on a b does not hold after the plan"
-    )
+    final = State.of(validate(dom, facts, early).final)
+    assert [str(lit) for lit in imported.goal if not holds((lit,), final, {})] == [
+        "on b c", "on a b"
+    ]
 
 
 def test_verify_request_rereads_the_library_and_facts_a_plan_used(tmp_path: Path) -> None:
@@ -149,6 +154,14 @@ def test_verify_request_reports_facts_the_plan_does_not_fit(tmp_path: Path) -> N
     other.write_text(written.facts_file.read_text().replace('"on d1 d2",', '"on d1 p2",'))
     verdicts = verify_request([plan], facts_file=other, methods=[tmp_path], cwd=tmp_path)
     assert not verdicts[0].ok
+
+
+def test_a_plan_that_fails_verification_stops_jitos_plan_naming_the_problem() -> None:
+    dom, facts, plan, _ = solved("hanoi", "hanoi-p3")
+    broken = replace(plan, steps=plan.steps[1:])
+    verdicts = (validate(dom, facts, plan), validate(dom, facts, broken))
+    with pytest.raises(IntegrityError, match=r"^plan 2 fails verification: step 1 \("):
+        require_valid(verdicts)
 
 
 def test_plans_from_the_shipped_methods_verify(repo: Path) -> None:

@@ -15,11 +15,10 @@ from typing import Any
 import tomli_w
 
 from kernel.errors import BadInput
-from kernel.planner import context
 from kernel.planner.hddl import parse as hddl
 from kernel.planner.hddl.translate import Imported, build, translate
-from kernel.planner.loader import load_library
 from kernel.planner.model import Method, Operator, TaskDef
+from kernel.planner.request import library
 
 
 def _call_text(name: str, args: Iterable[str]) -> str:
@@ -155,7 +154,7 @@ def import_hddl(
     facts = next((p for p in written if p.parent.name == "facts"), None)
     method_files = tuple(p for p in written if p != facts)
     try:
-        load_library(context.library_layers(context.find_repo_root(), method_files))
+        library(extra=method_files)
     except BadInput as err:
         raise BadInput(
             f"the imported methods clash with the method library `jitos plan` also loads: "
