@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kernel.base.repo import toml_error_location
+from kernel.base.config import toml_error_location
 from kernel.errors import BadInput, NotFound
 from kernel.planner.check import build_domain
 from kernel.planner.model import (
