@@ -17,7 +17,6 @@ from kernel.planner.hddl.importer import import_hddl
 from kernel.planner.loader import Library
 from kernel.planner.model import DEFAULT_DEPTH_LIMIT, DEFAULT_NODE_BUDGET, TaskCall
 from kernel.planner.render import (
-    canonical_json,
     plan_dot,
     plan_mermaid,
     plan_text,
@@ -93,7 +92,7 @@ def plan(
     )
     fmt = Format.json if as_json else fmt
     if fmt is Format.json:
-        sys.stdout.write(canonical_json(_candidates_dict(shown)))
+        out.emit_json(_candidates_dict(shown))
     else:
         _write_plans(shown, fmt)
     require_valid(shown.verdicts)
@@ -154,7 +153,7 @@ def methods_list(
     lib = library()
     rows = _rows(lib)
     if as_json:
-        sys.stdout.write(canonical_json(rows))
+        out.emit_json(rows)
         return
     for kind in ("task", "primitive", "method", "intent"):
         group = [r for r in rows if r["kind"] == kind]
@@ -204,7 +203,7 @@ def methods_import_hddl(
     result = import_hddl(domain, problem, out_dir)
     command = _hddl_plan_command(result.out, result.facts_file, result.task)
     if as_json:
-        sys.stdout.write(canonical_json({
+        out.emit_json({
             "domain": result.domain,
             "problem": result.problem or None,
             "method_files": [str(p) for p in result.method_files],
@@ -213,7 +212,7 @@ def methods_import_hddl(
             "counts": dict(result.counts),
             "command": command,
             "notes": list(result.notes),
-        }))
+        })
         return
     for note in result.notes:
         out.err(f"note: {note}")

@@ -1,9 +1,10 @@
-"""Plans as data and text: the canonical JSON shape (documented in
-`docs/planner.md`), a human summary, Graphviz dot and Mermaid.
+"""Plans as data and text: the JSON-shaped plan (documented in
+`docs/methods.md` and `docs/planner.md`), a human summary, Graphviz dot and Mermaid.
 
-JSON is canonical: sorted keys, `(",", ":")` separators, UTF-8, one trailing
-newline; it holds no floats, paths or times, so the same inputs give the same
-bytes. This module never reads files or prints; callers write the strings.
+The plan data holds no floats, paths or times, so the same inputs give the
+same value (history serialises it with `kernel.base.canonical.dumps`, the
+command line with `jitos_cli.render.emit_json`). This module never reads
+files or prints; callers write the strings.
 """
 
 from __future__ import annotations
@@ -78,10 +79,6 @@ def result_dict(
     if candidates:
         out["candidates"] = [plan_dict(p) for p in result.plans]
     return out
-
-
-def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n"
 
 
 def _call(name: str, args: tuple[str, ...]) -> str:

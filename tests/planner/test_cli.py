@@ -37,8 +37,8 @@ def test_plan_json_has_task_method_and_steps_with_ids_and_edges(
 def test_json_output_is_canonical(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plan", "--json", "refactor the parser"]) == 0
     out = capsys.readouterr().out
-    assert out == json.dumps(json.loads(out), sort_keys=True, separators=(",", ":"),
-                             ensure_ascii=False) + "\n"
+    # The one --json form every command writes (docs/json.md): sorted keys, UTF-8, indented.
+    assert out == json.dumps(json.loads(out), sort_keys=True, ensure_ascii=False, indent=2) + "\n"
 
 
 def test_explicit_task_takes_words_as_arguments(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
