@@ -32,7 +32,7 @@ from kernel.base.policy import environ_for_git_child
 from kernel.base.repo import Repo
 from kernel.errors import BadInput, JitosError
 from kernel.workspace import trash, trees
-from kernel.workspace.checkout import write_paths
+from kernel.workspace.checkout import stage, write_paths
 from kernel.workspace.overlayfs import OverlayWorkspace, is_overlay
 
 
@@ -148,16 +148,7 @@ class GitWorktree:
     def settle(self, repo: Repo, path: Path, commit: str, entries: dict[str, trees.Entry | None]) -> None:
         wt = pygit2.Repository(str(path))
         index = wt.index
-        for rel, entry in sorted(entries.items()):
-            if entry is None:
-                try:
-                    index.remove(rel)
-                except (KeyError, OSError, pygit2.GitError):
-                    pass
-            else:
-                # The recorded id, not a re-read of the file: an edit made after
-                # the scan must still show up as a change in the next scan.
-                index.add(pygit2.IndexEntry(rel, pygit2.Oid(hex=entry.oid), pygit2.enums.FileMode(entry.mode)))
+        stage(index, entries)
         index.write()
         # The worktree's own HEAD, private to this workspace folder; the shared
         # refs/jitos/sws/<id> moved (compare-and-swap) in the event before this.

@@ -251,3 +251,17 @@ def _on_disk(checkout: pygit2.Repository, root: Path, rel: str, want: trees.Entr
         mode = trees.EXEC_MODE if info.st_mode & 0o111 else trees.BLOB_MODE
         return trees.Entry(str(checkout.create_blob_fromworkdir(rel)), mode)
     return None
+
+
+def stage(index: pygit2.Index, entries: Mapping[str, trees.Entry | None]) -> None:
+    """Record `entries` in `index` (None: remove) by their recorded ids, not by
+    re-reading files: an edit made after a scan must still show as a change in
+    the next one. The caller writes the index."""
+    for rel, entry in sorted(entries.items()):
+        if entry is None:
+            try:
+                index.remove(rel)
+            except (KeyError, OSError, pygit2.GitError):
+                pass
+        else:
+            index.add(pygit2.IndexEntry(rel, pygit2.Oid(hex=entry.oid), pygit2.enums.FileMode(entry.mode)))

@@ -33,6 +33,7 @@ from kernel.base import canonical, sandbox
 from kernel.base.files import write_atomic
 from kernel.base.repo import Repo
 from kernel.workspace import bases, trash, trees
+from kernel.workspace.checkout import stage
 
 OPAQUE = "user.overlay.opaque"
 # The index a workspace starts with holds the base checkout's stat data; inside
@@ -261,14 +262,8 @@ class OverlayWorkspace:
         if not note.is_file():
             return
         index = pygit2.Index(str(admin(repo, path) / "index"))
-        for rel, entry in sorted(canonical.loads(note.read_bytes()).items()):
-            if entry is None:
-                try:
-                    index.remove(rel)
-                except (KeyError, OSError, pygit2.GitError):
-                    pass
-            else:
-                index.add(pygit2.IndexEntry(rel, pygit2.Oid(hex=entry[0]), pygit2.enums.FileMode(entry[1])))
+        pending = canonical.loads(note.read_bytes()).items()
+        stage(index, {rel: (trees.Entry(e[0], e[1]) if e else None) for rel, e in pending})
         index.write()  # a new file renamed into place: the base's index it was linked to stays as it was
         note.unlink()
 
