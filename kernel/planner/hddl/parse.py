@@ -315,13 +315,7 @@ class _Parser:
     # -- domain
 
     def domain(self, e: SExpr) -> Domain:
-        items = self.lst(e, "(define (domain …) …)")
-        if self.head(e) != "define" or len(items) < 2 or self.head(items[1]) != "domain":
-            hint = ""
-            if len(items) > 1 and self.head(items[1]) == "problem":
-                hint = ": this file is a problem; give the domain file first, then the problem"
-            raise self.src.error(e.pos, f"expected (define (domain NAME) …){hint}")
-        name = self.sym(self.lst(items[1], "(domain NAME)")[-1], "a domain name")
+        items, name = self.define(e, "domain", "problem")
         reqs: list[str] = []
         types: list[tuple[str, str]] = []
         constants: list[Param] = []
@@ -339,10 +333,7 @@ class _Parser:
             elif h == ":constants":
                 constants.extend(self.typed_list(body, ":constants"))
             elif h == ":predicates":
-                for p in body:
-                    pitems = self.lst(p, "a predicate declaration")
-                    pname = self.sym(pitems[0], "a predicate name")
-                    preds.append(TaskDef(pname, self.typed_list(pitems[1:], pname), p.pos))
+                preds.extend(self.predicates(body))
             elif h == ":task":
                 tasks.append(self.task(sec))
             elif h == ":method":
@@ -360,6 +351,15 @@ class _Parser:
             name, tuple(reqs), tuple(types), tuple(constants), tuple(preds),
             tuple(tasks), tuple(methods), tuple(actions), self.src.name,
         )
+
+    def predicates(self, body: tuple[SExpr, ...]) -> list[TaskDef]:
+        """The predicate declarations of a domain's :predicates section."""
+        preds: list[TaskDef] = []
+        for p in body:
+            pitems = self.lst(p, "a predicate declaration")
+            pname = self.sym(pitems[0], "a predicate name")
+            preds.append(TaskDef(pname, self.typed_list(pitems[1:], pname), p.pos))
+        return preds
 
     def named(self, sec: SExpr, kind: str) -> tuple[str, list[tuple[str, SExpr, Pos]]]:
         items = self.lst(sec, kind)
