@@ -197,28 +197,10 @@ class _Translator:
 
     def method(self, m: hddl.MethodDef) -> Method:
         where = f"{self.d.source}:{m.pos.line}:{m.pos.col}: method '{m.name}'"
-        declared = self.task_params.get(m.task)
-        if declared is None:
-            raise BadInput(f"{where}: its :task '{m.task}' is not declared with (:task …)")
-        if len(declared) != len(m.task_args):
-            raise BadInput(f"{where}: task '{m.task}' takes {len(declared)} argument(s)")
+        declared = self.method_task(m, where)
         var_type = {prm.name: prm.type for prm in m.params}
-        skip: set[str] = set()
-        for i, arg in enumerate(m.task_args):
-            if arg.startswith("?") and arg not in var_type:
-                raise BadInput(f"{where}: {arg} is not among its :parameters")
-            if (
-                arg in var_type
-                and (m.task, i) in self.guaranteed
-                and self.types.subtype(declared[i].type, var_type[arg])
-            ):
-                skip.add(arg)
-        used = {a for sub in m.network.subtasks for a in sub.args} | {
-            a for lit in (*m.precondition, *m.network.constraints) for a in lit.args
-        }
-        for term in used:
-            if term.startswith("?") and term not in var_type:
-                raise BadInput(f"{where}: {term} is not among its :parameters")
+        skip = self.typed_by_task(m, declared, var_type, where)
+        used = self.used_terms(m, var_type, where)
         bound = self.typed_by_predicates(m.precondition, var_type)
         # A parameter used nowhere would only repeat the same decomposition once
         # per object of its type; leave it out.
@@ -234,6 +216,45 @@ class _Translator:
             ordering=m.network.ordering,
             origin=_origin(self.d.source, "method", m.name),
         )
+
+    def method_task(self, m: hddl.MethodDef, where: str) -> tuple[hddl.Param, ...]:
+        """The declared parameters of the task a method decomposes, checked against its call."""
+        declared = self.task_params.get(m.task)
+        if declared is None:
+            raise BadInput(f"{where}: its :task '{m.task}' is not declared with (:task …)")
+        if len(declared) != len(m.task_args):
+            raise BadInput(f"{where}: task '{m.task}' takes {len(declared)} argument(s)")
+        return declared
+
+    def typed_by_task(
+        self,
+        m: hddl.MethodDef,
+        declared: tuple[hddl.Param, ...],
+        var_type: Mapping[str, str],
+        where: str,
+    ) -> set[str]:
+        """Method parameters whose type every caller of the method's task already guarantees."""
+        skip: set[str] = set()
+        for i, arg in enumerate(m.task_args):
+            if arg.startswith("?") and arg not in var_type:
+                raise BadInput(f"{where}: {arg} is not among its :parameters")
+            if (
+                arg in var_type
+                and (m.task, i) in self.guaranteed
+                and self.types.subtype(declared[i].type, var_type[arg])
+            ):
+                skip.add(arg)
+        return skip
+
+    def used_terms(self, m: hddl.MethodDef, var_type: Mapping[str, str], where: str) -> set[str]:
+        """Terms a method's subtasks, precondition and constraints use, all variables declared."""
+        used = {a for sub in m.network.subtasks for a in sub.args} | {
+            a for lit in (*m.precondition, *m.network.constraints) for a in lit.args
+        }
+        for term in used:
+            if term.startswith("?") and term not in var_type:
+                raise BadInput(f"{where}: {term} is not among its :parameters")
+        return used
 
     # -- problem
 
