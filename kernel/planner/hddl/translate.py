@@ -268,40 +268,17 @@ class _Translator:
     def root(self, p: hddl.Problem) -> tuple[TaskDef, Method, Operator | None]:
         name = f"solve-{p.name}"
         where = f"{p.source}: the problem's :htn"
-        taken = {t.name for t in self.d.tasks} | {a.name for a in self.d.actions}
         goal_name = f"goal-{p.name}"
-        for n in (name, goal_name):
-            if n in taken:
-                raise BadInput(f"{where}: jitos names the problem's task '{n}', which the "
-                               "domain already uses; rename the problem")
-        checks: list[Literal] = []
-        for sub in p.htn.subtasks:
-            params = self.task_params.get(sub.task, self.action_params.get(sub.task))
-            if params is None:
-                raise BadInput(f"{p.source}:{sub.pos.line}:{sub.pos.col}: unknown task '{sub.task}'")
-            for prm, arg in zip(params, sub.args, strict=False):
-                if not arg.startswith("?") and prm.type != ROOT_TYPE:
-                    checks.append(Literal(prm.type, (arg,)))
+        self.check_root_names((name, goal_name), where)
+        checks = self.htn_object_checks(p)
         checks.extend(self.type_checks(p.htn_params, set(), set(), where))
         checks.extend(_lit(x) for x in p.htn.constraints)
         subtasks = [Subtask(s.id, s.task, s.args) for s in p.htn.subtasks]
         ordering = list(p.htn.ordering)
         goal_op: Operator | None = None
         if p.goal:
-            goal_op = Operator(
-                name=goal_name,
-                params=(),
-                pre=tuple(_lit(x) for x in p.goal),
-                execution=Execution(worker="none"),
-                doc=f"the goal of problem {p.name}",
-                origin=_origin(p.source, "primitive", goal_name),
-            )
-            gid = "goal"
-            while any(s.id == gid for s in subtasks):
-                gid += "_"
-            has_successor = {a for a, _ in ordering}
-            ordering.extend((s.id, gid) for s in subtasks if s.id not in has_successor)
-            subtasks.append(Subtask(gid, goal_name, ()))
+            goal_op = self.goal_operator(p, goal_name)
+            subtasks, ordering = self.with_goal_step(subtasks, ordering, goal_name)
         task = TaskDef(name, (), doc=f"the task network of problem {p.name}",
                        origin=_origin(p.source, "task", name))
         method = Method(
@@ -314,6 +291,48 @@ class _Translator:
             origin=_origin(p.source, "method", name),
         )
         return task, method, goal_op
+
+    def check_root_names(self, names: tuple[str, ...], where: str) -> None:
+        """Refuse a problem whose generated task names the domain already uses."""
+        taken = {t.name for t in self.d.tasks} | {a.name for a in self.d.actions}
+        for n in names:
+            if n in taken:
+                raise BadInput(f"{where}: jitos names the problem's task '{n}', which the "
+                               "domain already uses; rename the problem")
+
+    def htn_object_checks(self, p: hddl.Problem) -> list[Literal]:
+        """Type facts for the objects the problem's :htn passes to typed task parameters."""
+        checks: list[Literal] = []
+        for sub in p.htn.subtasks:
+            params = self.task_params.get(sub.task, self.action_params.get(sub.task))
+            if params is None:
+                raise BadInput(f"{p.source}:{sub.pos.line}:{sub.pos.col}: unknown task '{sub.task}'")
+            for prm, arg in zip(params, sub.args, strict=False):
+                if not arg.startswith("?") and prm.type != ROOT_TYPE:
+                    checks.append(Literal(prm.type, (arg,)))
+        return checks
+
+    def goal_operator(self, p: hddl.Problem, goal_name: str) -> Operator:
+        """The bookkeeping primitive whose precondition is the problem's :goal."""
+        return Operator(
+            name=goal_name,
+            params=(),
+            pre=tuple(_lit(x) for x in p.goal),
+            execution=Execution(worker="none"),
+            doc=f"the goal of problem {p.name}",
+            origin=_origin(p.source, "primitive", goal_name),
+        )
+
+    def with_goal_step(
+        self, subtasks: list[Subtask], ordering: list[tuple[str, str]], goal_name: str
+    ) -> tuple[list[Subtask], list[tuple[str, str]]]:
+        """The network with the goal primitive last, after every step that has no successor."""
+        gid = "goal"
+        while any(s.id == gid for s in subtasks):
+            gid += "_"
+        has_successor = {a for a, _ in ordering}
+        after = [(s.id, gid) for s in subtasks if s.id not in has_successor]
+        return [*subtasks, Subtask(gid, goal_name, ())], [*ordering, *after]
 
 
 def translate(domain: hddl.Domain, problem: hddl.Problem | None = None) -> Imported:
