@@ -144,6 +144,17 @@ class _Parser:
             return e.items[0].text
         return ""
 
+    def define(self, e: SExpr, kind: str, other: str) -> tuple[tuple[SExpr, ...], str]:
+        """The items of a `(define (KIND NAME) …)` form and its NAME."""
+        items = self.lst(e, f"(define ({kind} …) …)")
+        if self.head(e) != "define" or len(items) < 2 or self.head(items[1]) != kind:
+            hint = ""
+            if len(items) > 1 and self.head(items[1]) == other:
+                hint = f": this file is a {other}; give the domain file first, then the problem"
+            raise self.src.error(e.pos, f"expected (define ({kind} NAME) …){hint}")
+        name = self.sym(self.lst(items[1], f"({kind} NAME)")[-1], f"a {kind} name")
+        return items, name
+
     def keyword_pairs(self, items: tuple[SExpr, ...], what: str) -> list[tuple[str, SExpr, Pos]]:
         """`:key value :key value …` → [(key, value, pos)]."""
         pairs: list[tuple[str, SExpr, Pos]] = []
@@ -304,13 +315,7 @@ class _Parser:
     # -- domain
 
     def domain(self, e: SExpr) -> Domain:
-        items = self.lst(e, "(define (domain …) …)")
-        if self.head(e) != "define" or len(items) < 2 or self.head(items[1]) != "domain":
-            hint = ""
-            if len(items) > 1 and self.head(items[1]) == "problem":
-                hint = ": this file is a problem; give the domain file first, then the problem"
-            raise self.src.error(e.pos, f"expected (define (domain NAME) …){hint}")
-        name = self.sym(self.lst(items[1], "(domain NAME)")[-1], "a domain name")
+        items, name = self.define(e, "domain", "problem")
         reqs: list[str] = []
         types: list[tuple[str, str]] = []
         constants: list[Param] = []
@@ -328,10 +333,7 @@ class _Parser:
             elif h == ":constants":
                 constants.extend(self.typed_list(body, ":constants"))
             elif h == ":predicates":
-                for p in body:
-                    pitems = self.lst(p, "a predicate declaration")
-                    pname = self.sym(pitems[0], "a predicate name")
-                    preds.append(TaskDef(pname, self.typed_list(pitems[1:], pname), p.pos))
+                preds.extend(self.predicates(body))
             elif h == ":task":
                 tasks.append(self.task(sec))
             elif h == ":method":
@@ -349,6 +351,15 @@ class _Parser:
             name, tuple(reqs), tuple(types), tuple(constants), tuple(preds),
             tuple(tasks), tuple(methods), tuple(actions), self.src.name,
         )
+
+    def predicates(self, body: tuple[SExpr, ...]) -> list[TaskDef]:
+        """The predicate declarations of a domain's :predicates section."""
+        preds: list[TaskDef] = []
+        for p in body:
+            pitems = self.lst(p, "a predicate declaration")
+            pname = self.sym(pitems[0], "a predicate name")
+            preds.append(TaskDef(pname, self.typed_list(pitems[1:], pname), p.pos))
+        return preds
 
     def named(self, sec: SExpr, kind: str) -> tuple[str, list[tuple[str, SExpr, Pos]]]:
         items = self.lst(sec, kind)
@@ -415,13 +426,7 @@ class _Parser:
     # -- problem
 
     def problem(self, e: SExpr) -> Problem:
-        items = self.lst(e, "(define (problem …) …)")
-        if self.head(e) != "define" or len(items) < 2 or self.head(items[1]) != "problem":
-            hint = ""
-            if len(items) > 1 and self.head(items[1]) == "domain":
-                hint = ": this file is a domain; give the domain file first, then the problem"
-            raise self.src.error(e.pos, f"expected (define (problem NAME) …){hint}")
-        name = self.sym(self.lst(items[1], "(problem NAME)")[-1], "a problem name")
+        items, name = self.define(e, "problem", "domain")
         domain = ""
         objects: list[Param] = []
         htn_params: tuple[Param, ...] = ()
@@ -442,16 +447,7 @@ class _Parser:
                 htn_params = self.params(pairs, ":htn")
                 htn = self.task_network(pairs, "the problem's :htn")
             elif h == ":init":
-                for fact in body:
-                    if self.head(fact) == "=":
-                        raise self.src.error(
-                            fact.pos, "numeric (= …) facts are not supported by jitos: "
-                            "encode quantities as objects and facts"
-                        )
-                    pred, args = self.atom(fact, "an :init fact")
-                    if any(a.startswith("?") for a in args):
-                        raise self.src.error(fact.pos, ":init facts must be ground")
-                    init.append((pred, *args))
+                init.extend(self.init_facts(body))
             elif h == ":goal":
                 goal = self.literals(body[0], ":goal") if body else ()
             elif h in (":constraints", ":metric"):
@@ -463,6 +459,21 @@ class _Parser:
         return Problem(
             name, domain, tuple(objects), htn_params, htn, tuple(init), goal, self.src.name
         )
+
+    def init_facts(self, body: tuple[SExpr, ...]) -> list[tuple[str, ...]]:
+        """The ground facts of a problem's :init section, in file order."""
+        init: list[tuple[str, ...]] = []
+        for fact in body:
+            if self.head(fact) == "=":
+                raise self.src.error(
+                    fact.pos, "numeric (= …) facts are not supported by jitos: "
+                    "encode quantities as objects and facts"
+                )
+            pred, args = self.atom(fact, "an :init fact")
+            if any(a.startswith("?") for a in args):
+                raise self.src.error(fact.pos, ":init facts must be ground")
+            init.append((pred, *args))
+        return init
 
 
 def _single(text: str, source: str) -> SExpr:

@@ -197,28 +197,10 @@ class _Translator:
 
     def method(self, m: hddl.MethodDef) -> Method:
         where = f"{self.d.source}:{m.pos.line}:{m.pos.col}: method '{m.name}'"
-        declared = self.task_params.get(m.task)
-        if declared is None:
-            raise BadInput(f"{where}: its :task '{m.task}' is not declared with (:task …)")
-        if len(declared) != len(m.task_args):
-            raise BadInput(f"{where}: task '{m.task}' takes {len(declared)} argument(s)")
+        declared = self.method_task(m, where)
         var_type = {prm.name: prm.type for prm in m.params}
-        skip: set[str] = set()
-        for i, arg in enumerate(m.task_args):
-            if arg.startswith("?") and arg not in var_type:
-                raise BadInput(f"{where}: {arg} is not among its :parameters")
-            if (
-                arg in var_type
-                and (m.task, i) in self.guaranteed
-                and self.types.subtype(declared[i].type, var_type[arg])
-            ):
-                skip.add(arg)
-        used = {a for sub in m.network.subtasks for a in sub.args} | {
-            a for lit in (*m.precondition, *m.network.constraints) for a in lit.args
-        }
-        for term in used:
-            if term.startswith("?") and term not in var_type:
-                raise BadInput(f"{where}: {term} is not among its :parameters")
+        skip = self.typed_by_task(m, declared, var_type, where)
+        used = self.used_terms(m, var_type, where)
         bound = self.typed_by_predicates(m.precondition, var_type)
         # A parameter used nowhere would only repeat the same decomposition once
         # per object of its type; leave it out.
@@ -235,6 +217,45 @@ class _Translator:
             origin=_origin(self.d.source, "method", m.name),
         )
 
+    def method_task(self, m: hddl.MethodDef, where: str) -> tuple[hddl.Param, ...]:
+        """The declared parameters of the task a method decomposes, checked against its call."""
+        declared = self.task_params.get(m.task)
+        if declared is None:
+            raise BadInput(f"{where}: its :task '{m.task}' is not declared with (:task …)")
+        if len(declared) != len(m.task_args):
+            raise BadInput(f"{where}: task '{m.task}' takes {len(declared)} argument(s)")
+        return declared
+
+    def typed_by_task(
+        self,
+        m: hddl.MethodDef,
+        declared: tuple[hddl.Param, ...],
+        var_type: Mapping[str, str],
+        where: str,
+    ) -> set[str]:
+        """Method parameters whose type every caller of the method's task already guarantees."""
+        skip: set[str] = set()
+        for i, arg in enumerate(m.task_args):
+            if arg.startswith("?") and arg not in var_type:
+                raise BadInput(f"{where}: {arg} is not among its :parameters")
+            if (
+                arg in var_type
+                and (m.task, i) in self.guaranteed
+                and self.types.subtype(declared[i].type, var_type[arg])
+            ):
+                skip.add(arg)
+        return skip
+
+    def used_terms(self, m: hddl.MethodDef, var_type: Mapping[str, str], where: str) -> set[str]:
+        """Terms a method's subtasks, precondition and constraints use, all variables declared."""
+        used = {a for sub in m.network.subtasks for a in sub.args} | {
+            a for lit in (*m.precondition, *m.network.constraints) for a in lit.args
+        }
+        for term in used:
+            if term.startswith("?") and term not in var_type:
+                raise BadInput(f"{where}: {term} is not among its :parameters")
+        return used
+
     # -- problem
 
     def facts(self, p: hddl.Problem) -> tuple[Fact, ...]:
@@ -247,40 +268,17 @@ class _Translator:
     def root(self, p: hddl.Problem) -> tuple[TaskDef, Method, Operator | None]:
         name = f"solve-{p.name}"
         where = f"{p.source}: the problem's :htn"
-        taken = {t.name for t in self.d.tasks} | {a.name for a in self.d.actions}
         goal_name = f"goal-{p.name}"
-        for n in (name, goal_name):
-            if n in taken:
-                raise BadInput(f"{where}: jitos names the problem's task '{n}', which the "
-                               "domain already uses; rename the problem")
-        checks: list[Literal] = []
-        for sub in p.htn.subtasks:
-            params = self.task_params.get(sub.task, self.action_params.get(sub.task))
-            if params is None:
-                raise BadInput(f"{p.source}:{sub.pos.line}:{sub.pos.col}: unknown task '{sub.task}'")
-            for prm, arg in zip(params, sub.args, strict=False):
-                if not arg.startswith("?") and prm.type != ROOT_TYPE:
-                    checks.append(Literal(prm.type, (arg,)))
+        self.check_root_names((name, goal_name), where)
+        checks = self.htn_object_checks(p)
         checks.extend(self.type_checks(p.htn_params, set(), set(), where))
         checks.extend(_lit(x) for x in p.htn.constraints)
         subtasks = [Subtask(s.id, s.task, s.args) for s in p.htn.subtasks]
         ordering = list(p.htn.ordering)
         goal_op: Operator | None = None
         if p.goal:
-            goal_op = Operator(
-                name=goal_name,
-                params=(),
-                pre=tuple(_lit(x) for x in p.goal),
-                execution=Execution(worker="none"),
-                doc=f"the goal of problem {p.name}",
-                origin=_origin(p.source, "primitive", goal_name),
-            )
-            gid = "goal"
-            while any(s.id == gid for s in subtasks):
-                gid += "_"
-            has_successor = {a for a, _ in ordering}
-            ordering.extend((s.id, gid) for s in subtasks if s.id not in has_successor)
-            subtasks.append(Subtask(gid, goal_name, ()))
+            goal_op = self.goal_operator(p, goal_name)
+            subtasks, ordering = self.with_goal_step(subtasks, ordering, goal_name)
         task = TaskDef(name, (), doc=f"the task network of problem {p.name}",
                        origin=_origin(p.source, "task", name))
         method = Method(
@@ -293,6 +291,48 @@ class _Translator:
             origin=_origin(p.source, "method", name),
         )
         return task, method, goal_op
+
+    def check_root_names(self, names: tuple[str, ...], where: str) -> None:
+        """Refuse a problem whose generated task names the domain already uses."""
+        taken = {t.name for t in self.d.tasks} | {a.name for a in self.d.actions}
+        for n in names:
+            if n in taken:
+                raise BadInput(f"{where}: jitos names the problem's task '{n}', which the "
+                               "domain already uses; rename the problem")
+
+    def htn_object_checks(self, p: hddl.Problem) -> list[Literal]:
+        """Type facts for the objects the problem's :htn passes to typed task parameters."""
+        checks: list[Literal] = []
+        for sub in p.htn.subtasks:
+            params = self.task_params.get(sub.task, self.action_params.get(sub.task))
+            if params is None:
+                raise BadInput(f"{p.source}:{sub.pos.line}:{sub.pos.col}: unknown task '{sub.task}'")
+            for prm, arg in zip(params, sub.args, strict=False):
+                if not arg.startswith("?") and prm.type != ROOT_TYPE:
+                    checks.append(Literal(prm.type, (arg,)))
+        return checks
+
+    def goal_operator(self, p: hddl.Problem, goal_name: str) -> Operator:
+        """The bookkeeping primitive whose precondition is the problem's :goal."""
+        return Operator(
+            name=goal_name,
+            params=(),
+            pre=tuple(_lit(x) for x in p.goal),
+            execution=Execution(worker="none"),
+            doc=f"the goal of problem {p.name}",
+            origin=_origin(p.source, "primitive", goal_name),
+        )
+
+    def with_goal_step(
+        self, subtasks: list[Subtask], ordering: list[tuple[str, str]], goal_name: str
+    ) -> tuple[list[Subtask], list[tuple[str, str]]]:
+        """The network with the goal primitive last, after every step that has no successor."""
+        gid = "goal"
+        while any(s.id == gid for s in subtasks):
+            gid += "_"
+        has_successor = {a for a, _ in ordering}
+        after = [(s.id, gid) for s in subtasks if s.id not in has_successor]
+        return [*subtasks, Subtask(gid, goal_name, ())], [*ordering, *after]
 
 
 def translate(domain: hddl.Domain, problem: hddl.Problem | None = None) -> Imported:
