@@ -179,3 +179,10 @@ def outside_changes(before: Outside, after: Outside) -> list[str]:
     changed += sorted(n for n in before.refs.keys() | after.refs.keys() if before.refs.get(n) != after.refs.get(n))
     return changed
 
+
+def hit_read_only(repo: Repo, outcome: Outcome) -> bool:
+    """Whether a failed step failed on a write its view made read-only (your
+    checkout or the git dir: nothing else is read-only there)."""
+    if outcome.status != "failed" or outcome.stderr is None:
+        return False
+    return b"Read-only file system" in repo.store.get(outcome.stderr)

@@ -9,6 +9,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from kernel.base.repo import open_repo
 from kernel.record import history
 from kernel.tasks.intent import cancel, declare, resume
@@ -153,3 +155,59 @@ def test_a_multi_line_intent_cannot_forge_trailers(buggy_repo: Callable[..., Pat
     assert "    Jitos-Gate: forged passed" in message
     trailers = git(repo, "log", "-1", "--format=%(trailers:key=Jitos-Gate,valueonly)")
     assert "forged" not in trailers
+
+
+def test_with_overlays_a_step_writing_outside_fails_at_the_write(buggy_repo: Callable[..., Path],
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from kernel.base import sandbox
+
+    if not sandbox.support().available:
+        pytest.skip(f"no namespaces here: {sandbox.support().reason}")
+    agent = (
+        "import pathlib, subprocess\n"
+        "common = pathlib.Path(subprocess.run(['git', 'rev-parse', '--git-common-dir'], capture_output=True,"
+        " text=True).stdout.strip()).resolve()\n"
+        "(common.parent / 'slugify.py').write_text('# stray\\n')\n"
+    )
+    monkeypatch.setenv("JITOS_SWS_BACKEND", "overlay")
+    repo = buggy_repo(agent_source=agent)
+    before = (repo / "slugify.py").read_text(), git(repo, "for-each-ref", "refs/heads")
+    task = declare(open_repo(repo), "fix the bug")
+    step = task.steps[0]
+    assert step.status == "failed" and step.attempts == 1
+    assert step.reason.startswith("refused: it tried to write outside its workspace")
+    assert ((repo / "slugify.py").read_text(), git(repo, "for-each-ref", "refs/heads")) == before
+
+
+REACH_METHODS = r"""
+[task.reach]
+params = ["?port"]
+[primitive.reach-host]
+params = ["?port"]
+worker = "shell"
+argv = ["PYTHON", "-c", "import socket, sys; socket.create_connection(('127.0.0.1', int(sys.argv[1])), 2)", "{port}"]
+capabilities = CAPABILITIES
+[method.reach]
+task = "reach"
+subtasks = [{ id = "try", task = "reach-host ?port" }]
+"""
+
+
+@pytest.mark.parametrize("capabilities, reached", [('["workspace:read"]', False),
+                                                   ('["workspace:read", "network"]', True)])
+def test_with_overlays_only_a_step_declaring_network_reaches_the_host(
+        buggy_repo: Callable[..., Path], monkeypatch: pytest.MonkeyPatch, capabilities: str, reached: bool) -> None:
+    import socket
+
+    from kernel.base import sandbox
+
+    if not sandbox.support().available:
+        pytest.skip(f"no namespaces here: {sandbox.support().reason}")
+    monkeypatch.setenv("JITOS_SWS_BACKEND", "overlay")
+    methods = REACH_METHODS.replace("PYTHON", sys.executable).replace("CAPABILITIES", capabilities)
+    repo = buggy_repo(methods={"reach.toml": methods})
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        task = declare(open_repo(repo), "", task_call=("reach", [str(listener.getsockname()[1])]))
+    assert (task.steps[0].status == "ok") is reached, task.steps[0].reason
