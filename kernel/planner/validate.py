@@ -21,11 +21,23 @@ from dataclasses import dataclass
 
 from kernel.planner.build import child_id
 from kernel.planner.match import ground, holds, satisfy, schedule
-from kernel.planner.model import Decomposition, Domain, Fact, Literal, Method, Plan, Step, is_var
+from kernel.planner.model import (
+    Decomposition,
+    Domain,
+    Fact,
+    Literal,
+    Method,
+    Plan,
+    Step,
+    Subtask,
+    is_var,
+)
 from kernel.planner.state import State
 from kernel.planner.templates import render
 
 Binding = Mapping[str, str]
+# (child id, templated subtask argument, the child's value for it, the child's call)
+_Filled = tuple[str, str, str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,52 +177,97 @@ class _Checker:
         return self._methods.get((node.task, node.method))
 
     def check_node(self, node: Decomposition) -> None:
+        """Check that a method of its task decomposes `node` into its children, then its preconditions."""
         where = f"node {node.id or '(root)'} {node.task}({', '.join(node.args)})"
+        head = self.match_head(node, where)
+        if head is None:
+            return
+        method, theta = head
+        matched = self.match_children(node, method, theta, where)
+        if matched is None:
+            return
+        theta, templates = matched
+        self.check_templates(where, templates, theta)
+        if method.pre and not self.pre_holds(node, method.pre, theta):
+            self.problem(
+                f"{where}: the preconditions of {method.name} hold at no point between "
+                "the steps ordered before it and its first step"
+            )
+
+    def match_head(self, node: Decomposition, where: str) -> tuple[Method, dict[str, str]] | None:
+        """The node's method and the binding of its head to the node's arguments, or None."""
         method = self.method_of(node)
         if method is None:
             self.problem(f"{where}: {node.method} is not a method of {node.task}")
-            return
+            return None
         theta = unify(method.args, node.args, {})
         if theta is None:
             self.problem(f"{where}: its arguments do not match the head of {method.name}")
-            return
+            return None
+        return method, theta
+
+    def match_children(
+        self, node: Decomposition, method: Method, theta: dict[str, str], where: str
+    ) -> tuple[dict[str, str], list[_Filled]] | None:
+        """Extend `theta` over the method's subtasks matched to the node's children, in
+        order, collecting the templated arguments to check; None at the first mismatch."""
         if len(node.children) != len(method.subtasks):
             self.problem(
                 f"{where}: {method.name} has {len(method.subtasks)} subtask(s), "
                 f"the tree {len(node.children)}"
             )
-            return
-        templates: list[tuple[str, str, str, str]] = []  # (child, template, value, call)
+            return None
+        templates: list[_Filled] = []
         for sub, cid in zip(method.subtasks, node.children, strict=True):
-            if cid != child_id(node.id, sub.id):
-                self.problem(f"{where}: child {cid} should be {child_id(node.id, sub.id)}")
-            name, args = self.call(cid)
-            if name is None:
-                self.problem(f"{where}: child {cid} is neither a step nor a node")
-                return
-            if name != sub.task:
-                self.problem(f"{where}: child {cid} is {name}, {method.name} says {sub.task}")
-                return
-            # A constant argument with {placeholders} is filled from the binding (the
-            # search renders it); compare it once every variable is bound.
-            keep = [i for i, t in enumerate(sub.args) if not _is_template(t)]
-            extended = (
-                unify(tuple(sub.args[i] for i in keep), tuple(args[i] for i in keep), theta)
-                if len(args) == len(sub.args) else None
-            )
+            extended = self.match_child(node, method, sub, cid, theta, where, templates)
             if extended is None:
-                self.problem(
-                    f"{where}: child {cid} {name}({', '.join(args)}) does not match "
-                    f"{sub.task}({', '.join(sub.args)}) under the method's binding"
-                )
-                return
+                return None
             theta = extended
-            call = f"{name}({', '.join(args)})"
-            templates.extend(
-                (cid, t, a, call) for t, a in zip(sub.args, args, strict=True) if _is_template(t)
+        return theta, templates
+
+    def match_child(
+        self,
+        node: Decomposition,
+        method: Method,
+        sub: Subtask,
+        cid: str,
+        theta: dict[str, str],
+        where: str,
+        templates: list[_Filled],
+    ) -> dict[str, str] | None:
+        """Extend `theta` so that child `cid` matches subtask `sub`, or None if it cannot."""
+        if cid != child_id(node.id, sub.id):
+            self.problem(f"{where}: child {cid} should be {child_id(node.id, sub.id)}")
+        name, args = self.call(cid)
+        if name is None:
+            self.problem(f"{where}: child {cid} is neither a step nor a node")
+            return None
+        if name != sub.task:
+            self.problem(f"{where}: child {cid} is {name}, {method.name} says {sub.task}")
+            return None
+        # A constant argument with {placeholders} is filled from the binding (the
+        # search renders it); compare it once every variable is bound.
+        keep = [i for i, t in enumerate(sub.args) if not _is_template(t)]
+        extended = (
+            unify(tuple(sub.args[i] for i in keep), tuple(args[i] for i in keep), theta)
+            if len(args) == len(sub.args) else None
+        )
+        if extended is None:
+            self.problem(
+                f"{where}: child {cid} {name}({', '.join(args)}) does not match "
+                f"{sub.task}({', '.join(sub.args)}) under the method's binding"
             )
-            if cid in self.steps and self.steps[cid].method != method.name:
-                self.problem(f"step {cid} names method {self.steps[cid].method}, its node {method.name}")
+            return None
+        call = f"{name}({', '.join(args)})"
+        templates.extend(
+            (cid, t, a, call) for t, a in zip(sub.args, args, strict=True) if _is_template(t)
+        )
+        if cid in self.steps and self.steps[cid].method != method.name:
+            self.problem(f"step {cid} names method {self.steps[cid].method}, its node {method.name}")
+        return extended
+
+    def check_templates(self, where: str, templates: Sequence[_Filled], theta: Binding) -> None:
+        """Every templated child argument is the template rendered with the method's binding."""
         values = {k[1:]: v for k, v in theta.items()}
         for cid, template, value, call in templates:
             if render(template, values, {}, []) != value:
@@ -218,11 +275,6 @@ class _Checker:
                     f"{where}: child {cid} {call} does not fill the template {template!r} "
                     "with the method's binding"
                 )
-        if method.pre and not self.pre_holds(node, method.pre, theta):
-            self.problem(
-                f"{where}: the preconditions of {method.name} hold at no point between "
-                "the steps ordered before it and its first step"
-            )
 
     def call(self, cid: str) -> tuple[str | None, tuple[str, ...]]:
         if cid in self.steps:
