@@ -389,6 +389,14 @@ class _Checker:
     def check_ordering(self) -> None:
         """For every method ordering pair (a, b), every step under b depends,
         through `after` edges, on every step under a."""
+        reach = self.dependencies()
+        common = self.common_dependencies(reach)
+        for node in self.plan.tree:
+            self.check_node_ordering(node, reach, common)
+        self.check_interference(reach)
+
+    def dependencies(self) -> list[int]:
+        """Bit mask per plan step of the steps it depends on, transitively; bad edges are problems."""
         reach: list[int] = []
         for i, step in enumerate(self.plan.steps):
             m = 0
@@ -401,30 +409,37 @@ class _Checker:
                 else:
                     m |= reach[j] | (1 << j)
             reach.append(m)
-        # common[x]: the steps every step below x depends on (-1, all, when x has none)
+        return reach
+
+    def common_dependencies(self, reach: Sequence[int]) -> dict[str, int]:
+        """The steps every step below a node or step depends on (-1, all, when it has none)."""
         common: dict[str, int] = {step.id: reach[i] for i, step in enumerate(self.plan.steps)}
         for nid in self.order:
             both = -1
             for cid in self.nodes[nid].children:
                 both &= common.get(cid, -1)
             common[nid] = both
-        for node in self.plan.tree:
-            method = self.method_of(node)
-            if method is None:
+        return common
+
+    def check_node_ordering(
+        self, node: Decomposition, reach: Sequence[int], common: Mapping[str, int]
+    ) -> None:
+        """The steps under `node` respect every ordering pair of its method."""
+        method = self.method_of(node)
+        if method is None:
+            return
+        ids = {s.id: c for s, c in zip(method.subtasks, node.children, strict=False)}
+        for a, b in method.ordering:
+            if a not in ids or b not in ids:
                 continue
-            ids = {s.id: c for s, c in zip(method.subtasks, node.children, strict=False)}
-            for a, b in method.ordering:
-                if a not in ids or b not in ids:
-                    continue
-                first = self.mask(ids[a])
-                if first & ~common.get(ids[b], -1):
-                    later = self.mask(ids[b])
-                    i = next(i for i in _bits(later) if reach[i] & first != first)
-                    self.problem(
-                        f"node {node.id or '(root)'}: step {self.plan.steps[i].id} (under {b}) "
-                        f"does not come after every step under {a}"
-                    )
-        self.check_interference(reach)
+            first = self.mask(ids[a])
+            if first & ~common.get(ids[b], -1):
+                later = self.mask(ids[b])
+                i = next(i for i in _bits(later) if reach[i] & first != first)
+                self.problem(
+                    f"node {node.id or '(root)'}: step {self.plan.steps[i].id} (under {b}) "
+                    f"does not come after every step under {a}"
+                )
 
     def check_interference(self, reach: list[int]) -> None:
         """Steps that touch one fact, at least one of them writing it, must be
