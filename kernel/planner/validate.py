@@ -145,33 +145,50 @@ class _Checker:
     # -- decomposition
 
     def tree(self) -> None:
+        """Check the decomposition tree: its root, who owns each child, every node and the orderings."""
+        if not self.check_root():
+            return
+        owner = self.owners()
+        for node in self.plan.tree:
+            self.check_node(node)
+        self.check_parents(owner)
+        self.check_ordering()
+
+    def check_root(self) -> bool:
+        """Whether the tree is rooted at the plan's task and method (a plan without a
+        tree must be that single primitive); a mismatch is a problem."""
         plan = self.plan
         if not plan.tree:
             if len(plan.steps) != 1 or plan.steps[0].name != plan.task:
                 self.problem("the plan has no decomposition tree but is not a single primitive")
-            return
+            return False
         root = self.nodes.get("")
         if root is None or (root.task, root.args, root.method) != (plan.task, plan.args, plan.method):
             call = f"{plan.task}({', '.join(plan.args)})"
             self.problem(f"the tree's root is not {call} decomposed by {plan.method}")
-            return
+            return False
+        return True
+
+    def owners(self) -> dict[str, str]:
+        """The node that lists each child (the last one); a child listed twice is a problem."""
         owner: dict[str, str] = {}
-        for node in plan.tree:
+        for node in self.plan.tree:
             for child in node.children:
                 if child in owner:
                     self.problem(f"{child} is a child of both {owner[child] or '(root)'} and {node.id}")
                 owner[child] = node.id
-        for node in plan.tree:
-            self.check_node(node)
-        for step in plan.steps:
+        return owner
+
+    def check_parents(self, owner: Mapping[str, str]) -> None:
+        """Every step names the node that owns it, and every node but the root has one."""
+        for step in self.plan.steps:
             if step.id not in owner:
                 self.problem(f"step {step.id} is not produced by any method")
             elif step.parent != owner[step.id]:
                 self.problem(f"step {step.id} names parent {step.parent!r}, the tree {owner[step.id]!r}")
-        for node in plan.tree:
+        for node in self.plan.tree:
             if node.id and node.id not in owner:
                 self.problem(f"node {node.id} hangs from no parent")
-        self.check_ordering()
 
     def method_of(self, node: Decomposition) -> Method | None:
         return self._methods.get((node.task, node.method))
