@@ -27,6 +27,7 @@ from kernel.planner.model import (
     Fact,
     Literal,
     Method,
+    Operator,
     Plan,
     Step,
     Subtask,
@@ -102,6 +103,8 @@ class _Checker:
             self.states.append(state)
 
     def apply(self, i: int, step: Step, state: State) -> State:
+        """Apply plan step `i` to `state`, reporting an unknown primitive, a wrong arity
+        or failed preconditions, and record the facts it reads and writes."""
         op = self.domain.operators.get(step.name)
         if op is None:
             self.problem(f"step {step.id}: {step.name} is not a primitive of the domain")
@@ -110,22 +113,39 @@ class _Checker:
         if theta is None:
             self.problem(f"step {step.id}: {step.name} takes {len(op.params)} argument(s)")
             return state
+        binding = next(satisfy(self.primitive_pre(op, theta), state, theta), None)
+        if binding is None:
+            self.report_failed_pre(i, step, op, state, theta)
+            binding = theta
+        self.record_reads(i, op, binding)
+        adds = [ground(lit, binding) for lit in op.add]
+        dels = [ground(lit, binding) for lit in op.delete]
+        self.record_writes(i, (*adds, *dels))
+        return state.apply(adds, dels)
+
+    def primitive_pre(self, op: Operator, theta: Binding) -> tuple[Literal, ...]:
+        """The preconditions of `op` scheduled for the variables `theta` binds (cached)."""
         key = ("primitive", op.name, frozenset(theta))
         pre = self._schedules.get(key)
         if pre is None:
             pre = self._schedules[key] = schedule(op.pre, theta)
-        binding = next(satisfy(pre, state, theta), None)
-        if binding is None:
-            failed = [
-                str(Literal(lit.predicate, ground(lit, theta)[1:], lit.negated))
-                for lit in op.pre
-                if not holds((lit,), state, theta)
-            ]
-            self.problem(
-                f"step {i + 1} ({step.id}) {step.name}({', '.join(step.args)}): "
-                f"precondition does not hold: {'; '.join(failed) or 'no common binding'}"
-            )
-            binding = theta
+        return pre
+
+    def report_failed_pre(self, i: int, step: Step, op: Operator, state: State, theta: Binding) -> None:
+        """Report plan step `i`, naming the preconditions of `op` that do not hold in `state`."""
+        failed = [
+            str(Literal(lit.predicate, ground(lit, theta)[1:], lit.negated))
+            for lit in op.pre
+            if not holds((lit,), state, theta)
+        ]
+        self.problem(
+            f"step {i + 1} ({step.id}) {step.name}({', '.join(step.args)}): "
+            f"precondition does not hold: {'; '.join(failed) or 'no common binding'}"
+        )
+
+    def record_reads(self, i: int, op: Operator, binding: Binding) -> None:
+        """Record the facts plan step `i` reads: its preconditions (a predicate, for a
+        negation with free variables)."""
         touched = self.touched[i]
         for lit in op.pre:
             if lit.predicate == "=":
@@ -135,12 +155,13 @@ class _Checker:
                 touched.append((("", lit.predicate), False))
             else:
                 touched.append((fact, False))
-        adds = [ground(lit, binding) for lit in op.add]
-        dels = [ground(lit, binding) for lit in op.delete]
-        for fact in (*adds, *dels):
+
+    def record_writes(self, i: int, facts: Iterable[Fact]) -> None:
+        """Record the facts plan step `i` writes, and their predicates."""
+        touched = self.touched[i]
+        for fact in facts:
             touched.append((fact, True))
             touched.append((("", fact[0]), True))
-        return state.apply(adds, dels)
 
     # -- decomposition
 
