@@ -490,24 +490,32 @@ class _Checker:
         absent_read = {f for t in self.touched for f, w in t if not w and f and f[0] == ""}
         for j, touched in enumerate(self.touched):
             for fact, writes in dict.fromkeys(touched):
-                pseudo = fact[0] == ""
-                if pseudo and fact not in absent_read:
+                if fact[0] == "" and fact not in absent_read:
                     continue
-                earlier = readers.get(fact, 0) if writes else writers.get(fact, 0)
-                if writes and not pseudo:
-                    earlier |= writers.get(fact, 0)
-                earlier &= ~(1 << j)
+                earlier = _conflicting(j, fact, writes, writers, readers)
                 if reach[j] & earlier != earlier:
-                    i = (earlier & ~reach[j]).bit_length() - 1
-                    what = f"predicate {fact[1]}" if pseudo else f"fact ({' '.join(fact)})"
-                    self.problem(
-                        f"steps {self.plan.steps[i].id} and {self.plan.steps[j].id} both touch "
-                        f"{what}, one writing it, but the plan does not order them"
-                    )
-                if writes:
-                    writers[fact] = writers.get(fact, 0) | (1 << j)
-                else:
-                    readers[fact] = readers.get(fact, 0) | (1 << j)
+                    self.report_unordered((earlier & ~reach[j]).bit_length() - 1, j, fact)
+                seen = writers if writes else readers
+                seen[fact] = seen.get(fact, 0) | (1 << j)
+
+    def report_unordered(self, i: int, j: int, fact: Fact) -> None:
+        """Report that plan steps `i` and `j` both touch `fact` but are not ordered."""
+        what = f"predicate {fact[1]}" if fact[0] == "" else f"fact ({' '.join(fact)})"
+        self.problem(
+            f"steps {self.plan.steps[i].id} and {self.plan.steps[j].id} both touch "
+            f"{what}, one writing it, but the plan does not order them"
+        )
+
+
+def _conflicting(
+    j: int, fact: Fact, writes: bool, writers: Mapping[Fact, int], readers: Mapping[Fact, int]
+) -> int:
+    """The steps before step `j` that touch `fact` in a way step `j`'s access conflicts
+    with: its readers when `j` writes it (and its writers, for a real fact), else its writers."""
+    earlier = readers.get(fact, 0) if writes else writers.get(fact, 0)
+    if writes and fact[0] != "":
+        earlier |= writers.get(fact, 0)
+    return earlier & ~(1 << j)
 
 
 def _bits(mask: int) -> Iterator[int]:
