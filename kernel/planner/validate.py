@@ -21,11 +21,24 @@ from dataclasses import dataclass
 
 from kernel.planner.build import child_id
 from kernel.planner.match import ground, holds, satisfy, schedule
-from kernel.planner.model import Decomposition, Domain, Fact, Literal, Method, Plan, Step, is_var
+from kernel.planner.model import (
+    Decomposition,
+    Domain,
+    Fact,
+    Literal,
+    Method,
+    Operator,
+    Plan,
+    Step,
+    Subtask,
+    is_var,
+)
 from kernel.planner.state import State
 from kernel.planner.templates import render
 
 Binding = Mapping[str, str]
+# (child id, templated subtask argument, the child's value for it, the child's call)
+_Filled = tuple[str, str, str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +103,8 @@ class _Checker:
             self.states.append(state)
 
     def apply(self, i: int, step: Step, state: State) -> State:
+        """Apply plan step `i` to `state`, reporting an unknown primitive, a wrong arity
+        or failed preconditions, and record the facts it reads and writes."""
         op = self.domain.operators.get(step.name)
         if op is None:
             self.problem(f"step {step.id}: {step.name} is not a primitive of the domain")
@@ -98,22 +113,39 @@ class _Checker:
         if theta is None:
             self.problem(f"step {step.id}: {step.name} takes {len(op.params)} argument(s)")
             return state
+        binding = next(satisfy(self.primitive_pre(op, theta), state, theta), None)
+        if binding is None:
+            self.report_failed_pre(i, step, op, state, theta)
+            binding = theta
+        self.record_reads(i, op, binding)
+        adds = [ground(lit, binding) for lit in op.add]
+        dels = [ground(lit, binding) for lit in op.delete]
+        self.record_writes(i, (*adds, *dels))
+        return state.apply(adds, dels)
+
+    def primitive_pre(self, op: Operator, theta: Binding) -> tuple[Literal, ...]:
+        """The preconditions of `op` scheduled for the variables `theta` binds (cached)."""
         key = ("primitive", op.name, frozenset(theta))
         pre = self._schedules.get(key)
         if pre is None:
             pre = self._schedules[key] = schedule(op.pre, theta)
-        binding = next(satisfy(pre, state, theta), None)
-        if binding is None:
-            failed = [
-                str(Literal(lit.predicate, ground(lit, theta)[1:], lit.negated))
-                for lit in op.pre
-                if not holds((lit,), state, theta)
-            ]
-            self.problem(
-                f"step {i + 1} ({step.id}) {step.name}({', '.join(step.args)}): "
-                f"precondition does not hold: {'; '.join(failed) or 'no common binding'}"
-            )
-            binding = theta
+        return pre
+
+    def report_failed_pre(self, i: int, step: Step, op: Operator, state: State, theta: Binding) -> None:
+        """Report plan step `i`, naming the preconditions of `op` that do not hold in `state`."""
+        failed = [
+            str(Literal(lit.predicate, ground(lit, theta)[1:], lit.negated))
+            for lit in op.pre
+            if not holds((lit,), state, theta)
+        ]
+        self.problem(
+            f"step {i + 1} ({step.id}) {step.name}({', '.join(step.args)}): "
+            f"precondition does not hold: {'; '.join(failed) or 'no common binding'}"
+        )
+
+    def record_reads(self, i: int, op: Operator, binding: Binding) -> None:
+        """Record the facts plan step `i` reads: its preconditions (a predicate, for a
+        negation with free variables)."""
         touched = self.touched[i]
         for lit in op.pre:
             if lit.predicate == "=":
@@ -123,94 +155,157 @@ class _Checker:
                 touched.append((("", lit.predicate), False))
             else:
                 touched.append((fact, False))
-        adds = [ground(lit, binding) for lit in op.add]
-        dels = [ground(lit, binding) for lit in op.delete]
-        for fact in (*adds, *dels):
+
+    def record_writes(self, i: int, facts: Iterable[Fact]) -> None:
+        """Record the facts plan step `i` writes, and their predicates."""
+        touched = self.touched[i]
+        for fact in facts:
             touched.append((fact, True))
             touched.append((("", fact[0]), True))
-        return state.apply(adds, dels)
 
     # -- decomposition
 
     def tree(self) -> None:
+        """Check the decomposition tree: its root, who owns each child, every node and the orderings."""
+        if not self.check_root():
+            return
+        owner = self.owners()
+        for node in self.plan.tree:
+            self.check_node(node)
+        self.check_parents(owner)
+        self.check_ordering()
+
+    def check_root(self) -> bool:
+        """Whether the tree is rooted at the plan's task and method (a plan without a
+        tree must be that single primitive); a mismatch is a problem."""
         plan = self.plan
         if not plan.tree:
             if len(plan.steps) != 1 or plan.steps[0].name != plan.task:
                 self.problem("the plan has no decomposition tree but is not a single primitive")
-            return
+            return False
         root = self.nodes.get("")
         if root is None or (root.task, root.args, root.method) != (plan.task, plan.args, plan.method):
             call = f"{plan.task}({', '.join(plan.args)})"
             self.problem(f"the tree's root is not {call} decomposed by {plan.method}")
-            return
+            return False
+        return True
+
+    def owners(self) -> dict[str, str]:
+        """The node that lists each child (the last one); a child listed twice is a problem."""
         owner: dict[str, str] = {}
-        for node in plan.tree:
+        for node in self.plan.tree:
             for child in node.children:
                 if child in owner:
                     self.problem(f"{child} is a child of both {owner[child] or '(root)'} and {node.id}")
                 owner[child] = node.id
-        for node in plan.tree:
-            self.check_node(node)
-        for step in plan.steps:
+        return owner
+
+    def check_parents(self, owner: Mapping[str, str]) -> None:
+        """Every step names the node that owns it, and every node but the root has one."""
+        for step in self.plan.steps:
             if step.id not in owner:
                 self.problem(f"step {step.id} is not produced by any method")
             elif step.parent != owner[step.id]:
                 self.problem(f"step {step.id} names parent {step.parent!r}, the tree {owner[step.id]!r}")
-        for node in plan.tree:
+        for node in self.plan.tree:
             if node.id and node.id not in owner:
                 self.problem(f"node {node.id} hangs from no parent")
-        self.check_ordering()
 
     def method_of(self, node: Decomposition) -> Method | None:
         return self._methods.get((node.task, node.method))
 
     def check_node(self, node: Decomposition) -> None:
+        """Check that a method of its task decomposes `node` into its children, then its preconditions."""
         where = f"node {node.id or '(root)'} {node.task}({', '.join(node.args)})"
+        head = self.match_head(node, where)
+        if head is None:
+            return
+        method, theta = head
+        matched = self.match_children(node, method, theta, where)
+        if matched is None:
+            return
+        theta, templates = matched
+        self.check_templates(where, templates, theta)
+        if method.pre and not self.pre_holds(node, method.pre, theta):
+            self.problem(
+                f"{where}: the preconditions of {method.name} hold at no point between "
+                "the steps ordered before it and its first step"
+            )
+
+    def match_head(self, node: Decomposition, where: str) -> tuple[Method, dict[str, str]] | None:
+        """The node's method and the binding of its head to the node's arguments, or None."""
         method = self.method_of(node)
         if method is None:
             self.problem(f"{where}: {node.method} is not a method of {node.task}")
-            return
+            return None
         theta = unify(method.args, node.args, {})
         if theta is None:
             self.problem(f"{where}: its arguments do not match the head of {method.name}")
-            return
+            return None
+        return method, theta
+
+    def match_children(
+        self, node: Decomposition, method: Method, theta: dict[str, str], where: str
+    ) -> tuple[dict[str, str], list[_Filled]] | None:
+        """Extend `theta` over the method's subtasks matched to the node's children, in
+        order, collecting the templated arguments to check; None at the first mismatch."""
         if len(node.children) != len(method.subtasks):
             self.problem(
                 f"{where}: {method.name} has {len(method.subtasks)} subtask(s), "
                 f"the tree {len(node.children)}"
             )
-            return
-        templates: list[tuple[str, str, str, str]] = []  # (child, template, value, call)
+            return None
+        templates: list[_Filled] = []
         for sub, cid in zip(method.subtasks, node.children, strict=True):
-            if cid != child_id(node.id, sub.id):
-                self.problem(f"{where}: child {cid} should be {child_id(node.id, sub.id)}")
-            name, args = self.call(cid)
-            if name is None:
-                self.problem(f"{where}: child {cid} is neither a step nor a node")
-                return
-            if name != sub.task:
-                self.problem(f"{where}: child {cid} is {name}, {method.name} says {sub.task}")
-                return
-            # A constant argument with {placeholders} is filled from the binding (the
-            # search renders it); compare it once every variable is bound.
-            keep = [i for i, t in enumerate(sub.args) if not _is_template(t)]
-            extended = (
-                unify(tuple(sub.args[i] for i in keep), tuple(args[i] for i in keep), theta)
-                if len(args) == len(sub.args) else None
-            )
+            extended = self.match_child(node, method, sub, cid, theta, where, templates)
             if extended is None:
-                self.problem(
-                    f"{where}: child {cid} {name}({', '.join(args)}) does not match "
-                    f"{sub.task}({', '.join(sub.args)}) under the method's binding"
-                )
-                return
+                return None
             theta = extended
-            call = f"{name}({', '.join(args)})"
-            templates.extend(
-                (cid, t, a, call) for t, a in zip(sub.args, args, strict=True) if _is_template(t)
+        return theta, templates
+
+    def match_child(
+        self,
+        node: Decomposition,
+        method: Method,
+        sub: Subtask,
+        cid: str,
+        theta: dict[str, str],
+        where: str,
+        templates: list[_Filled],
+    ) -> dict[str, str] | None:
+        """Extend `theta` so that child `cid` matches subtask `sub`, or None if it cannot."""
+        if cid != child_id(node.id, sub.id):
+            self.problem(f"{where}: child {cid} should be {child_id(node.id, sub.id)}")
+        name, args = self.call(cid)
+        if name is None:
+            self.problem(f"{where}: child {cid} is neither a step nor a node")
+            return None
+        if name != sub.task:
+            self.problem(f"{where}: child {cid} is {name}, {method.name} says {sub.task}")
+            return None
+        # A constant argument with {placeholders} is filled from the binding (the
+        # search renders it); compare it once every variable is bound.
+        keep = [i for i, t in enumerate(sub.args) if not _is_template(t)]
+        extended = (
+            unify(tuple(sub.args[i] for i in keep), tuple(args[i] for i in keep), theta)
+            if len(args) == len(sub.args) else None
+        )
+        if extended is None:
+            self.problem(
+                f"{where}: child {cid} {name}({', '.join(args)}) does not match "
+                f"{sub.task}({', '.join(sub.args)}) under the method's binding"
             )
-            if cid in self.steps and self.steps[cid].method != method.name:
-                self.problem(f"step {cid} names method {self.steps[cid].method}, its node {method.name}")
+            return None
+        call = f"{name}({', '.join(args)})"
+        templates.extend(
+            (cid, t, a, call) for t, a in zip(sub.args, args, strict=True) if _is_template(t)
+        )
+        if cid in self.steps and self.steps[cid].method != method.name:
+            self.problem(f"step {cid} names method {self.steps[cid].method}, its node {method.name}")
+        return extended
+
+    def check_templates(self, where: str, templates: Sequence[_Filled], theta: Binding) -> None:
+        """Every templated child argument is the template rendered with the method's binding."""
         values = {k[1:]: v for k, v in theta.items()}
         for cid, template, value, call in templates:
             if render(template, values, {}, []) != value:
@@ -218,11 +313,6 @@ class _Checker:
                     f"{where}: child {cid} {call} does not fill the template {template!r} "
                     "with the method's binding"
                 )
-        if method.pre and not self.pre_holds(node, method.pre, theta):
-            self.problem(
-                f"{where}: the preconditions of {method.name} hold at no point between "
-                "the steps ordered before it and its first step"
-            )
 
     def call(self, cid: str) -> tuple[str | None, tuple[str, ...]]:
         if cid in self.steps:
@@ -337,6 +427,14 @@ class _Checker:
     def check_ordering(self) -> None:
         """For every method ordering pair (a, b), every step under b depends,
         through `after` edges, on every step under a."""
+        reach = self.dependencies()
+        common = self.common_dependencies(reach)
+        for node in self.plan.tree:
+            self.check_node_ordering(node, reach, common)
+        self.check_interference(reach)
+
+    def dependencies(self) -> list[int]:
+        """Bit mask per plan step of the steps it depends on, transitively; bad edges are problems."""
         reach: list[int] = []
         for i, step in enumerate(self.plan.steps):
             m = 0
@@ -349,30 +447,37 @@ class _Checker:
                 else:
                     m |= reach[j] | (1 << j)
             reach.append(m)
-        # common[x]: the steps every step below x depends on (-1, all, when x has none)
+        return reach
+
+    def common_dependencies(self, reach: Sequence[int]) -> dict[str, int]:
+        """The steps every step below a node or step depends on (-1, all, when it has none)."""
         common: dict[str, int] = {step.id: reach[i] for i, step in enumerate(self.plan.steps)}
         for nid in self.order:
             both = -1
             for cid in self.nodes[nid].children:
                 both &= common.get(cid, -1)
             common[nid] = both
-        for node in self.plan.tree:
-            method = self.method_of(node)
-            if method is None:
+        return common
+
+    def check_node_ordering(
+        self, node: Decomposition, reach: Sequence[int], common: Mapping[str, int]
+    ) -> None:
+        """The steps under `node` respect every ordering pair of its method."""
+        method = self.method_of(node)
+        if method is None:
+            return
+        ids = {s.id: c for s, c in zip(method.subtasks, node.children, strict=False)}
+        for a, b in method.ordering:
+            if a not in ids or b not in ids:
                 continue
-            ids = {s.id: c for s, c in zip(method.subtasks, node.children, strict=False)}
-            for a, b in method.ordering:
-                if a not in ids or b not in ids:
-                    continue
-                first = self.mask(ids[a])
-                if first & ~common.get(ids[b], -1):
-                    later = self.mask(ids[b])
-                    i = next(i for i in _bits(later) if reach[i] & first != first)
-                    self.problem(
-                        f"node {node.id or '(root)'}: step {self.plan.steps[i].id} (under {b}) "
-                        f"does not come after every step under {a}"
-                    )
-        self.check_interference(reach)
+            first = self.mask(ids[a])
+            if first & ~common.get(ids[b], -1):
+                later = self.mask(ids[b])
+                i = next(i for i in _bits(later) if reach[i] & first != first)
+                self.problem(
+                    f"node {node.id or '(root)'}: step {self.plan.steps[i].id} (under {b}) "
+                    f"does not come after every step under {a}"
+                )
 
     def check_interference(self, reach: list[int]) -> None:
         """Steps that touch one fact, at least one of them writing it, must be
@@ -385,24 +490,32 @@ class _Checker:
         absent_read = {f for t in self.touched for f, w in t if not w and f and f[0] == ""}
         for j, touched in enumerate(self.touched):
             for fact, writes in dict.fromkeys(touched):
-                pseudo = fact[0] == ""
-                if pseudo and fact not in absent_read:
+                if fact[0] == "" and fact not in absent_read:
                     continue
-                earlier = readers.get(fact, 0) if writes else writers.get(fact, 0)
-                if writes and not pseudo:
-                    earlier |= writers.get(fact, 0)
-                earlier &= ~(1 << j)
+                earlier = _conflicting(j, fact, writes, writers, readers)
                 if reach[j] & earlier != earlier:
-                    i = (earlier & ~reach[j]).bit_length() - 1
-                    what = f"predicate {fact[1]}" if pseudo else f"fact ({' '.join(fact)})"
-                    self.problem(
-                        f"steps {self.plan.steps[i].id} and {self.plan.steps[j].id} both touch "
-                        f"{what}, one writing it, but the plan does not order them"
-                    )
-                if writes:
-                    writers[fact] = writers.get(fact, 0) | (1 << j)
-                else:
-                    readers[fact] = readers.get(fact, 0) | (1 << j)
+                    self.report_unordered((earlier & ~reach[j]).bit_length() - 1, j, fact)
+                seen = writers if writes else readers
+                seen[fact] = seen.get(fact, 0) | (1 << j)
+
+    def report_unordered(self, i: int, j: int, fact: Fact) -> None:
+        """Report that plan steps `i` and `j` both touch `fact` but are not ordered."""
+        what = f"predicate {fact[1]}" if fact[0] == "" else f"fact ({' '.join(fact)})"
+        self.problem(
+            f"steps {self.plan.steps[i].id} and {self.plan.steps[j].id} both touch "
+            f"{what}, one writing it, but the plan does not order them"
+        )
+
+
+def _conflicting(
+    j: int, fact: Fact, writes: bool, writers: Mapping[Fact, int], readers: Mapping[Fact, int]
+) -> int:
+    """The steps before step `j` that touch `fact` in a way step `j`'s access conflicts
+    with: its readers when `j` writes it (and its writers, for a real fact), else its writers."""
+    earlier = readers.get(fact, 0) if writes else writers.get(fact, 0)
+    if writes and fact[0] != "":
+        earlier |= writers.get(fact, 0)
+    return earlier & ~(1 << j)
 
 
 def _bits(mask: int) -> Iterator[int]:
