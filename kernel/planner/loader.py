@@ -18,6 +18,7 @@ import dataclasses
 import itertools
 import shlex
 import tomllib
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,15 +118,49 @@ def expand_paths(paths: Iterable[Path]) -> tuple[Path, ...]:
 
 def load_library(layers: Sequence[Layer]) -> Library:
     """Read every layer, apply shadowing, check, and return the library."""
+    chosen, entries, hidden = _stack(layers)
+    parsed = _definitions(chosen)
+    domain = build_domain(
+        tasks=[p for p in parsed if isinstance(p, TaskDef)],
+        operators=[p for p in parsed if isinstance(p, Operator)],
+        methods=[p for p in parsed if isinstance(p, Method)],
+        intents=[p for p in parsed if isinstance(p, Intent)],
+        shadowed=hidden,
+    )
+    return Library(domain=domain, entries=tuple(entries[(k, n)] for k, n, _, _ in chosen))
+
+
+#: A definition as read: kind, name, its TOML table and where it comes from.
+_Raw = tuple[str, str, Any, Origin]
+
+
+def _definitions(chosen: Sequence[_Raw]) -> list[Any]:
+    """The parsed definitions; a method without head arguments gets its task's
+    parameters."""
+    parsed = [_parse(kind, name, value, origin) for kind, name, value, origin in chosen]
+    params = {p.name: p.params for p in parsed if isinstance(p, TaskDef)}
+    return [
+        dataclasses.replace(p, args=params[p.task])
+        if isinstance(p, Method) and not p.args and params.get(p.task)
+        else p
+        for p in parsed
+    ]
+
+
+def _stack(
+    layers: Sequence[Layer],
+) -> tuple[list[_Raw], dict[tuple[str, str], Entry], list[Origin]]:
+    """The definitions the layers give, in first-definition order, a later
+    layer's replacing an earlier one's in place; the library entry of each
+    (kind, name); and the origins of the shadowed definitions."""
     order: dict[tuple[str, str], int] = {}
-    chosen: list[tuple[str, str, Any, Origin]] = []
+    chosen: list[_Raw] = []
     entries: dict[tuple[str, str], Entry] = {}
     hidden: list[Origin] = []
     for layer in layers:
         in_layer: dict[tuple[str, str], Origin] = {}
         for path in layer.files:
-            shown = _display(path, layer.root)
-            for kind, name, value, origin in _read_file(path, shown, layer.name):
+            for kind, name, value, origin in _read_file(path, _display(path, layer.root), layer.name):
                 key = (kind, name)
                 if key in in_layer:
                     raise BadInput(
@@ -142,22 +177,7 @@ def load_library(layers: Sequence[Layer]) -> Library:
                     order[key] = len(chosen)
                     chosen.append((kind, name, value, origin))
                     entries[key] = Entry(kind, name, origin)
-    parsed = [_parse(kind, name, value, origin) for kind, name, value, origin in chosen]
-    params = {p.name: p.params for p in parsed if isinstance(p, TaskDef)}
-    parsed = [
-        dataclasses.replace(p, args=params[p.task])
-        if isinstance(p, Method) and not p.args and params.get(p.task)
-        else p
-        for p in parsed
-    ]
-    domain = build_domain(
-        tasks=[p for p in parsed if isinstance(p, TaskDef)],
-        operators=[p for p in parsed if isinstance(p, Operator)],
-        methods=[p for p in parsed if isinstance(p, Method)],
-        intents=[p for p in parsed if isinstance(p, Intent)],
-        shadowed=hidden,
-    )
-    return Library(domain=domain, entries=tuple(entries[(k, n)] for k, n, _, _ in chosen))
+    return chosen, entries, hidden
 
 
 def load_domain(paths: Iterable[Path]) -> Domain:
@@ -253,10 +273,30 @@ def _method(name: str, value: dict[str, Any], origin: Origin, where: str) -> Met
     if "task" not in value:
         raise BadInput(f"{where}: missing 'task' (the task this method decomposes)")
     head = _call(value["task"], f"{where}: task")
-    subtasks: list[Subtask] = []
-    raw_subs = _list(value.get("subtasks", []), f"{where}: subtasks")
+    subtasks = _subtasks(value, where)
+    ordered = _bool(value, "ordered", where, default="order" not in value)
+    if "order" in value and ordered:
+        raise BadInput(f"{where}: 'order' lists constraints of a partial order; drop 'ordered'"
+                       " or set ordered = false")
+    ordering = Method.chain(subtasks) if ordered else _order(value, where)
+    return Method(
+        name=name,
+        task=head[0],
+        args=head[1] if head[1] else (),
+        pre=_literals(value, "pre", where),
+        subtasks=subtasks,
+        ordering=ordering,
+        preference=_int(value, "preference", where, allow_negative=True),
+        doc=_str(value, "doc", where),
+        origin=origin,
+    )
+
+
+def _subtasks(value: dict[str, Any], where: str) -> tuple[Subtask, ...]:
+    """A method's `subtasks`: task strings or `{ id, task }` tables. A subtask
+    without an id is named for its task, numbered `task-N` if the task recurs."""
     calls = []
-    for i, raw in enumerate(raw_subs):
+    for i, raw in enumerate(_list(value.get("subtasks", []), f"{where}: subtasks")):
         swhere = f"{where}: subtasks[{i}]"
         if isinstance(raw, str | list):
             raw = {"task": raw}
@@ -268,10 +308,9 @@ def _method(name: str, value: dict[str, Any], origin: Origin, where: str) -> Met
         if "task" not in raw:
             raise BadInput(f"{swhere}: missing 'task'")
         calls.append((raw.get("id"), _call(raw["task"], f"{swhere}: task"), swhere))
-    counts: dict[str, int] = {}
-    for _, (task, _args), _w in calls:
-        counts[task] = counts.get(task, 0) + 1
+    counts = Counter(task for _, (task, _args), _w in calls)
     seen: dict[str, int] = {}
+    subtasks: list[Subtask] = []
     for sub_id, (task, args), swhere in calls:
         if sub_id is None:
             seen[task] = seen.get(task, 0) + 1
@@ -279,31 +318,17 @@ def _method(name: str, value: dict[str, Any], origin: Origin, where: str) -> Met
         if not isinstance(sub_id, str):
             raise BadInput(f"{swhere}: 'id' must be a string")
         subtasks.append(Subtask(sub_id, task, args))
-    ordered = _bool(value, "ordered", where, default="order" not in value)
-    if "order" in value and ordered:
-        raise BadInput(f"{where}: 'order' lists constraints of a partial order; drop 'ordered'"
-                       " or set ordered = false")
-    ordering: tuple[tuple[str, str], ...]
-    if ordered:
-        ordering = Method.chain(tuple(subtasks))
-    else:
-        pairs: list[tuple[str, str]] = []
-        for raw in _list(value.get("order", []), f"{where}: order"):
-            if not (isinstance(raw, list) and len(raw) >= 2 and all(isinstance(x, str) for x in raw)):
-                raise BadInput(f"{where}: order entries are lists of subtask ids like [\"a\", \"b\"]")
-            pairs.extend((a, b) for a, b in itertools.pairwise(raw))
-        ordering = tuple(pairs)
-    return Method(
-        name=name,
-        task=head[0],
-        args=head[1] if head[1] else (),
-        pre=_literals(value, "pre", where),
-        subtasks=tuple(subtasks),
-        ordering=ordering,
-        preference=_int(value, "preference", where, allow_negative=True),
-        doc=_str(value, "doc", where),
-        origin=origin,
-    )
+    return tuple(subtasks)
+
+
+def _order(value: dict[str, Any], where: str) -> tuple[tuple[str, str], ...]:
+    """A partial order's `order`: chains of subtask ids, as (before, after) pairs."""
+    pairs: list[tuple[str, str]] = []
+    for raw in _list(value.get("order", []), f"{where}: order"):
+        if not (isinstance(raw, list) and len(raw) >= 2 and all(isinstance(x, str) for x in raw)):
+            raise BadInput(f"{where}: order entries are lists of subtask ids like [\"a\", \"b\"]")
+        pairs.extend((a, b) for a, b in itertools.pairwise(raw))
+    return tuple(pairs)
 
 
 def _intent(name: str, value: dict[str, Any], origin: Origin, where: str) -> Intent:
