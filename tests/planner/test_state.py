@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import random
 
-from kernel.planner.loader import parse_literal
-from kernel.planner.match import satisfy
 from kernel.planner.model import Fact
 from kernel.planner.state import State
 
@@ -35,9 +33,3 @@ def test_apply_leaves_the_original_state_unchanged() -> None:
 def test_a_fact_both_added_and_deleted_stays() -> None:
     state = State.of([("x",)]).apply([("x",)], [("x",)])
     assert ("x",) in state
-
-
-def test_matches_come_in_sorted_fact_order() -> None:
-    state = State.of([("room", "c"), ("room", "a"), ("room", "b")])
-    found = [env["?r"] for env in satisfy([parse_literal("room ?r", "t")], state, {})]
-    assert found == ["a", "b", "c"]
