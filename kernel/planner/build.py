@@ -68,11 +68,14 @@ def child_id(parent: str, sub: str) -> str:
     if not parent:
         return sub
     head, _, last = parent.rpartition(".")
-    seg, star, count = last.partition("*")
-    if seg != sub:
-        return f"{parent}.{sub}"
-    last = f"{sub}*{int(count) + 1 if star else 2}"
-    return f"{head}.{last}" if head else last
+    if last == sub:  # a run of two
+        return f"{parent}*2"
+    if "*" in last:  # a run of k, perhaps of `sub`
+        seg, _, count = last.partition("*")
+        if seg == sub:
+            last = f"{sub}*{int(count) + 1}"
+            return f"{head}.{last}" if head else last
+    return f"{parent}.{sub}"
 
 
 def build_plan(
