@@ -369,6 +369,8 @@ def solve_fast(fast: FastMethod, state: State, args: tuple[str, ...]) -> Iterato
 def _solve(
     steps: Sequence[FastTest | FastScan], i: int, state: State, src: tuple[str, ...]
 ) -> Iterator[tuple[str, ...]]:
+    """`solve_fast` from step `i` on, the slots so far `src`: tests in a loop, a
+    recursion per fact a scan matches."""
     has = state.has
     n = len(steps)
     while i < n:
@@ -500,6 +502,8 @@ def operator_reads(
     preconditions read (tested present or absent) if they hold, else None."""
     has = state.has
     reads = []
+    # The test `_fails` makes (an `=` getter gives the whole literal), inline:
+    # this runs for every step the search applies.
     for get, test in compiled.pre:
         fact = get(src)
         if test >= EQUAL:
