@@ -19,6 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests import edits
 from tests.clirun import run_cli
 
 AGENT = (
@@ -77,22 +78,22 @@ def run_session(root: Path) -> dict[str, str]:
 
     _jitos(root, "init")
     a = json.loads(_jitos(root, "sws", "new", "--name", "docs", "--json"))
-    _write(Path(a["path"]) / "README.md", "hello, world\n")
-    _write(Path(a["path"]) / "docs/guide.md", "# guide\n")
+    edits.write(Path(a["path"]), "README.md", "hello, world\n")
+    edits.write(Path(a["path"]), "docs/guide.md", "# guide\n")
     _jitos(root, "sws", "snapshot", "docs", "-m", "write a guide")
     _jitos(root, "sws", "run", "docs", "--", "sh", "-c", "echo made > docs/made.txt; echo ran")
     _jitos(root, "collapse", "docs")
 
     b = json.loads(_jitos(root, "sws", "new", "--json"))
     c = json.loads(_jitos(root, "sws", "new", "--json"))
-    _write(Path(b["path"]) / "src/app.py", "print('from b')\n")
-    _write(Path(c["path"]) / "src/app.py", "print('from c')\n")
+    edits.write(Path(b["path"]), "src/app.py", "print('from b')\n")
+    edits.write(Path(c["path"]), "src/app.py", "print('from c')\n")
     _jitos(root, "collapse", b["id"], "--gate", "true")
     _jitos(root, "collapse", c["id"], "--gate", "true", expect=3)
     _jitos(root, "sws", "discard", c["id"], "--force", "--reason", "lost the race")
 
     d = json.loads(_jitos(root, "sws", "new", "--json"))
-    _write(Path(d["path"]) / "notes.txt", "from d\n")
+    edits.write(Path(d["path"]), "notes.txt", "from d\n")
     _jitos(root, "sws", "snapshot", d["id"])
     _write(root / "outside.txt", "made outside jitos\n")
     _git(root, "add", "outside.txt")
@@ -101,7 +102,7 @@ def run_session(root: Path) -> dict[str, str]:
     _jitos(root, "undo", "--gate", "true")
 
     e = json.loads(_jitos(root, "sws", "new", "--name", "red", "--json"))
-    _write(Path(e["path"]) / "check.sh", "echo failing; exit 1\n")
+    edits.write(Path(e["path"]), "check.sh", "echo failing; exit 1\n")
     _jitos(root, "collapse", "red", expect=4)
     _jitos(root, "sws", "discard", "red", "--force")
 

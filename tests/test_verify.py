@@ -7,6 +7,7 @@ from kernel.record import history
 from kernel.record.initialise import init
 from kernel.verify import verify
 from kernel.workspace import sws
+from tests import edits
 from tests.conftest import git
 
 
@@ -15,11 +16,11 @@ def busy_repo(path: Path) -> None:
     init(open_repo(path))
     jr = open_repo(path)
     a = sws.new(jr, name="alpha")
-    (a.path / "README.md").write_text("changed\n")
+    edits.write(a, "README.md", "changed\n")
     sws.snapshot(jr, a.id, "edit readme")
     sws.run(jr, a.id, ["sh", "-c", "echo built > out.txt"])
     b = sws.new(jr)
-    (b.path / "new.txt").write_text("b\n")
+    edits.write(b, "new.txt", "b\n")
     sws.discard(jr, b.id, reason="not needed", force=True)
 
 

@@ -32,7 +32,7 @@ class Config:
     """Settings from `.jitos/config.toml` (team) overlaid by `<git dir>/jitos/config.toml` (local)."""
 
     sws_include: tuple[str, ...] = ()
-    sws_backend: str = "worktree"
+    sws_backend: str = "auto"
     gate_command: tuple[str, ...] = ()
     raw: dict[str, Any] = field(default_factory=dict)
 
@@ -157,6 +157,6 @@ def load_config(workdir: Path | None, jitos_dir: Path) -> Config:
         _validate(path, data)
         raw = _merge(raw, data)
     include = raw.get("sws", {}).get("include", [])
-    backend = raw.get("sws", {}).get("backend", "worktree")
+    backend = raw.get("sws", {}).get("backend", "auto")
     gate = _argv(raw.get("gate", {}).get("command"), "[gate] command")
     return Config(sws_include=tuple(include), sws_backend=backend, gate_command=gate, raw=raw)

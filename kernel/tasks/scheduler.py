@@ -132,9 +132,10 @@ class Runner:
                                                 network="network" in ps["capabilities"])
         outcome = workers.run_process(self.repo, argv, cwd, env, float(timeout), ps["expect"], pid_file)
         escaped = workers.outside_changes(before, workers.outside_state(self.repo))
-        if workers.hit_read_only(self.repo, outcome):
-            return Outcome("failed", "refused: it tried to write outside its workspace, which is read-only in its "
-                           "view (see its stderr)", outcome.exit_code, outcome.stdout, outcome.stderr, final=True)
+        refused = workers.read_only_write(self.repo, outcome)
+        if refused is not None:
+            return Outcome("failed", f"refused: it wrote outside its workspace, which is read-only in its view "
+                           f"({refused})", outcome.exit_code, outcome.stdout, outcome.stderr, final=True)
         if escaped:
             shown = ", ".join(escaped[:5])
             return Outcome("failed", f"refused: wrote outside its workspace ({shown})", outcome.exit_code,

@@ -180,9 +180,14 @@ def outside_changes(before: Outside, after: Outside) -> list[str]:
     return changed
 
 
-def hit_read_only(repo: Repo, outcome: Outcome) -> bool:
-    """Whether a failed step failed on a write its view made read-only (your
-    checkout or the git dir: nothing else is read-only there)."""
+def read_only_write(repo: Repo, outcome: Outcome) -> str | None:
+    """The line of a failed step's stderr that reports a write its view made
+    read-only (your checkout or the git dir: nothing else is read-only there),
+    shortened; None when it failed otherwise."""
     if outcome.status != "failed" or outcome.stderr is None:
-        return False
-    return b"Read-only file system" in repo.store.get(outcome.stderr)
+        return None
+    for line in repo.store.get(outcome.stderr).decode(errors="replace").splitlines():
+        if "Read-only file system" in line:
+            line = line.strip()
+            return line if len(line) <= 200 else line[:197] + "..."
+    return None

@@ -79,6 +79,9 @@ class Reader(Protocol):
     def blob(self, rel: str, full: Path) -> str:
         """Store the file `full` (the workspace's `rel`) as git would, clean filters applied; its id."""
 
+    def submodule_head(self, rel: str) -> str | None:
+        """The commit the submodule checked out at `rel` has as HEAD (None: none there)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Choice:
@@ -91,9 +94,9 @@ class Choice:
 
 
 def choice(repo: Repo) -> Choice:
-    """`[sws] backend` (or JITOS_SWS_BACKEND): `worktree` (the default), `overlay`,
-    or `auto` (overlay where the OS allows it); overlay falls back to worktree
-    where user namespaces or OverlayFS are unavailable, saying why."""
+    """`[sws] backend` (or JITOS_SWS_BACKEND): `auto` (the default: overlay
+    where the OS allows it), `overlay`, or `worktree`; overlay falls back to
+    worktree where user namespaces or OverlayFS are unavailable, saying why."""
     wanted = os.environ.get("JITOS_SWS_BACKEND") or repo.config().sws_backend
     if wanted not in SWS_BACKENDS:
         raise BadInput(f"JITOS_SWS_BACKEND={wanted!r} is not one of {', '.join(SWS_BACKENDS)}; fix or unset it")
@@ -229,6 +232,9 @@ class FolderReader:
 
     def blob(self, rel: str, full: Path) -> str:
         return str(self.checkout.create_blob_fromworkdir(rel))  # clean filters (eol, …) applied
+
+    def submodule_head(self, rel: str) -> str | None:
+        return trees.head_of(self.root / rel)
 
 
 _GIT_WORKTREE = GitWorktree()

@@ -230,7 +230,7 @@ class OverlayWorkspace:
         # Untracked files git ignores are not content, as in a checkout's `git
         # status`. The rules are your checkout's: a workspace's own edits to
         # .gitignore files are not consulted here.
-        found = {rel for rel in Layers(repo, path).changed()
+        found = {_outside_submodules(tracked, rel) for rel in Layers(repo, path).changed()
                  if not _utf8(rel) or rel in tracked or not repo.git.path_is_ignored(rel)}
         import_objects(repo, path)  # a commit made inside the view is read from here on
         head_tree = repo.tree_of(self._head(repo, path))
@@ -292,6 +292,20 @@ class OverlayWorkspace:
         return (admin(repo, path) / "HEAD").read_text().strip()
 
 
+def _outside_submodules(tracked: pygit2.Tree, rel: str) -> str:
+    """`rel`, or the submodule it lies inside (whose checkout is its own
+    repository: the workspace records only the commit it has out)."""
+    parts = rel.split("/")
+    for i in range(1, len(parts)):
+        prefix = "/".join(parts[:i])
+        try:
+            if tracked[prefix].filemode == trees.GITLINK_MODE:
+                return prefix
+        except KeyError:
+            return rel
+    return rel
+
+
 class LayerReader:
     """Reads the merged view's files as git stores them: clean filters (eol, …)
     applied, by the attributes of your checkout, as for ignore rules (the
@@ -299,6 +313,7 @@ class LayerReader:
 
     def __init__(self, repo: Repo, path: Path) -> None:
         self.repo = repo
+        self.view = path
         self.layers = Layers(repo, path)
         # libgit2 reads the whole index to load a file's filters (~4 ms a file at
         # 50k files): ask only where attributes or eol settings can apply.
@@ -306,6 +321,17 @@ class LayerReader:
 
     def locate(self, rel: str) -> Path | None:
         return self.layers.locate(rel)
+
+    def submodule_head(self, rel: str) -> str | None:
+        full = self.locate(rel)
+        if full is None:
+            return None
+        link = full / ".git"
+        if not link.is_file():
+            return trees.head_of(full)
+        # git wrote the link relative to where the folder shows in the view
+        target = link.read_text().strip().removeprefix("gitdir:").strip()
+        return trees.head_of(os.path.normpath(self.view / rel / target), git_dir=True)
 
     def blob(self, rel: str, full: Path) -> str:
         data = full.read_bytes()
@@ -325,38 +351,46 @@ def _eol_configured(repo: Repo) -> bool:
 def view(repo: Repo, path: Path, *, network: bool) -> sandbox.View:
     """What a program run in the workspace at `path` sees: the merged tree at
     `path` and the workspace's own worktree record writable; your checkout and
-    the whole git dir (objects, refs, config, hooks) read-only. Objects git
-    writes there (a commit made inside) go to the workspace's own object
-    folder, with the repository's as an alternate: a program can add objects
-    but never delete or damage the repository's."""
+    the whole git dir (refs, config, hooks) read-only. The repository's object
+    folder shows merged with the workspace's own, so the objects git writes
+    there (a commit made inside) land in the workspace's layer: a program can
+    add objects but never delete or damage the repository's. (An overlay, not
+    GIT_OBJECT_DIRECTORY: that variable would follow the program into every
+    other repository it touches, a submodule or a test's scratch repository.)"""
     root = layer(repo, path)
-    (root / "objects").mkdir(exist_ok=True)
+    for name in ("objects", "objects-work"):
+        (root / name).mkdir(exist_ok=True)
     lower = bases.of(repo, (root / "base").read_text().strip()).files
     merged = sandbox.Overlay((lower,), root / "upper", root / "work", path)
+    objects = sandbox.Overlay((repo.common_dir / "objects",), root / "objects", root / "objects-work",
+                              repo.common_dir / "objects")
     roots = [repo.common_dir]
     if repo.workdir is not None and repo.common_dir.resolve().is_relative_to(repo.workdir.resolve()):
         roots = [repo.workdir]
     elif repo.workdir is not None:
         roots.append(repo.workdir)
-    objects = (("GIT_OBJECT_DIRECTORY", str(root / "objects")),
-               ("GIT_ALTERNATE_OBJECT_DIRECTORIES", str(repo.common_dir / "objects")))
-    return sandbox.View(overlays=(merged,), read_only=tuple(roots), writable=(root / "objects", admin(repo, path)),
-                        network=network, env=GIT_ENV + objects)
+    return sandbox.View(overlays=(merged, objects), read_only=tuple(roots), writable=(admin(repo, path),),
+                        network=network, env=GIT_ENV)
 
 
 def import_objects(repo: Repo, path: Path) -> None:
     """Copy the objects a program wrote in the workspace's view into the
-    repository (content-addressed: a copy never changes what an id means)."""
+    repository. Each is read and written again, so its id is computed here:
+    a file planted in the layer (a mislabelled object, an `info/alternates`)
+    can never change what an id means or where git looks."""
     own = layer(repo, path) / "objects"
-    if not own.is_dir():
+    if not own.is_dir() or not any(own.iterdir()):
         return
-    target = repo.common_dir / "objects"
-    for source in sorted(own.rglob("*")):
-        if source.is_file():
-            dest = target / source.relative_to(own)
-            if not dest.exists():
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                write_atomic(dest, source.read_bytes(), mode=0o444)
+    written = pygit2.Odb(str(own))
+    odb = repo.git.odb
+    for oid in written:
+        if oid in odb:
+            continue
+        try:
+            kind, data = written.read(oid)
+        except (pygit2.GitError, KeyError, ValueError):
+            continue  # unreadable or not what its name says: not an object
+        odb.write(kind, data)
 
 
 def _register(repo: Repo, path: Path, commit: str, base: bases.Base) -> None:

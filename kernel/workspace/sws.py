@@ -321,7 +321,7 @@ def _look(repo: Repo, reader: Reader, rel: str,
     if full is None or info is None:
         return _gone(before)
     if before is not None and before.mode == trees.GITLINK_MODE:
-        moved = _submodule_head(full)  # a submodule: record the commit it has checked out
+        moved = reader.submodule_head(rel)  # a submodule: record the commit it has checked out
         return (trees.Entry(moved, trees.GITLINK_MODE), None) if moved is not None and moved != before.oid else None
     if stat.S_ISDIR(info.st_mode):
         return _gone(before)
@@ -352,13 +352,6 @@ def _read_leaf(repo: Repo, reader: Reader, full: Path, rel: str,
         oid = reader.blob(rel, full)  # as git stores it: clean filters (eol, …) applied
         return trees.Entry(oid, mode), repo.blob(oid).data
     return None
-
-
-def _submodule_head(folder: Path) -> str | None:
-    try:
-        return str(pygit2.Repository(str(folder)).head.target)
-    except (pygit2.GitError, KeyError, ValueError):
-        return None
 
 
 def record_changes(

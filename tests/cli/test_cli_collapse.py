@@ -1,13 +1,14 @@
 import json
 from pathlib import Path
 
+from tests import edits
 from tests.conftest import commit_files, git, jitos
 
 
 def workspace_with(repo: Path, files: dict[str, str]) -> str:
     data = json.loads(jitos("sws", "new", "--json").stdout)
     for rel, content in files.items():
-        (Path(data["path"]) / rel).write_text(content)
+        edits.write(Path(data["path"]), rel, content)
     return str(data["id"])
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import edits
 from tests.conftest import git, jitos
 
 
@@ -86,7 +87,7 @@ def test_verify_json_ok_and_failure_exit_1(repo: Path) -> None:
 def test_discard_dirty_workspace_needs_force(repo: Path) -> None:
     jitos("init")
     path = Path(json.loads(jitos("sws", "new", "--json").stdout)["path"])
-    (path / "README.md").write_text("edit\n")
+    edits.write(path, "README.md", "edit\n")
     assert "--force" in jitos("sws", "discard", "s1", check=2).stderr
     jitos("sws", "discard", "s1", "--force", "--reason", "abandon")
     assert not path.exists()

@@ -13,7 +13,8 @@ from kernel.land.collapse import collapse
 from kernel.record import history
 from kernel.verify import verify
 from kernel.workspace import sws
-from kernel.workspace.backend import GitWorktree
+from kernel.workspace.backend import for_repo
+from tests import edits
 from tests.conftest import commit_files, git
 from tests.land.test_collapse import PASS, policy, workspace
 
@@ -65,12 +66,12 @@ def test_a_stale_git_lock_on_the_history_ref_is_reported_and_cleared(jrepo: Path
 def test_overlay_mirror_file_is_not_the_truth(jrepo: Path) -> None:
     jr = open_repo(jrepo)
     ws = sws.new(jr)
-    (ws.path / "a.txt").write_text("a\n")
+    edits.write(ws, "a.txt", "a\n")
     sws.snapshot(jr, ws.id)
     mirror = jr.overlays_dir / ws.id / "manifest.json"
     mirror.write_text("{}\n")
     assert verify(jr).ok
-    (ws.path / "b.txt").write_text("b\n")
+    edits.write(ws, "b.txt", "b\n")
     sws.snapshot(jr, ws.id)
     assert '"a.txt"' in mirror.read_text() and '"b.txt"' in mirror.read_text()
 
@@ -83,7 +84,7 @@ def test_rebase_cut_short_never_turns_system_changes_into_workspace_edits(jrepo:
     def crash(*_: object) -> None:
         raise KeyboardInterrupt  # killed after the rebase event, before its files
 
-    monkeypatch.setattr(GitWorktree, "move_to", crash)
+    monkeypatch.setattr(type(for_repo(open_repo(jrepo))), "move_to", crash)
     with pytest.raises(KeyboardInterrupt):
         collapse(open_repo(jrepo), sid, policy(jrepo, gate="false"))
     monkeypatch.undo()
@@ -110,9 +111,7 @@ def test_crlf_attributes_are_applied_when_recording_and_comparing(make_repo, mon
 def test_folder_replaced_by_a_file_can_be_recorded_and_landed(jrepo: Path) -> None:
     jr = open_repo(jrepo)
     ws = sws.new(jr)
-    (ws.path / "src" / "app.py").unlink()
-    (ws.path / "src").rmdir()
-    (ws.path / "src").write_text("now a file\n")
+    edits.edit(ws, "rm src/app.py && rmdir src && echo 'now a file' > src")
     snap = sws.snapshot(jr, ws.id)
     assert set(snap.changed) == {"src", "src/app.py"}
     assert collapse(open_repo(jrepo), ws.id, policy(jrepo, gate=PASS)).committed
@@ -153,7 +152,7 @@ def test_include_never_copies_tracked_files(make_repo, monkeypatch) -> None:  # 
     (path / "a.txt").write_text("uncommitted hack\n")
     (path / ".env").write_text("S=1\n")
     ws = sws.new(open_repo(path))
-    assert (ws.path / "a.txt").read_text() == "committed\n" and (ws.path / ".env").read_text() == "S=1\n"
+    assert edits.read(ws, "a.txt") == "committed\n" and edits.read(ws, ".env") == "S=1\n"
 
 
 def test_collapse_commit_id_does_not_depend_on_gate_output(jrepo: Path) -> None:
@@ -184,9 +183,7 @@ def test_submodules_are_kept_and_follow_a_rebase(make_repo, monkeypatch, tmp_pat
     # a workspace that moves the submodule itself lands over a checkout that has it checked out
     jr = open_repo(path)
     ws = sws.new(jr)
-    (ws.path / "sub").rmdir()
-    git(path, "-c", "protocol.file.allow=always", "-C", str(ws.path), "submodule", "update", "-q", "--init")
-    git(ws.path / "sub", "checkout", "-q", first)
+    edits.edit(ws, 'git -c protocol.file.allow=always submodule update -q --init && git -C sub checkout -q "$1"', first)
     sws.snapshot(jr, ws.id)
     moved = collapse(open_repo(path), ws.id, policy(path, gate=PASS))
     assert moved.committed, moved.conflicts

@@ -14,7 +14,11 @@ from kernel.base.repo import open_repo
 from kernel.record import history
 from kernel.tasks.intent import declare, resume
 from kernel.verify import verify
+from kernel.workspace.backend import for_repo
+from kernel.workspace.overlayfs import OverlayWorkspace
+from tests import edits
 from tests.conftest import git, jitos
+from tests.edits import shown_outside
 
 
 def kinds(repo: Path, task: str = "t1") -> list[str]:
@@ -92,7 +96,10 @@ def test_worker_writing_outside_its_workspace_is_refused(buggy_repo: Callable[..
     finally:
         del os.environ["OUTSIDE"]
     assert task.state == "failed"
-    assert "wrote outside its workspace (slugify.py)" in task.steps[0].reason
+    reason = task.steps[0].reason
+    assert reason.startswith("refused:") and "wrote outside its workspace" in reason and "slugify.py" in reason
+    if isinstance(for_repo(open_repo(repo)), OverlayWorkspace):  # refused at the write, not found afterwards
+        assert (repo / "slugify.py").read_text() != "tampered"
 
 
 def test_intent_text_is_never_executed(buggy_repo: Callable[..., Path], tmp_path: Path) -> None:
@@ -143,8 +150,8 @@ def test_human_step_waits_and_resume_records_the_edits(buggy_repo: Callable[...,
     task = declare(open_repo(repo), "review the slug code")
     assert task.state == "waiting" and "Review" in task.why()
     assert task.sws is not None
-    (repo / ".git" / "jitos" / "ws" / task.sws / "slugify.py").write_text(
-        "def slug(title):\n    return '-'.join(title.lower().split())\n")
+    edits.write(repo / ".git" / "jitos" / "ws" / task.sws, "slugify.py",
+                "def slug(title):\n    return '-'.join(title.lower().split())\n")
     done = resume(open_repo(repo), task.id)
     assert done.state == "done"
     assert "lower()" in git(repo, "show", "main:slugify.py")
@@ -255,7 +262,7 @@ def test_crash_mid_step_then_resume_with_retry_step(buggy_repo: Callable[..., Pa
     repo = buggy_repo(agent_source=SLOW_AGENT)
     hold = hold_agent()
     proc = start_intent(repo)
-    marker = repo / ".git" / "jitos" / "ws" / "s1" / "started"
+    marker = shown_outside(repo, "s1", "started")
     wait_for(marker)
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate()
@@ -294,7 +301,7 @@ def test_ctrl_c_records_the_step_as_interrupted_and_keeps_the_workspace(buggy_re
     repo = buggy_repo(agent_source=SLOW_AGENT)
     hold_agent()
     proc = start_intent(repo)
-    marker = repo / ".git" / "jitos" / "ws" / "s1" / "started"
+    marker = shown_outside(repo, "s1", "started")
     wait_for(marker)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
@@ -310,7 +317,7 @@ def test_a_collapse_conflict_stops_the_task_with_exit_3(buggy_repo: Callable[...
     repo = buggy_repo(methods={"review.toml": HUMAN_METHODS})
     task = declare(open_repo(repo), "review the slug code")
     assert task.sws is not None
-    (repo / ".git" / "jitos" / "ws" / task.sws / "slugify.py").write_text("# mine\n")
+    edits.write(repo / ".git" / "jitos" / "ws" / task.sws, "slugify.py", "# mine\n")
     (repo / "slugify.py").write_text("# theirs\n")
     git(repo, "commit", "-qam", "outside edit")
     done = jitos("resume", task.id, "--json", check=3)

@@ -99,7 +99,6 @@ def test_edits_stay_in_their_workspace(orepo: Path) -> None:
     "git update-ref refs/heads/evil HEAD",
     "echo x > {common}/hooks/pre-commit",
     "git config user.name evil",
-    "find {common}/objects -type f -delete",
 ])
 def test_a_write_outside_the_workspace_fails_at_the_write(orepo: Path, script: str) -> None:
     ws = new(orepo, "overlay")
@@ -111,6 +110,31 @@ def test_a_write_outside_the_workspace_fails_at_the_write(orepo: Path, script: s
     assert (orepo / "README.md").read_text() == "hello\n" and not (orepo / ".git" / "hooks" / "pre-commit").exists()
     assert (git(orepo, "for-each-ref", "refs/heads", "refs/tags"), (orepo / ".git" / "config").read_text()) == before
     assert git(orepo, "fsck", "--no-progress", "--connectivity-only") == ""
+
+
+def test_objects_deleted_or_planted_inside_never_reach_the_repository(orepo: Path) -> None:
+    ws = new(orepo, "overlay")
+    common = orepo / ".git"
+    before = sorted(p.relative_to(common).as_posix() for p in (common / "objects").rglob("*") if p.is_file())
+    script = (f"find {common}/objects -type f -delete && mkdir -p {common}/objects/info && "
+              f"echo /elsewhere > {common}/objects/info/alternates && mkdir -p {common}/objects/ab && "
+              f"echo junk > {common}/objects/ab/{'c' * 38} && echo edit > README.md")
+    run = sws.run(open_repo(orepo), ws.id, ["sh", "-c", script])
+    assert run.exit_code == 0, open_repo(orepo).store.get(run.stderr)
+    after = sorted(p.relative_to(common).as_posix() for p in (common / "objects").rglob("*") if p.is_file())
+    assert set(before) <= set(after) and not (common / "objects" / "info" / "alternates").exists()
+    assert not (common / "objects" / "ab" / ("c" * 38)).exists()
+    assert git(orepo, "fsck", "--no-progress", "--connectivity-only") == ""
+    assert git(orepo, "show", f"refs/jitos/sws/{ws.id}:README.md") == "edit"
+
+
+def test_a_subrepository_inside_the_view_keeps_its_own_objects(orepo: Path) -> None:
+    ws = new(orepo, "overlay")
+    script = "git init -q scratch && cd scratch && echo x > f && git add f && git -c user.name=w " \
+             "-c user.email=w@x commit -qm one && find .git/objects -type f | wc -l"
+    run = sws.run(open_repo(orepo), ws.id, ["sh", "-c", script])
+    assert run.exit_code == 0, open_repo(orepo).store.get(run.stderr)
+    assert int(open_repo(orepo).store.get(run.stdout)) == 3  # blob, tree, commit: in its own .git
 
 
 def test_git_works_inside_and_a_commit_there_is_recorded(orepo: Path) -> None:
@@ -209,6 +233,7 @@ def test_materialize_gives_editors_a_plain_folder_and_loses_nothing(orepo: Path)
 def test_included_ignored_files_show_in_the_view(make_repo, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     files = {**FILES, ".gitignore": ".env\n", ".jitos/config.toml": '[sws]\nbackend = "overlay"\ninclude = [".env"]\n'}
     path = make_repo(files=files, name="inc")
+    monkeypatch.delenv("JITOS_SWS_BACKEND", raising=False)  # the config chooses
     monkeypatch.chdir(path)
     (path / ".env").write_text("SECRET=1\n")
     jitos("init")

@@ -8,20 +8,20 @@ from kernel.record import history, refs, state
 from kernel.record.initialise import init
 from kernel.verify import verify
 from kernel.workspace import checkout, sws
-from kernel.workspace.backend import GitWorktree
+from kernel.workspace.backend import for_path
 from tests.conftest import commit_files, git
-from tests.edits import edit, read, remove, write
+from tests.edits import edit, files, output, read, remove, write
 
 
 def events(repo: Path) -> list[str]:
     return [r.event.kind for r in history.events(open_repo(repo))]
 
 
-def test_new_workspace_is_a_worktree_at_the_system_with_a_ref(jrepo: Path) -> None:
+def test_new_workspace_is_a_worktree_at_the_system_with_a_ref(jrepo: Path, backend_kind: str) -> None:
     ws = sws.new(open_repo(jrepo), name="fix")
     assert ws.id == "s1" and ws.name == "fix"
-    assert (ws.path / "src" / "app.py").read_text() == "print('hi')\n"
-    assert git(ws.path, "rev-parse", "HEAD") == git(jrepo, "rev-parse", "HEAD")
+    assert read(ws, "src/app.py") == "print('hi')\n"
+    assert output(ws, "git", "rev-parse", "HEAD") == git(jrepo, "rev-parse", "HEAD")
     assert refs.read(open_repo(jrepo), "refs/jitos/sws/s1") == ws.base
     assert events(jrepo) == ["init", "sws-new"]
 
@@ -169,7 +169,7 @@ def test_include_copies_ignored_files_into_new_workspaces(repo: Path) -> None:
     (jrepo / ".jitos").mkdir()
     (jrepo / ".jitos" / "config.toml").write_text('[sws]\ninclude = [".env"]\n')
     ws = sws.new(open_repo(jrepo))
-    assert (ws.path / ".env").read_text() == "SECRET=1\n"
+    assert read(ws, ".env") == "SECRET=1\n"
     assert sws.snapshot(open_repo(jrepo), ws.id).event is None  # ignored, so never recorded
 
 
@@ -216,37 +216,31 @@ def test_diff_shows_recorded_and_unrecorded_edits_against_base(jrepo: Path, back
     assert "+world" in result.patch
 
 
-def files_in(folder: Path) -> dict[str, bytes]:
-    """Every file under `folder` (its `.git` file aside) and its bytes."""
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*")
-            if p.is_file() and p.relative_to(folder).parts[0] != ".git"}
-
-
 def test_diff_writes_nothing_while_a_recorded_rebase_still_has_files_to_rewrite(
-        jrepo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        jrepo: Path, monkeypatch: pytest.MonkeyPatch, backend_kind: str) -> None:
     jr = open_repo(jrepo)
     ws = sws.new(jr)
-    (ws.path / "README.md").write_text("mine\n")
+    write(ws, "README.md", "mine\n")
     sws.snapshot(jr, ws.id)
     onto = commit_files(jrepo, {"src/app.py": "theirs\n"}, "outside")
 
     def crash(*_: object) -> None:
         raise KeyboardInterrupt  # killed after the rebase event, before its files
 
-    monkeypatch.setattr(GitWorktree, "move_to", crash)
+    monkeypatch.setattr(type(for_path(jr, ws.path)), "move_to", crash)
     with pytest.raises(KeyboardInterrupt), checkout.ledger(jr) as ledger:
         sws.rebase(jr, ledger, ledger.state.sws[ws.id], onto)
     monkeypatch.undo()
-    (ws.path / "new.txt").write_text("new\n")
-    folder = files_in(ws.path)
-    head, history_head = git(ws.path, "rev-parse", "HEAD"), history.head(jr)
+    write(ws, "new.txt", "new\n")
+    folder = files(ws)
+    head, history_head = output(ws, "git", "rev-parse", "HEAD"), history.head(jr)
 
     result = sws.diff(jr, ws.id)
 
     assert [f[0] for f in result.files] == ["README.md", "new.txt"]
     assert result.unrecorded == ("new.txt",)  # the system's change is not shown as a workspace edit
-    assert files_in(ws.path) == folder and "src/app.py" in folder
-    assert (ws.path / "src" / "app.py").read_text() == "print('hi')\n"
-    assert git(ws.path, "rev-parse", "HEAD") == head and history.head(jr) == history_head
+    assert files(ws) == folder and "src/app.py" in folder
+    assert read(ws, "src/app.py") == "print('hi')\n"
+    assert output(ws, "git", "rev-parse", "HEAD") == head and history.head(jr) == history_head
     sws.snapshot(jr, ws.id)  # a command that records finishes the re-base's files first
-    assert (ws.path / "src" / "app.py").read_text() == "theirs\n"
+    assert read(ws, "src/app.py") == "theirs\n"
