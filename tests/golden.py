@@ -7,8 +7,12 @@ after it are a fingerprint of what jitos records: a change that moves one of
 them changes history bytes.
 
 `python -m tests.golden DIR` runs the session in DIR and prints the refs as
-JSON (how `tests/data/golden-refs.json` was made); `tests/test_golden.py`
-compares against it.
+JSON (how `tests/data/golden-refs.json` was made, with the environment
+`tests/conftest.py`'s `hermetic_seal` sets: HOME, GIT_*_NAME/EMAIL/DATE and
+SOURCE_DATE_EPOCH); `tests/test_golden.py` compares against it. Change the
+file only on purpose: a shipped method whose plan changed (capabilities, say)
+moves `refs/jitos/history` alone; any other moved ref is a change in what
+jitos records.
 """
 
 from __future__ import annotations

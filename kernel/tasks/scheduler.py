@@ -128,6 +128,7 @@ class Runner:
         timeout = workers.worker_config(self.config, kind).get("timeout", workers.DEFAULT_TIMEOUT[kind])
         before = workers.outside_state(self.repo)
         pid_file = running_steps(self.repo, self.tid) / f"{ps['id']}.pid"
+        sws.settle_before_running(self.repo, task.sws)
         argv = for_path(self.repo, cwd).command(self.repo, cwd, list(ps["argv"]),
                                                 network="network" in ps["capabilities"])
         outcome = workers.run_process(self.repo, argv, cwd, env, float(timeout), ps["expect"], pid_file)

@@ -52,8 +52,11 @@ class Backend(Protocol):
     def settle(self, repo: Repo, path: Path, commit: str, entries: dict[str, trees.Entry | None]) -> None:
         """After a snapshot recorded `entries` as `commit`: start the next scan from there."""
 
-    def move_to(self, repo: Repo, path: Path, commit: str, changes: dict[str, trees.Entry | None]) -> None:
-        """Rewrite `changes` on disk and make `commit` (a re-based snapshot) the recorded head."""
+    def move_to(self, repo: Repo, path: Path, commit: str, changes: dict[str, trees.Entry | None], *,
+                onto: str) -> None:
+        """Rewrite `changes` on disk and make `commit` (a snapshot re-based onto
+        the system commit `onto`) the recorded head. Run again after a crash
+        with the same arguments, it finishes the job."""
 
     def reader(self, repo: Repo, path: Path) -> Reader:
         """How to read the workspace's files as git would store them."""
@@ -160,7 +163,8 @@ class GitWorktree:
     def write(self, repo: Repo, path: Path, changes: dict[str, trees.Entry | None]) -> None:
         write_paths(repo, path, changes)  # files and index; HEAD stays at the recorded head
 
-    def move_to(self, repo: Repo, path: Path, commit: str, changes: dict[str, trees.Entry | None]) -> None:
+    def move_to(self, repo: Repo, path: Path, commit: str, changes: dict[str, trees.Entry | None], *,
+                onto: str) -> None:
         """Rewrite `changes` on disk and point HEAD at `commit` (a re-based snapshot)."""
         write_paths(repo, path, changes)
         pygit2.Repository(str(path)).set_head(pygit2.Oid(hex=commit))

@@ -52,6 +52,7 @@ def shell(repo: Repo, key: str, program: str | None = None) -> tuple[int, sws.Sn
         raise BadInput(f"shell {program!r} not found; set $SHELL to an installed shell")
     env = environ_for_git_child()
     env["JITOS_SWS"] = ws.id
+    sws.settle_before_running(repo, ws.id)
     argv = for_path(repo, path).command(repo, path, [program], network=True)
     code = subprocess.run(argv, cwd=path, env=env, check=False).returncode
     return code, sws.snapshot(repo, ws.id)

@@ -89,6 +89,14 @@ class Layers:
         self.upper = self.root / "upper"
         self.base_tree = (self.root / "base").read_text().strip()
         self.lower = bases.of(repo, self.base_tree).files
+        self._tree: pygit2.Tree | None = None
+
+    @property
+    def tree(self) -> pygit2.Tree:
+        """The base tree (what the lower layer holds)."""
+        if self._tree is None:
+            self._tree = self.repo.tree(self.base_tree)
+        return self._tree
 
     # -- the merged view, computed ------------------------------------------
 
@@ -139,9 +147,8 @@ class Layers:
                 yield from self._base_leaves(rel)
 
     def _base_leaves(self, rel: str) -> Iterator[str]:
-        tree = self.repo.tree(self.base_tree)
         try:
-            obj = tree[rel]
+            obj = self.tree[rel]
         except KeyError:
             return
         if isinstance(obj, pygit2.Tree):
@@ -155,9 +162,19 @@ class Layers:
         for rel in sorted((p for p, e in changes.items() if e is None), reverse=True):
             self._delete(rel)
         for rel, entry in sorted((p, e) for p, e in changes.items() if e is not None):
+            self._clear(rel)
+            if self._lower_shows(rel) and self._lower_entry(rel) == entry:
+                continue  # the base has it: the upper layer holds only what differs
             self._folders_for(rel)
             self._clear(rel)
             self._put(rel, entry)
+
+    def _lower_entry(self, rel: str) -> trees.Entry | None:
+        try:
+            obj = self.tree[rel]
+        except KeyError:
+            return None
+        return trees.Entry(str(obj.id), int(obj.filemode))
 
     def _lower_shows(self, rel: str) -> bool:
         gone, hidden = self._shadow(rel)
@@ -267,11 +284,38 @@ class OverlayWorkspace:
         index.write()  # a new file renamed into place: the base's index it was linked to stays as it was
         note.unlink()
 
-    def move_to(self, repo: Repo, path: Path, commit: str, changes: dict[str, trees.Entry | None]) -> None:
-        # The lower layer stays the workspace's first base; the system's changes
-        # land in the upper layer like any other write.
+    def move_to(self, repo: Repo, path: Path, commit: str, changes: dict[str, trees.Entry | None], *,
+                onto: str) -> None:
+        """Where the system's tree already has a shared base, the workspace
+        moves onto it: the upper layer keeps only the workspace's own changes
+        and its old base can be collected. Otherwise the lower layer stays and
+        the system's changes land in the upper one like any other write (a
+        re-base runs under the jitos lock, where a checkout of a large tree
+        would hold everyone up)."""
+        lower = repo.tree_of(onto)
+        if lower != Layers(repo, path).base_tree and bases.of(repo, lower).index.is_file():
+            self._restack(repo, path, commit, bases.of(repo, lower))
+            Layers(repo, path).write(changes)  # the system's paths now show from the lower layer
+            write_atomic(admin(repo, path) / "HEAD", f"{commit}\n".encode())
+            return
         Layers(repo, path).write(changes)
         self.settle(repo, path, commit, changes)
+
+    def _restack(self, repo: Repo, path: Path, commit: str, base: bases.Base) -> None:
+        """Put the workspace on `base`: its index becomes the base's plus the
+        workspace's own entries (in the pending note), then the `base` file
+        switches the lower layer. The index is only git's cache, so a crash
+        before the switch leaves a correct workspace, and the re-base's note
+        runs this again."""
+        own = trees.diff(repo.git, base.tree, repo.tree_of(commit))
+        root, record = layer(repo, path), admin(repo, path)
+        write_atomic(root / "index-pending.json",
+                     canonical.dumps({rel: (list(e) if e else None) for rel, e in own.items()}))
+        linked = record / "index.restack"
+        linked.unlink(missing_ok=True)
+        os.link(base.index, linked)
+        os.replace(linked, record / "index")
+        write_atomic(root / "base", f"{base.tree}\n".encode())
 
     def command(self, repo: Repo, path: Path, argv: list[str], *, network: bool) -> list[str]:
         self._catch_up_index(repo, path)

@@ -235,10 +235,22 @@ def finish_pending_move(repo: Repo, sws: Sws) -> None:
         return
     if note["commit"] == sws.head:
         path = workspace_path(repo, sws.id)
-        for_path(repo, path).move_to(repo, path, sws.head, _note_changes(note))
+        for_path(repo, path).move_to(repo, path, sws.head, _note_changes(note), onto=sws.base)
         if sws.overlay is not None:
             overlay.mirror(repo, sws.id, sws.overlay)
     _pending_path(repo, sws.id).unlink()
+
+
+def settle_before_running(repo: Repo, sws_id: str) -> None:
+    """Before a program runs in the workspace: finish the files of a recorded
+    re-base a killed command left half-written, so the program sees exactly
+    the recorded head (takes the lock only when there is such a re-base)."""
+    if not _pending_path(repo, sws_id).is_file():
+        return
+    with checkout.ledger(repo) as ledger:
+        current = ledger.state.sws.get(sws_id)
+        if current is not None:
+            finish_pending_move(repo, current)
 
 
 def rebase(repo: Repo, ledger: Ledger, sws: Sws, onto: str, links: Mapping[str, str] | None = None) -> Sws:
@@ -492,6 +504,7 @@ def run(repo: Repo, key: str, argv: list[str]) -> RunResult:
     program = argv[0]
     if "/" not in program and shutil.which(program, path=env.get("PATH")) is None:
         raise BadInput(f"command not found: {program!r}; check the spelling or give its path")
+    settle_before_running(repo, sws.id)
     try:
         done = run_captured(repo, for_path(repo, path).command(repo, path, argv, network=True), cwd=path, env=env)
     except OSError as exc:

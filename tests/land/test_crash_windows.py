@@ -40,7 +40,7 @@ def test_checkout_update_cut_short_is_finished_by_the_next_command(jrepo: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     sid = workspace(jrepo, {"README.md": "landed\n"})
 
-    def crash(*_: object) -> None:
+    def crash(*_: object, **__: object) -> None:
         raise KeyboardInterrupt  # as if killed right after the refs moved
 
     monkeypatch.setattr(collapse_mod, "write_paths", crash)
@@ -81,7 +81,7 @@ def test_rebase_cut_short_never_turns_system_changes_into_workspace_edits(jrepo:
     sid = workspace(jrepo, {"README.md": "mine\n"})
     commit_files(jrepo, {"src/app.py": "theirs 1\n"}, "outside")
 
-    def crash(*_: object) -> None:
+    def crash(*_: object, **__: object) -> None:
         raise KeyboardInterrupt  # killed after the rebase event, before its files
 
     monkeypatch.setattr(type(for_repo(open_repo(jrepo))), "move_to", crash)

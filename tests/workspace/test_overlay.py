@@ -162,6 +162,71 @@ def test_an_overlay_workspace_collapses_through_a_gate_run_in_its_view(orepo: Pa
     assert jitos("verify").returncode == 0
 
 
+def upper_files(repo: Path, ws: sws.Workspace) -> set[str]:
+    upper = overlayfs.layer(open_repo(repo), ws.path) / "upper"
+    return {p.relative_to(upper).as_posix() for p in upper.rglob("*") if p.name != ".git" and not p.is_dir()}
+
+
+def test_a_rebase_moves_onto_the_systems_shared_base_when_it_exists(orepo: Path) -> None:
+    ws = new(orepo, "overlay")
+    sws.run(open_repo(orepo), ws.id, ["sh", "-c", "echo landed > README.md && echo built > out.log"])
+    commit_files(orepo, {"other.txt": "outside\n", "src/app.py": "print('theirs')\n"}, "outside")
+    later = sws.new(open_repo(orepo), from_rev="main")  # builds the system tree's base
+    first_base = overlayfs.Layers(open_repo(orepo), ws.path).base_tree
+    result = collapse(open_repo(orepo), ws.id, GatePolicy.from_options(open_repo(orepo), gate="false"))
+    assert result.outcome == "gate-failed" and result.rebased, result  # red, so the workspace stays
+    layers = overlayfs.Layers(open_repo(orepo), ws.path)
+    assert layers.base_tree == git(orepo, "rev-parse", "main^{tree}") != first_base
+    assert upper_files(orepo, ws) == {"README.md", "out.log"}  # only its own change and its ignored file
+    seen = sws.run(open_repo(orepo), ws.id, ["sh", "-c", "cat README.md src/app.py out.log; git status --porcelain"])
+    assert open_repo(orepo).store.get(seen.stdout) == b"landed\nprint('theirs')\nbuilt\n"
+    assert seen.snapshot.changed == ()
+    sws.discard(open_repo(orepo), later.id)
+    done = json.loads(jitos("gc", "--json").stdout)
+    assert done["bases"] == [first_base]  # nobody stands on the first base any more
+
+
+def test_a_rebase_without_the_systems_base_writes_the_systems_changes_above(orepo: Path) -> None:
+    ws = new(orepo, "overlay")
+    sws.run(open_repo(orepo), ws.id, ["sh", "-c", "echo landed > README.md"])
+    first_base = overlayfs.Layers(open_repo(orepo), ws.path).base_tree
+    commit_files(orepo, {"other.txt": "outside\n"}, "outside")
+    result = collapse(open_repo(orepo), ws.id, GatePolicy.from_options(open_repo(orepo), gate="false"))
+    assert result.outcome == "gate-failed" and result.rebased, result
+    seen = sws.run(open_repo(orepo), ws.id, ["sh", "-c", "cat README.md other.txt; git status --porcelain"])
+    assert open_repo(orepo).store.get(seen.stdout) == b"landed\noutside\n"
+    assert overlayfs.Layers(open_repo(orepo), ws.path).base_tree == first_base  # no checkout under the lock
+    assert upper_files(orepo, ws) == {"README.md", "other.txt"}
+
+
+@pytest.mark.parametrize("cut", ["after-index", "after-base"])
+def test_a_restack_cut_short_is_finished_by_the_next_command(orepo: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             cut: str) -> None:
+    """Killed inside the move onto the system's base: before the index's note,
+    or right after the lower layer switched; the next command finishes it."""
+    ws = new(orepo, "overlay")
+    sws.run(open_repo(orepo), ws.id, ["sh", "-c", "echo mine > README.md"])
+    commit_files(orepo, {"src/app.py": "print('theirs')\n"}, "outside")
+    sws.new(open_repo(orepo), from_rev="main")
+    real_write_atomic = overlayfs.write_atomic
+
+    def crash(path: Path, data: bytes, **kw: object) -> None:
+        if cut == "after-base" and path.name == "base":
+            real_write_atomic(path, data)
+        if path.name == ("index-pending.json" if cut == "after-index" else "base"):
+            raise KeyboardInterrupt
+        real_write_atomic(path, data, **kw)  # type: ignore[arg-type]
+
+    with monkeypatch.context() as patched, pytest.raises(KeyboardInterrupt):
+        patched.setattr(overlayfs, "write_atomic", crash)
+        collapse(open_repo(orepo), ws.id, GatePolicy.from_options(open_repo(orepo), gate="false"))
+    run = sws.run(open_repo(orepo), ws.id, ["sh", "-c", "cat README.md src/app.py && git status --porcelain"])
+    assert open_repo(orepo).store.get(run.stdout) == b"mine\nprint('theirs')\n"
+    assert run.snapshot.changed == ()
+    assert upper_files(orepo, ws) == {"README.md"}
+    assert json.loads(jitos("verify", "--json").stdout)["ok"]
+
+
 def test_without_network_a_step_cannot_reach_the_host(orepo: Path) -> None:
     import socket
 

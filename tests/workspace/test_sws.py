@@ -224,7 +224,7 @@ def test_diff_writes_nothing_while_a_recorded_rebase_still_has_files_to_rewrite(
     sws.snapshot(jr, ws.id)
     onto = commit_files(jrepo, {"src/app.py": "theirs\n"}, "outside")
 
-    def crash(*_: object) -> None:
+    def crash(*_: object, **__: object) -> None:
         raise KeyboardInterrupt  # killed after the rebase event, before its files
 
     monkeypatch.setattr(type(for_path(jr, ws.path)), "move_to", crash)
