@@ -12,6 +12,10 @@ Per size, on a generated repository (see kernel_bench.py) with `jitos init` and
               `git status --porcelain` + `git add -A` + `git commit` in a worktree
   git status  `git status --porcelain` inside the workspace's view (`jitos sws run`'s
               launcher) vs the same in a plain worktree
+  git status, again in the same view
+              the second `git status --porcelain` of one view (timed inside it, with
+              `date +%s%N`), as a gate, a shell or an agent step runs many: a new view
+              starts with OverlayFS's lookups cold; vs the same in a plain worktree
   read all    every file read (`git ls-files -z | xargs -0 cat`), the I/O a test suite
               does, inside the view vs in a plain worktree
 
@@ -119,11 +123,17 @@ def bench_size(base: Path, n: int, repeat: int, many: int | None) -> tuple[list[
     layers = overlayfs.layer(r, r.workspaces_dir / first)
     extra["one_disk"] = disk_usage(layers, overlayfs.admin(r, r.workspaces_dir / first), shared=r.jitos_dir / "bases")
     rows = {k: Row(k) for k in ("create", "create (in process)", "snapshot 10 files", "snapshot 10 files (in process)",
-                                "git status", "read all files")}
+                                "git status", "git status, again in the same view", "read all files")}
     plain = work / "plain"
     git(repo, "worktree", "add", "-q", "--detach", str(plain), "main")
     changed = paths[:: max(1, len(paths) // 10)][:10]
     read_all = ["sh", "-c", "git ls-files -z | xargs -0 cat > /dev/null"]
+    again = ["sh", "-c", ("git status --porcelain >/dev/null; s=$(date +%s%N); git status --porcelain >/dev/null; "
+                          "e=$(date +%s%N); echo $((e - s))")]
+
+    def ns_printed(argv: list[str], cwd: Path) -> float:
+        done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=True)
+        return int(done.stdout.strip().splitlines()[-1]) / 1e9
     def jitos_side(rep: int) -> None:
         made: dict[str, str] = {}
         rows["create"].jitos.append(timed(lambda: made.update(
@@ -138,6 +148,7 @@ def bench_size(base: Path, n: int, repeat: int, many: int | None) -> tuple[list[
                                                                                         inproc[0].id)))
         view_status = in_view(repo, made["id"], ["git", "status", "--porcelain"])
         rows["git status"].jitos.append(timed(lambda: run_cli(view_status, repo)))
+        rows["git status, again in the same view"].jitos.append(ns_printed(in_view(repo, made["id"], again), repo))
         view_read = in_view(repo, made["id"], read_all)
         rows["read all files"].jitos.append(timed(lambda: run_cli(view_read, repo)))
 
@@ -152,6 +163,7 @@ def bench_size(base: Path, n: int, repeat: int, many: int | None) -> tuple[list[
             git(target, "status", "--porcelain"), git(target, "add", "-A"), git(target, "commit", "-qm", "edit"))))
         rows["snapshot 10 files (in process)"].git.append(rows["snapshot 10 files"].git[-1])
         rows["git status"].git.append(timed(lambda: git(target, "status", "--porcelain")))
+        rows["git status, again in the same view"].git.append(ns_printed(again, target))
         rows["read all files"].git.append(timed(lambda: run_cli(read_all, target)))
 
     for rep in range(repeat):
