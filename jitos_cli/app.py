@@ -42,6 +42,7 @@ def global_options(
     debug: Annotated[bool, typer.Option("--debug", help="Print the traceback with an error.")] = False,
 ) -> None:
     options.debug = debug
+    core.finish_interrupted()
 
 
 app.command("init")(core.init)

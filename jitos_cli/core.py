@@ -154,3 +154,23 @@ def gc(json: JsonOpt = False) -> None:
         return
     out(f"removed {len(done.bases)} unused base(s), {len(done.layers)} stale workspace layer(s), "
         f"{done.temp_files} temp file(s); freed {done.freed / 1e6:.1f} MB")
+
+
+def finish_interrupted() -> None:
+    """Before any command in a repository: finish a checkout update a killed
+    collapse left (not from inside a step, whose view may be read-only: the
+    command that runs the step does it)."""
+    import os
+
+    if os.environ.get("JITOS_STEP"):
+        return
+    from kernel.base.repo import open_repo
+    from kernel.errors import JitosError
+    from kernel.workspace.checkout import finish_interrupted as finish
+
+    try:
+        repo = open_repo()
+    except JitosError:
+        return  # not in a repository: the command says so if it needs one
+    if finish(repo):
+        err("jitos: finished updating your checkout, which a killed collapse had left behind the branch")

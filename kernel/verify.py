@@ -22,6 +22,7 @@ from kernel.base.store import DIGEST_RE
 from kernel.errors import EXIT_OK, IntegrityError, JitosError
 from kernel.record import history, refs, state
 from kernel.record.history import HISTORY_REF
+from kernel.workspace.checkout import checkout_update_pending
 from kernel.workspace.sws import workspace_path
 
 DIGEST_KEYS = frozenset({"stdout", "stderr", "overlay", "log"})
@@ -102,6 +103,9 @@ def _check_refs(repo: Repo, st: state.State) -> list[str]:
         for name in repo.git.references
         if name.startswith("refs/jitos/") and name != HISTORY_REF
     }
+    if checkout_update_pending(repo):
+        problems.append("a killed collapse left your checkout behind the branch; any jitos command "
+                        "(e.g. `jitos status`) finishes the update")
     jitos_refs = repo.common_dir / "refs" / "jitos"
     for lock in sorted(jitos_refs.rglob("*.lock")) if jitos_refs.is_dir() else []:
         problems.append(f"stale git lock {lock} (left by a killed process); the next jitos write removes it")

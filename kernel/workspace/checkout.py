@@ -106,6 +106,23 @@ def done_checkout_update(repo: Repo) -> None:
     _checkout_note(repo).unlink(missing_ok=True)
 
 
+def checkout_update_pending(repo: Repo) -> bool:
+    """Whether a killed collapse left a checkout update to finish."""
+    return _checkout_note(repo).is_file()
+
+
+def finish_interrupted(repo: Repo) -> bool:
+    """Finish what a killed command left half-done (a checkout update, a ref
+    journal) before any command reads or writes: a read-only command too, so
+    your checkout never shows a landed change as staged for deletion. True
+    when there was a checkout update to finish."""
+    if not checkout_update_pending(repo):
+        return False
+    with ledger(repo, require_init=False):
+        pass
+    return True
+
+
 def finish_checkout_update(repo: Repo) -> None:
     """After a crash between a collapse's ref move and its checkout update: if the
     branch did move, bring each noted checkout along — only the paths still as

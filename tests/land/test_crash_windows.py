@@ -15,7 +15,7 @@ from kernel.verify import verify
 from kernel.workspace import sws
 from kernel.workspace.backend import for_repo
 from tests import edits
-from tests.conftest import commit_files, git
+from tests.conftest import commit_files, git, jitos
 from tests.land.test_collapse import PASS, policy, workspace
 
 
@@ -51,6 +51,25 @@ def test_checkout_update_cut_short_is_finished_by_the_next_command(jrepo: Path,
     sws.new(open_repo(jrepo))  # any recording command finishes the update first
     assert (jrepo / "README.md").read_text() == "landed\n"
     assert git(jrepo, "status", "--porcelain") == ""
+
+
+@pytest.mark.parametrize("command", [["status"], ["verify"], ["log"], ["sws", "list"]])
+def test_a_read_only_command_finishes_a_checkout_update_a_crash_left(jrepo: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                     command: list[str]) -> None:
+    sid = workspace(jrepo, {"README.md": "landed\n"})
+    with monkeypatch.context() as patched, pytest.raises(KeyboardInterrupt):
+        patched.setattr(collapse_mod, "write_paths", _killed)
+        collapse(open_repo(jrepo), sid, policy(jrepo, gate=PASS))
+    assert git(jrepo, "status", "--porcelain") != ""  # as a killed collapse leaves it
+    assert any("left your checkout behind" in p for p in verify(open_repo(jrepo)).problems)
+    done = jitos(*command)
+    assert "finished updating your checkout" in done.stderr
+    assert git(jrepo, "status", "--porcelain") == "" and (jrepo / "README.md").read_text() == "landed\n"
+    assert verify(open_repo(jrepo)).ok
+
+
+def _killed(*_: object) -> None:
+    raise KeyboardInterrupt  # as if killed right after the refs moved
 
 
 def test_a_stale_git_lock_on_the_history_ref_is_reported_and_cleared(jrepo: Path) -> None:
