@@ -74,6 +74,7 @@ def collapse_json(result: Any) -> dict[str, Any]:
         "rebased": result.rebased,
         "paths": list(result.paths),
         "left_behind": list(result.left_behind),
+        "kept": list(result.kept),
         "event": result.event,
     }
 
@@ -108,6 +109,9 @@ def _render_landed(result: Any) -> None:
     if result.left_behind:
         err(f"note: {len(result.left_behind)} path(s) changed after the gate started did not land; "
             f"they stay in the workspace folder: {', '.join(result.left_behind[:5])}")
+    if result.kept:
+        err(f"note: kept {len(result.kept)} path(s) history cannot hold (ignored files, nested git dirs) in "
+            f".git/jitos/kept/{result.sws}/: {', '.join(result.kept[:5])}")
 
 
 def _render_red_gate(g: Any, tail: tuple[str, ...]) -> None:

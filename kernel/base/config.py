@@ -7,6 +7,7 @@ Only reads files; never writes, never runs git.
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ SWS_BACKENDS = ("worktree", "overlay", "auto")
 
 _CONFIG_KEYS: dict[str, set[str]] = {
     "system": {"branch"},
-    "sws": {"include", "backend"},
+    "sws": {"include", "backend", "keep_unrecorded"},
     "gate": {"command", "timeout", "env"},
     "test": {"command"},
     "workers": {"agent", "shell"},
@@ -33,6 +34,7 @@ class Config:
 
     sws_include: tuple[str, ...] = ()
     sws_backend: str = "auto"
+    sws_keep_unrecorded: bool = True
     gate_command: tuple[str, ...] = ()
     raw: dict[str, Any] = field(default_factory=dict)
 
@@ -103,6 +105,9 @@ def _validate(path: Path, data: dict[str, Any]) -> None:
     include = data.get("sws", {}).get("include")
     if include is not None and not _is_names(include):
         raise BadInput(f"{path}: [sws] include must be a list of path patterns, e.g. [\".env\"]")
+    keep = data.get("sws", {}).get("keep_unrecorded")
+    if keep is not None and not isinstance(keep, bool):
+        raise BadInput(f"{path}: [sws] keep_unrecorded must be true or false")
     backend = data.get("sws", {}).get("backend")
     if backend is not None and backend not in SWS_BACKENDS:
         raise BadInput(f"{path}: [sws] backend must be one of {', '.join(SWS_BACKENDS)} (got {backend!r})")
@@ -136,7 +141,7 @@ def _check_worker(path: Path, kind: str, section: Any) -> None:
 def _check_timeout(path: Path, where: str, timeout: Any) -> None:
     if timeout is None:
         return
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < math.inf:
         raise BadInput(f"{path}: [{where}] timeout must be a positive number of seconds, e.g. timeout = 600")
 
 
@@ -159,4 +164,6 @@ def load_config(workdir: Path | None, jitos_dir: Path) -> Config:
     include = raw.get("sws", {}).get("include", [])
     backend = raw.get("sws", {}).get("backend", "auto")
     gate = _argv(raw.get("gate", {}).get("command"), "[gate] command")
-    return Config(sws_include=tuple(include), sws_backend=backend, gate_command=gate, raw=raw)
+    keep = raw.get("sws", {}).get("keep_unrecorded", True)
+    return Config(sws_include=tuple(include), sws_backend=backend, sws_keep_unrecorded=keep, gate_command=gate,
+                  raw=raw)

@@ -77,6 +77,7 @@ class CollapseResult:
     paths: tuple[str, ...] = field(default_factory=tuple)
     left_behind: tuple[str, ...] = ()
     gate_tail: tuple[str, ...] = ()  # the last lines of a red gate's log, to explain it on one screen
+    kept: tuple[str, ...] = ()  # what history cannot hold, moved to <git dir>/jitos/kept/<id>/
 
     @property
     def exit_code(self) -> int:
@@ -283,9 +284,9 @@ def _commit(repo: Repo, ledger: Ledger, request: _Request, ready: _Ready,
     done_checkout_update(repo)
     # Edits made while the gate ran (or files the gate wrote) were not tested,
     # so they did not land; the workspace folder stays while it holds any.
-    left = sws.remove_if_clean(repo, ledger.state.sws[ready.sws.id])
-    return ready.result("committed", commit, gate=result, gate_skipped=request.policy.skipped, event=rec.oid,
-                        paths=tuple(sorted(changed)), left_behind=left)
+    left, kept = sws.remove_if_clean(repo, ledger.state.sws[ready.sws.id])
+    return replace(ready.result("committed", commit, gate=result, gate_skipped=request.policy.skipped, event=rec.oid,
+                                paths=tuple(sorted(changed)), left_behind=left), kept=kept)
 
 
 def _record_collapse(ledger: Ledger, request: _Request, ready: _Ready, result: GateResult | None,

@@ -16,7 +16,7 @@ import os
 import re
 import shutil
 import stat
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ from kernel.errors import BadInput, JitosError, NotFound
 from kernel.record import history, state
 from kernel.record.locks import is_live
 from kernel.record.state import SWS_ACTIVE, Ledger, State, Sws
-from kernel.workspace import checkout, overlay, trees
+from kernel.workspace import checkout, leftovers, overlay, trees
 from kernel.workspace.backend import Reader, copy_included, for_path, for_repo
 from kernel.workspace.overlayfs import is_overlay
 
@@ -297,7 +297,8 @@ def scan(repo: Repo, sws: Sws) -> Scan:
     reader = backend.reader(repo, path)
     changes: dict[str, trees.Entry | None] = {}
     contents: dict[str, bytes] = {}
-    for rel in sorted(backend.candidates(repo, path, str(recorded.id))):
+    for rel in sorted(_with_nested_repositories(repo, reader, recorded,
+                                                backend.candidates(repo, path, str(recorded.id)))):
         _check_path(rel)
         seen = None if _rewritten(pending, rel) else _look(repo, reader, rel, _entry_in(recorded, rel))
         if seen is not None:
@@ -305,6 +306,40 @@ def scan(repo: Repo, sws: Sws) -> Scan:
             if data is not None:
                 contents[rel] = data
     return Scan(changes, contents)
+
+
+def _with_nested_repositories(repo: Repo, reader: Reader, recorded: pygit2.Tree,
+                              candidates: Iterable[str]) -> set[str]:
+    """The candidates, without what git cannot store (a nested repository's git
+    dir, `.Git`, `git~1`: kept aside when the workspace ends, see
+    `leftovers`), and with the files of every nested repository (a folder an
+    agent cloned or `git init`ed), which `git status` reports as one folder:
+    they are recorded as ordinary files, so they are never lost unseen."""
+    found: set[str] = set()
+    for rel in candidates:
+        rel = rel.rstrip("/")
+        if not leftovers.recordable(rel):
+            continue
+        found.add(rel)
+        full = reader.locate(rel)
+        if full is None or full.is_symlink() or not full.is_dir() or _entry_in(recorded, rel) is not None:
+            continue
+        if any(leftovers.git_refuses(name) for name in os.listdir(full)):
+            found |= _files_below(repo, full, rel)
+    return found
+
+
+def _files_below(repo: Repo, top: Path, rel: str) -> set[str]:
+    found = set()
+    for folder, dirs, files in os.walk(top):
+        dirs[:] = [d for d in dirs if not leftovers.git_refuses(d)]
+        prefix = rel + "/" + Path(folder).relative_to(top).as_posix()
+        prefix = prefix.removesuffix("/.") + "/"
+        for name in files + [d for d in dirs if os.path.islink(os.path.join(folder, d))]:
+            path = prefix + name
+            if not leftovers.git_refuses(name) and not repo.git.path_is_ignored(path):
+                found.add(path)
+    return found
 
 
 def _rewritten(pending: Mapping[str, trees.Entry | None], rel: str) -> bool:
@@ -465,10 +500,14 @@ def discard(repo: Repo, key: str, reason: str | None = None, force: bool = False
             if pending.changes:
                 kept = record_changes(repo, ledger, sws, label="snapshot before discard")
                 sws = ledger.state.sws[sws.id]
+        data: dict[str, object] = {"reason": reason, "head": sws.head}
+        set_aside = keep_unrecorded(repo, sws) if path.is_dir() else []
+        if set_aside:
+            data["kept"] = {"count": len(set_aside), "paths": set_aside[:SHOWN_PATHS]}
         ledger.record(
             "sws-discard",
             f"sws {sws.id}: discarded" + (f" — {reason}" if reason else ""),
-            data={"reason": reason, "head": sws.head},
+            data=data,
             links={"sws": sws.id},
         )
         for_path(repo, path).remove(repo, path)
@@ -477,18 +516,32 @@ def discard(repo: Repo, key: str, reason: str | None = None, force: bool = False
     return Snapshot(sws.id, kept.changed, sws.head, kept.event)
 
 
-def remove_if_clean(repo: Repo, sws: Sws) -> tuple[str, ...]:
+def keep_unrecorded(repo: Repo, sws: Sws) -> list[str]:
+    """Before the workspace's folder goes: move what its history cannot hold
+    (ignored files, a nested repository's git dir) to its kept folder, unless
+    `[sws] keep_unrecorded = false`; the paths moved."""
+    if not repo.config().sws_keep_unrecorded:
+        return []
+    path = workspace_path(repo, sws.id)
+    root = for_path(repo, path).new_files_root(repo, path)
+    return leftovers.set_aside(repo, root, repo.commit(sws.head).tree, sws.id)
+
+
+def remove_if_clean(repo: Repo, sws: Sws) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """After `sws` landed: remove its folder, unless it holds edits the landed
-    snapshot does not (made while the gate ran, or by the gate); those paths
-    are returned and the folder stays. Caller holds the ledger, and empties
-    the backend's trash once it is released."""
+    snapshot does not (made while the gate ran, or by the gate): then those
+    paths are returned first and the folder stays. Otherwise what history
+    cannot hold is kept aside first (returned second). Caller holds the
+    ledger, and empties the backend's trash once it is released."""
     path = workspace_path(repo, sws.id)
     if not path.is_dir():
-        return ()
+        return (), ()
     left = tuple(sorted(scan(repo, sws).changes))
-    if not left:
-        for_path(repo, path).remove(repo, path)
-    return left
+    if left:
+        return left, ()
+    kept = tuple(keep_unrecorded(repo, sws))
+    for_path(repo, path).remove(repo, path)
+    return (), kept
 
 
 def run(repo: Repo, key: str, argv: list[str]) -> RunResult:
