@@ -19,8 +19,8 @@ import blake3
 from kernel.base.files import write_atomic
 from kernel.errors import IntegrityError, NotFound
 
-DIGEST_RE = re.compile(r"^[0-9a-f]{64}$")
-re_prefix = re.compile(r"^[0-9a-f]{8,64}$")
+DIGEST_RE = re.compile(r"^[0-9a-f]{64}\Z")
+re_prefix = re.compile(r"^[0-9a-f]{8,64}\Z")
 _CHUNK = 1 << 20
 
 

@@ -31,8 +31,8 @@ from kernel.planner.model import (
 )
 from kernel.planner.templates import placeholders
 
-NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
-VAR_RE = re.compile(r"^\?[A-Za-z_][A-Za-z0-9_\-]*$")
+NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*\Z")
+VAR_RE = re.compile(r"^\?[A-Za-z_][A-Za-z0-9_\-]*\Z")
 
 
 def _where(origin: Origin | None, kind: str, name: str) -> str:

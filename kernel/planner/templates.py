@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from kernel.errors import BadInput
 
 _TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
-_REF = re.compile(r"^(?:config(?:\.[A-Za-z0-9_\-]+)+|[A-Za-z_][A-Za-z0-9_\-]*)$")
+_REF = re.compile(r"^(?:config(?:\.[A-Za-z0-9_\-]+)+|[A-Za-z_][A-Za-z0-9_\-]*)\Z")
 
 
 def placeholders(template: str, where: str) -> list[str]:

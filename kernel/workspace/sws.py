@@ -36,8 +36,8 @@ from kernel.workspace import checkout, leftovers, overlay, trees
 from kernel.workspace.backend import Reader, copy_included, for_path, for_repo
 from kernel.workspace.overlayfs import is_overlay
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
-ID_RE = re.compile(r"^[st][0-9]+$")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}\Z")
+ID_RE = re.compile(r"^[st][0-9]+\Z")
 SHOWN_PATHS = 200
 
 

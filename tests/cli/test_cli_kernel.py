@@ -152,6 +152,13 @@ def test_non_numeric_timeout_is_bad_input_naming_the_file(repo: Path) -> None:
     assert "config.toml: [gate] timeout" in jitos("init", check=2).stderr
 
 
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "0"])
+def test_a_timeout_that_is_not_a_finite_positive_number_is_bad_input(repo: Path, value: str) -> None:
+    (repo / ".jitos").mkdir()
+    (repo / ".jitos" / "config.toml").write_text(f'[workers.shell]\ntimeout = {value}\n')
+    assert "config.toml: [workers.shell] timeout must be a positive number" in jitos("init", check=2).stderr
+
+
 def test_plan_inside_a_workspace_reads_the_local_config(repo: Path) -> None:
     jitos("init")
     (repo / ".git" / "jitos" / "config.toml").write_text('[test]\ncommand = ["local-tests", "-x"]\n')

@@ -45,7 +45,8 @@ def test_new_from_a_bad_revision_is_refused_without_an_event(jrepo: Path, rev: s
     assert events(jrepo) == ["init"]
 
 
-@pytest.mark.parametrize("name", ["../x", "a..b", "x@{1}", "-rf", "has space", "x" * 300, "s12", "t3", "a.lock", ""])
+@pytest.mark.parametrize("name", ["../x", "a..b", "x@{1}", "-rf", "has space", "x" * 300, "s12", "t3", "a.lock", "",
+                                  "abc\n", "s1\n"])
 def test_unsafe_names_are_refused_without_an_event(jrepo: Path, name: str) -> None:
     with pytest.raises(BadInput, match="invalid workspace name"):
         sws.new(open_repo(jrepo), name=name)
