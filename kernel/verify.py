@@ -103,6 +103,9 @@ def _check_refs(repo: Repo, st: state.State) -> list[str]:
         for name in repo.git.references
         if name.startswith("refs/jitos/") and name != HISTORY_REF
     }
+    if refs.refused_journal(repo).is_file():
+        problems.append(f"a ref journal jitos did not write was refused, not replayed: {refs.refused_journal(repo)} "
+                        "(inspect it, then delete it)")
     if checkout_update_pending(repo):
         problems.append("a killed collapse left your checkout behind the branch; any jitos command "
                         "(e.g. `jitos status`) finishes the update")

@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import pygit2
+
 from kernel.base import canonical
 from kernel.base.files import Busy, exclusive, write_atomic
 from kernel.base.repo import Repo
@@ -71,6 +73,11 @@ def recover(repo: Repo) -> None:
     except FileNotFoundError:
         return
     moves = [RefMove(m["name"], m["old"], m["new"]) for m in record["moves"]]
+    if not _vouched(repo, moves):
+        # Not a journal jitos wrote (a worker with write access to the git dir
+        # can write one): never replay it, keep it for `jitos verify` to show.
+        journal.replace(refused_journal(repo))
+        return
     _clear_stale_locks(repo, moves)
     current = {m.name: read(repo, m.name) for m in moves}
     # Once the history ref is at its new value the event is recorded: finish every
@@ -82,6 +89,42 @@ def recover(repo: Repo) -> None:
         if pending:
             _apply(repo, pending, record["message"] + " (recovered)")
     journal.unlink()
+
+
+def refused_journal(repo: Repo) -> Path:
+    return repo.jitos_dir / "refs-journal.refused.json"
+
+
+def _vouched(repo: Repo, moves: Sequence[RefMove]) -> bool:
+    """Whether a journal is one jitos wrote: it moves the history ref from `old`
+    to an event commit whose parent is `old`, the event itself lists exactly
+    the journal's other jitos refs and their new values, and any other ref is
+    the branch of a collapse event following its commit. A journal is only a
+    way to finish an event; it can never move a ref the event does not name."""
+    history = [m for m in moves if m.name == "refs/jitos/history"]
+    if len(history) != 1 or history[0].new is None:
+        return False
+    try:
+        commit = repo.git.get(history[0].new)
+        if not isinstance(commit, pygit2.Commit) or \
+                [str(p) for p in commit.parent_ids] != ([history[0].old] if history[0].old else []):
+            return False
+        blob = commit.tree["event.json"]  # kernel.record.history's EVENT_FILE
+        if not isinstance(blob, pygit2.Blob):
+            return False
+        event = canonical.loads(blob.data)
+    except (KeyError, AttributeError, ValueError, TypeError):
+        return False
+    named = {m.name: m.new for m in moves if m.name.startswith("refs/jitos/") and m.name != "refs/jitos/history"}
+    if named != event.get("refs"):
+        return False
+    data = event.get("data") or {}
+    for m in moves:
+        if not m.name.startswith("refs/jitos/") and not (
+                event.get("kind") == "collapse" and m.name == f"refs/heads/{data.get('branch')}"
+                and m.old == data.get("parent") and m.new == data.get("commit")):
+            return False
+    return True
 
 
 def _clear_stale_locks(repo: Repo, moves: Sequence[RefMove]) -> None:

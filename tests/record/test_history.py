@@ -75,6 +75,33 @@ def test_a_journalled_move_left_by_a_dead_process_is_rolled_forward(jrepo: Path)
     assert verify(jr).ok
 
 
+def _forge(jr, moves: list[dict[str, str | None]]) -> None:  # type: ignore[no-untyped-def]
+    (jr.jitos_dir / "refs-journal.json").write_bytes(canonical.dumps({"message": "x", "moves": moves}))
+
+
+def test_a_journal_jitos_did_not_write_is_never_replayed(jrepo: Path) -> None:
+    jr = open_repo(jrepo)
+    st = state.load(jr)
+    main = git(jrepo, "rev-parse", "main")
+    evil = git(jrepo, "commit-tree", "-m", "ungated", f"{main}^{{tree}}", "-p", main)
+    # a branch move alone; and one riding on a real event that does not name it
+    event = history.Event(seq=2, kind="note", time=1700000000, summary="looks real")
+    oid = history.write_commit(jr, event, st.head)
+    for moves in ([{"name": "refs/heads/main", "old": main, "new": evil}],
+                  [{"name": history.HISTORY_REF, "old": st.head, "new": oid},
+                   {"name": "refs/heads/main", "old": main, "new": evil}],
+                  [{"name": history.HISTORY_REF, "old": st.head, "new": oid},
+                   {"name": "refs/jitos/system", "old": main, "new": evil}]):
+        _forge(jr, moves)
+        with refs.locked(jr):
+            pass
+        assert git(jrepo, "rev-parse", "main") == main and history.head(jr) == st.head
+        assert refs.read(jr, "refs/jitos/system") == main
+        assert any("ref journal jitos did not write" in p for p in verify(jr).problems)
+        refs.refused_journal(jr).unlink()
+    assert verify(jr).ok
+
+
 def test_sigkill_during_appends_leaves_history_verifiable(jrepo: Path) -> None:
     script = (
         "from kernel.record import state\nfrom kernel.base.repo import open_repo\n"
