@@ -37,13 +37,14 @@ import pygit2
 from kernel.base import canonical
 from kernel.base.policy import check_program, refuse_inside_worker
 from kernel.base.repo import Repo
-from kernel.errors import EXIT_CONFLICT, EXIT_GATE_RED, EXIT_OK, JitosError
+from kernel.errors import EXIT_CONFLICT, EXIT_GATE_RED, EXIT_OK, BadInput, JitosError
 from kernel.land import gate
 from kernel.land.adopt import adopt
 from kernel.land.gate import GatePolicy, GateResult, log_tail
 from kernel.land.merge import conflicts
 from kernel.record import history, refs, state
 from kernel.record.history import SYSTEM_REF
+from kernel.record.locks import is_live
 from kernel.record.state import Ledger, Sws
 from kernel.workspace import checkout, sws, trees
 from kernel.workspace.backend import for_repo
@@ -167,6 +168,11 @@ def _prepare(repo: Repo, request: _Request, *, snapshot: bool, adopted: tuple[st
     gate; or the result that ends the collapse here (a conflict, or nothing to land)."""
     with checkout.ledger(repo) as ledger:
         ws = sws.find_active(ledger.state, request.key)
+        if ws.task and request.links.get("task") != ws.task and is_live(repo, ws.task):
+            # A step of that task (a worker with JITOS_STEP unset, say) must not
+            # land its own work around the task's gate: refused before anything moves.
+            raise BadInput(f"workspace {ws.id} belongs to task {ws.task}, which is running; its own collapse step "
+                           f"lands it, gated (stop the task first to collapse it by hand)")
         if snapshot:  # later edits (made while a gate ran, or by the gate) are not landed
             sws.record_changes(repo, ledger, ws, label="before collapse")
         adopted += adopt(repo, ledger)

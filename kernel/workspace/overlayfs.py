@@ -30,7 +30,7 @@ from pathlib import Path
 import pygit2
 
 from kernel.base import canonical, sandbox
-from kernel.base.files import write_atomic
+from kernel.base.files import exclusive, write_atomic
 from kernel.base.repo import Repo
 from kernel.workspace import bases, trash, trees
 from kernel.workspace.checkout import stage
@@ -268,21 +268,28 @@ class OverlayWorkspace:
         # Rewriting a 50k-entry index costs ~0.1 s; only git run inside the view
         # reads it, so the entries wait in a note until a program runs there.
         note = layer(repo, path) / "index-pending.json"
-        pending = canonical.loads(note.read_bytes()) if note.is_file() else {}
-        pending.update({rel: (list(e) if e else None) for rel, e in entries.items()})
-        write_atomic(note, canonical.dumps(pending))
+        with exclusive(layer(repo, path) / "index-pending.lock", wait=60.0):
+            pending = canonical.loads(note.read_bytes()) if note.is_file() else {}
+            pending.update({rel: (list(e) if e else None) for rel, e in entries.items()})
+            write_atomic(note, canonical.dumps(pending))
         write_atomic(admin(repo, path) / "HEAD", f"{commit}\n".encode())
 
     def _catch_up_index(self, repo: Repo, path: Path) -> None:
-        """Bring the workspace's index to its recorded head before git can read it."""
+        """Bring the workspace's index to its recorded head before git can read
+        it. Parallel steps of one task start views at once: one catches up,
+        under a lock, and the others find the note gone."""
         note = layer(repo, path) / "index-pending.json"
         if not note.is_file():
             return
-        index = pygit2.Index(str(admin(repo, path) / "index"))
-        pending = canonical.loads(note.read_bytes()).items()
-        stage(index, {rel: (trees.Entry(e[0], e[1]) if e else None) for rel, e in pending})
-        index.write()  # a new file renamed into place: the base's index it was linked to stays as it was
-        note.unlink()
+        with exclusive(layer(repo, path) / "index-pending.lock", wait=60.0):
+            try:
+                pending = canonical.loads(note.read_bytes()).items()
+            except FileNotFoundError:
+                return
+            index = pygit2.Index(str(admin(repo, path) / "index"))
+            stage(index, {rel: (trees.Entry(e[0], e[1]) if e else None) for rel, e in pending})
+            index.write()  # a new file renamed into place: the base's index it was linked to stays as it was
+            note.unlink()
 
     def move_to(self, repo: Repo, path: Path, commit: str, changes: dict[str, trees.Entry | None], *,
                 onto: str) -> None:

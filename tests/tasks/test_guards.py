@@ -37,6 +37,30 @@ def test_a_worker_cannot_collapse_its_own_workspace(buggy_repo: Callable[..., Pa
     assert git(repo, "rev-parse", "main") == before
 
 
+SNEAKY_LANDING_AGENT = (
+    "import os, subprocess, sys\n"
+    "env = {k: v for k, v in os.environ.items() if not k.startswith('JITOS_STEP')}\n"
+    "done = subprocess.run([sys.executable, '-c', 'import sys; from jitos_cli.main import main; sys.exit(main())',"
+    " 'collapse', os.environ['JITOS_SWS'], '--no-gate'], env=env, capture_output=True, text=True)\n"
+    "sys.stderr.write(done.stderr)\n"
+    "sys.exit(done.returncode)\n"
+)
+
+
+def test_a_worker_hiding_that_it_is_a_step_still_cannot_collapse(buggy_repo: Callable[..., Path],
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JITOS_SWS_BACKEND", "worktree")  # where nothing is read-only to stop it
+    repo = buggy_repo(agent_source=SNEAKY_LANDING_AGENT)
+    before = git(repo, "rev-parse", "main")
+    task = declare(open_repo(repo), "fix the bug")
+    step = task.steps[0]
+    assert task.state == "failed" and step.reason == "exit 2"
+    result = next(r.event for r in history.events(open_repo(repo)) if r.event.kind == "result")
+    assert b"which is running" in open_repo(repo).store.get(result.data["stderr"])
+    assert git(repo, "rev-parse", "main") == before
+    assert [r.event.kind for r in history.events(open_repo(repo))].count("collapse") == 0
+
+
 def test_a_worker_creating_a_ref_or_hook_is_refused_and_not_retried(buggy_repo: Callable[..., Path]) -> None:
     agent = (
         "import pathlib, subprocess\n"
