@@ -57,6 +57,8 @@ def locked(repo: Repo) -> Iterator[None]:
     try:
         with exclusive(repo.lock_path, wait=LOCK_WAIT_SECONDS):
             recover(repo)
+            for lock in stale_locks(repo):
+                lock.unlink(missing_ok=True)
             yield
     except Busy as busy:
         raise JitosError(
@@ -89,6 +91,24 @@ def recover(repo: Repo) -> None:
         if pending:
             _apply(repo, pending, record["message"] + " (recovered)")
     journal.unlink()
+
+
+def stale_locks(repo: Repo) -> list[Path]:
+    """git `.lock` files on jitos refs older than git's grace period: only jitos
+    moves jitos refs, under its lock, so one that old was left by a killed
+    transaction."""
+    root = repo.common_dir / "refs" / "jitos"
+    if not root.is_dir():
+        return []
+    now = time.time()
+    found = []
+    for lock in sorted(root.rglob("*.lock")):
+        try:
+            if now - lock.stat().st_mtime > STALE_LOCK_SECONDS:
+                found.append(lock)
+        except FileNotFoundError:
+            continue
+    return found
 
 
 def refused_journal(repo: Repo) -> Path:

@@ -113,14 +113,14 @@ def checkout_update_pending(repo: Repo) -> bool:
 
 def finish_interrupted(repo: Repo) -> bool:
     """Finish what a killed command left half-done (a checkout update, a ref
-    journal) before any command reads or writes: a read-only command too, so
+    journal, a stale lock on a jitos ref) before any command reads or writes: a read-only command too, so
     your checkout never shows a landed change as staged for deletion. True
     when there was a checkout update to finish."""
-    if not checkout_update_pending(repo):
-        return False
-    with ledger(repo, require_init=False):
-        pass
-    return True
+    pending = checkout_update_pending(repo)
+    if pending or refs.stale_locks(repo) or (repo.jitos_dir / "refs-journal.json").is_file():
+        with ledger(repo, require_init=False):
+            pass
+    return pending
 
 
 def finish_checkout_update(repo: Repo) -> None:
