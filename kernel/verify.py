@@ -109,8 +109,7 @@ def _check_refs(repo: Repo, st: state.State) -> list[str]:
     if checkout_update_pending(repo):
         problems.append("a killed collapse left your checkout behind the branch; any jitos command "
                         "(e.g. `jitos status`) finishes the update")
-    jitos_refs = repo.common_dir / "refs" / "jitos"
-    for lock in sorted(jitos_refs.rglob("*.lock")) if jitos_refs.is_dir() else []:
+    for lock in refs.stale_locks(repo):
         problems.append(f"stale git lock {lock} (left by a killed process); any jitos command removes it")
     for name in sorted(set(actual) | set(st.refs)):
         want, have = st.refs.get(name), actual.get(name)

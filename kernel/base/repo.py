@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import pygit2
+from pygit2.enums import RepositoryOpenFlag
 
 from kernel.base.config import Config, load_config
 from kernel.base.store import Store
@@ -105,3 +106,14 @@ def resolve_commit(repo: Repo, rev: str) -> pygit2.Commit:
     except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
         raise NotFound(f"unknown revision {rev!r}; check `git log` for a branch, tag or commit id") from None
     return commit
+
+
+def head_of(folder: Path | str, *, git_dir: bool = False) -> str | None:
+    """The commit HEAD names in another repository: the checkout at `folder`
+    (a submodule's, say) or, with `git_dir`, that git dir itself, whose work
+    tree may show only inside a view. None when there is none."""
+    flags = RepositoryOpenFlag.BARE | RepositoryOpenFlag.NO_SEARCH if git_dir else RepositoryOpenFlag.DEFAULT
+    try:
+        return str(pygit2.Repository(str(folder), flags=flags).head.target)
+    except (pygit2.GitError, KeyError, ValueError):
+        return None

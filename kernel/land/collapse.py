@@ -121,10 +121,10 @@ class _Ready:
 
     def result(self, outcome: str, system: str, *, conflicts: tuple[str, ...] = (), gate: GateResult | None = None,
                gate_skipped: str | None = None, event: str = "", paths: tuple[str, ...] = (),
-               left_behind: tuple[str, ...] = ()) -> CollapseResult:
+               left_behind: tuple[str, ...] = (), kept: tuple[str, ...] = ()) -> CollapseResult:
         """How this collapse ended: `outcome`, with the system as it then was."""
         return CollapseResult(self.sws.id, outcome == "committed", system, outcome, conflicts, gate, gate_skipped,
-                              self.adopted, self.rebased, event, paths, left_behind)
+                              self.adopted, self.rebased, event, paths, left_behind, kept=kept)
 
 
 def collapse(
@@ -291,8 +291,8 @@ def _commit(repo: Repo, ledger: Ledger, request: _Request, ready: _Ready,
     # Edits made while the gate ran (or files the gate wrote) were not tested,
     # so they did not land; the workspace folder stays while it holds any.
     left, kept = sws.remove_if_clean(repo, ledger.state.sws[ready.sws.id])
-    return replace(ready.result("committed", commit, gate=result, gate_skipped=request.policy.skipped, event=rec.oid,
-                                paths=tuple(sorted(changed)), left_behind=left), kept=kept)
+    return ready.result("committed", commit, gate=result, gate_skipped=request.policy.skipped, event=rec.oid,
+                        paths=tuple(sorted(changed)), left_behind=left, kept=kept)
 
 
 def _record_collapse(ledger: Ledger, request: _Request, ready: _Ready, result: GateResult | None,

@@ -111,6 +111,11 @@ def stale_locks(repo: Repo) -> list[Path]:
     return found
 
 
+def journal_pending(repo: Repo) -> bool:
+    """Whether a killed move left a journal for the next lock holder to finish."""
+    return _journal(repo).is_file()
+
+
 def refused_journal(repo: Repo) -> Path:
     return repo.jitos_dir / "refs-journal.refused.json"
 

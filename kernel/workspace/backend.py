@@ -29,7 +29,7 @@ import pygit2
 from kernel.base import sandbox
 from kernel.base.config import SWS_BACKENDS
 from kernel.base.policy import environ_for_git_child
-from kernel.base.repo import Repo
+from kernel.base.repo import Repo, head_of
 from kernel.errors import BadInput, JitosError
 from kernel.workspace import trash, trees
 from kernel.workspace.checkout import stage, write_paths
@@ -238,7 +238,7 @@ class FolderReader:
         return str(self.checkout.create_blob_fromworkdir(rel))  # clean filters (eol, …) applied
 
     def submodule_head(self, rel: str) -> str | None:
-        return trees.head_of(self.root / rel)
+        return head_of(self.root / rel)
 
 
 _GIT_WORKTREE = GitWorktree()

@@ -113,11 +113,11 @@ def checkout_update_pending(repo: Repo) -> bool:
 
 def finish_interrupted(repo: Repo) -> bool:
     """Finish what a killed command left half-done (a checkout update, a ref
-    journal, a stale lock on a jitos ref) before any command reads or writes: a read-only command too, so
-    your checkout never shows a landed change as staged for deletion. True
-    when there was a checkout update to finish."""
+    journal, a stale lock on a jitos ref) before any command reads or writes:
+    a read-only command too, so your checkout never shows a landed change as
+    staged for deletion. True when there was a checkout update to finish."""
     pending = checkout_update_pending(repo)
-    if pending or refs.stale_locks(repo) or (repo.jitos_dir / "refs-journal.json").is_file():
+    if pending or refs.journal_pending(repo) or refs.stale_locks(repo):
         with ledger(repo, require_init=False):
             pass
     return pending

@@ -31,7 +31,7 @@ import pygit2
 
 from kernel.base import canonical, sandbox
 from kernel.base.files import exclusive, write_atomic
-from kernel.base.repo import Repo
+from kernel.base.repo import Repo, head_of
 from kernel.workspace import bases, trash, trees
 from kernel.workspace.checkout import stage
 
@@ -163,18 +163,10 @@ class Layers:
             self._delete(rel)
         for rel, entry in sorted((p, e) for p, e in changes.items() if e is not None):
             self._clear(rel)
-            if self._lower_shows(rel) and self._lower_entry(rel) == entry:
+            if self._lower_shows(rel) and trees.entry_at(self.tree, rel) == entry:
                 continue  # the base has it: the upper layer holds only what differs
             self._folders_for(rel)
-            self._clear(rel)
             self._put(rel, entry)
-
-    def _lower_entry(self, rel: str) -> trees.Entry | None:
-        try:
-            obj = self.tree[rel]
-        except KeyError:
-            return None
-        return trees.Entry(str(obj.id), int(obj.filemode))
 
     def _lower_shows(self, rel: str) -> bool:
         gone, hidden = self._shadow(rel)
@@ -379,10 +371,10 @@ class LayerReader:
             return None
         link = full / ".git"
         if not link.is_file():
-            return trees.head_of(full)
+            return head_of(full)
         # git wrote the link relative to where the folder shows in the view
         target = link.read_text().strip().removeprefix("gitdir:").strip()
-        return trees.head_of(os.path.normpath(self.view / rel / target), git_dir=True)
+        return head_of(os.path.normpath(self.view / rel / target), git_dir=True)
 
     def blob(self, rel: str, full: Path) -> str:
         data = full.read_bytes()

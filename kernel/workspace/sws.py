@@ -300,7 +300,7 @@ def scan(repo: Repo, sws: Sws) -> Scan:
     for rel in sorted(_with_nested_repositories(repo, reader, recorded,
                                                 backend.candidates(repo, path, str(recorded.id)))):
         _check_path(rel)
-        seen = None if _rewritten(pending, rel) else _look(repo, reader, rel, _entry_in(recorded, rel))
+        seen = None if _rewritten(pending, rel) else _look(repo, reader, rel, trees.entry_at(recorded, rel))
         if seen is not None:
             changes[rel], data = seen
             if data is not None:
@@ -322,7 +322,7 @@ def _with_nested_repositories(repo: Repo, reader: Reader, recorded: pygit2.Tree,
             continue
         found.add(rel)
         full = reader.locate(rel)
-        if full is None or full.is_symlink() or not full.is_dir() or _entry_in(recorded, rel) is not None:
+        if full is None or full.is_symlink() or not full.is_dir() or trees.entry_at(recorded, rel) is not None:
             continue
         if any(leftovers.git_refuses(name) for name in os.listdir(full)):
             found |= _files_below(repo, full, rel)
@@ -333,10 +333,10 @@ def _files_below(repo: Repo, top: Path, rel: str) -> set[str]:
     found = set()
     for folder, dirs, files in os.walk(top):
         dirs[:] = [d for d in dirs if not leftovers.git_refuses(d)]
-        prefix = rel + "/" + Path(folder).relative_to(top).as_posix()
-        prefix = prefix.removesuffix("/.") + "/"
+        below = Path(folder).relative_to(top).as_posix()
+        prefix = rel if below == "." else f"{rel}/{below}"
         for name in files + [d for d in dirs if os.path.islink(os.path.join(folder, d))]:
-            path = prefix + name
+            path = f"{prefix}/{name}"
             if not leftovers.git_refuses(name) and not repo.git.path_is_ignored(path):
                 found.add(path)
     return found
@@ -349,14 +349,6 @@ def _rewritten(pending: Mapping[str, trees.Entry | None], rel: str) -> bool:
         return True
     parts = rel.split("/")
     return any(pending.get("/".join(parts[:i])) is not None for i in range(1, len(parts)))
-
-
-def _entry_in(tree: pygit2.Tree, rel: str) -> trees.Entry | None:
-    try:
-        obj = tree[rel]
-    except KeyError:
-        return None
-    return trees.Entry(str(obj.id), int(obj.filemode))
 
 
 def _look(repo: Repo, reader: Reader, rel: str,
@@ -501,9 +493,9 @@ def discard(repo: Repo, key: str, reason: str | None = None, force: bool = False
                 kept = record_changes(repo, ledger, sws, label="snapshot before discard")
                 sws = ledger.state.sws[sws.id]
         data: dict[str, object] = {"reason": reason, "head": sws.head}
-        set_aside = keep_unrecorded(repo, sws) if path.is_dir() else []
-        if set_aside:
-            data["kept"] = {"count": len(set_aside), "paths": set_aside[:SHOWN_PATHS]}
+        moved_aside = keep_unrecorded(repo, sws) if path.is_dir() else []
+        if moved_aside:
+            data["kept"] = {"count": len(moved_aside), "paths": moved_aside[:SHOWN_PATHS]}
         ledger.record(
             "sws-discard",
             f"sws {sws.id}: discarded" + (f" — {reason}" if reason else ""),

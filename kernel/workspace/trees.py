@@ -12,11 +12,9 @@ Writes only tree objects; never reads or writes a work tree, an index or a ref.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import NamedTuple
 
 import pygit2
-from pygit2.enums import RepositoryOpenFlag
 
 TREE_MODE = 0o040000
 BLOB_MODE = 0o100644
@@ -122,12 +120,11 @@ def _apply_leaf(builder: pygit2.TreeBuilder, base_items: Mapping[str, tuple[str,
         builder.insert(name, pygit2.Oid(hex=entry.oid), entry.mode)
 
 
-def head_of(folder: Path | str, *, git_dir: bool = False) -> str | None:
-    """The commit HEAD names in the checkout at `folder` (or, with `git_dir`,
-    the git dir itself, whose work tree may show only inside a view); None
-    when there is none."""
-    flags = RepositoryOpenFlag.BARE | RepositoryOpenFlag.NO_SEARCH if git_dir else RepositoryOpenFlag.DEFAULT
+
+def entry_at(tree: pygit2.Tree, rel: str) -> Entry | None:
+    """What `rel` points at in `tree` (None: nothing)."""
     try:
-        return str(pygit2.Repository(str(folder), flags=flags).head.target)
-    except (pygit2.GitError, KeyError, ValueError):
+        obj = tree[rel]
+    except KeyError:
         return None
+    return Entry(str(obj.id), int(obj.filemode))
