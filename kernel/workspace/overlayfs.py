@@ -226,7 +226,8 @@ class OverlayWorkspace:
         tree = repo.tree_of(commit)
         base = bases.ensure(repo, tree)
         root = layer(repo, path)
-        shutil.rmtree(root, ignore_errors=True)  # left by a process that died before recording it
+        if root.exists():  # left by a process that died before recording it
+            trash.set_aside(repo, root, f"layers-{path.name}")
         (root / "upper").mkdir(parents=True)
         (root / "work").mkdir()
         path.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,9 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from kernel.base.repo import Repo
 
@@ -29,4 +31,15 @@ def empty(repo: Repo) -> None:
     trash = folder(repo)
     if trash.is_dir():
         for entry in os.listdir(trash):
-            shutil.rmtree(trash / entry, ignore_errors=True)
+            shutil.rmtree(trash / entry, onerror=_open_up_and_retry)
+
+
+def _open_up_and_retry(_func: Callable[..., Any], path: str, _exc: object) -> None:
+    """OverlayFS leaves its `work/work` folder with mode 000: a user who is not
+    root cannot list it until it is theirs to open again."""
+    try:
+        os.chmod(path, 0o700, follow_symlinks=False)
+    except (OSError, NotImplementedError):
+        return  # gone already, or not ours: `jitos gc` reports what is left
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)

@@ -43,10 +43,9 @@ def test_checkout_update_cut_short_is_finished_by_the_next_command(jrepo: Path,
     def crash(*_: object, **__: object) -> None:
         raise KeyboardInterrupt  # as if killed right after the refs moved
 
-    monkeypatch.setattr(collapse_mod, "write_paths", crash)
-    with pytest.raises(KeyboardInterrupt):
+    with monkeypatch.context() as patched, pytest.raises(KeyboardInterrupt):
+        patched.setattr(collapse_mod, "write_paths", crash)
         collapse(open_repo(jrepo), sid, policy(jrepo, gate=PASS))
-    monkeypatch.undo()
     assert git(jrepo, "show", "main:README.md") == "landed"
     sws.new(open_repo(jrepo))  # any recording command finishes the update first
     assert (jrepo / "README.md").read_text() == "landed\n"
@@ -111,10 +110,9 @@ def test_rebase_cut_short_never_turns_system_changes_into_workspace_edits(jrepo:
     def crash(*_: object, **__: object) -> None:
         raise KeyboardInterrupt  # killed after the rebase event, before its files
 
-    monkeypatch.setattr(type(for_repo(open_repo(jrepo))), "move_to", crash)
-    with pytest.raises(KeyboardInterrupt):
+    with monkeypatch.context() as patched, pytest.raises(KeyboardInterrupt):
+        patched.setattr(type(for_repo(open_repo(jrepo))), "move_to", crash)
         collapse(open_repo(jrepo), sid, policy(jrepo, gate="false"))
-    monkeypatch.undo()
     commit_files(jrepo, {"src/app.py": "theirs 2\n"}, "outside again")
     result = collapse(open_repo(jrepo), sid, policy(jrepo, gate=PASS))
     assert result.committed, result.conflicts

@@ -340,6 +340,8 @@ if jitos sws run "$a" -- sh -c "echo evil > $1/README.md" 2>err.txt; then exit 1
 grep -q 'Read-only file system' err.txt
 jitos sws run "$b" -- cat README.md gone.txt 2>/dev/null
 git show "refs/jitos/sws/$a:n/m/f"
+jitos sws discard "$b" >/dev/null
+test -z "$(ls -A .git/jitos/trash)"
 jitos verify >/dev/null
 """
 

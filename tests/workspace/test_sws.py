@@ -228,10 +228,9 @@ def test_diff_writes_nothing_while_a_recorded_rebase_still_has_files_to_rewrite(
     def crash(*_: object, **__: object) -> None:
         raise KeyboardInterrupt  # killed after the rebase event, before its files
 
-    monkeypatch.setattr(type(for_path(jr, ws.path)), "move_to", crash)
-    with pytest.raises(KeyboardInterrupt), checkout.ledger(jr) as ledger:
+    with monkeypatch.context() as patched, pytest.raises(KeyboardInterrupt), checkout.ledger(jr) as ledger:
+        patched.setattr(type(for_path(jr, ws.path)), "move_to", crash)
         sws.rebase(jr, ledger, ledger.state.sws[ws.id], onto)
-    monkeypatch.undo()
     write(ws, "new.txt", "new\n")
     folder = files(ws)
     head, history_head = output(ws, "git", "rev-parse", "HEAD"), history.head(jr)
