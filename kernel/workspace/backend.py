@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +33,7 @@ from kernel.base.policy import environ_for_git_child
 from kernel.base.repo import Repo, head_of
 from kernel.errors import BadInput, JitosError
 from kernel.workspace import trash, trees
-from kernel.workspace.checkout import stage, write_paths
+from kernel.workspace.checkout import stage, write_index, write_paths
 from kernel.workspace.overlayfs import OverlayWorkspace, is_overlay
 
 
@@ -73,6 +74,9 @@ class Backend(Protocol):
 
     def empty_trash(self, repo: Repo) -> None:
         """Delete what `remove` set aside, also what a killed process left; call it without the lock."""
+
+
+INDEX_LOCK_GRACE_SECONDS = 2.0
 
 
 class Reader(Protocol):
@@ -155,7 +159,7 @@ class GitWorktree:
         wt = pygit2.Repository(str(path))
         index = wt.index
         stage(index, entries)
-        index.write()
+        write_index(index, Path(wt.path) / "index", f"workspace {path.name}")
         # The worktree's own HEAD, private to this workspace folder; the shared
         # refs/jitos/sws/<id> moved (compare-and-swap) in the event before this.
         wt.set_head(pygit2.Oid(hex=commit))
@@ -176,6 +180,13 @@ class GitWorktree:
         return path
 
     def command(self, repo: Repo, path: Path, argv: list[str], *, network: bool) -> list[str]:
+        # A git index lock a killed program left would fail recording what this
+        # command writes, after it ran: refuse first (a live git holds it for milliseconds).
+        lock = Path(pygit2.Repository(str(path)).path) / "index.lock"
+        if lock.exists() and time.time() - lock.stat().st_mtime > INDEX_LOCK_GRACE_SECONDS:
+            raise BadInput(f"the git index of workspace {path.name} is locked ({lock}) by a git command that "
+                           f"is still running there, or was killed; if none is running, remove it (rm {lock}) "
+                           "and run the command again")
         return list(argv)  # runs in the real folder; writes elsewhere are detected afterwards
 
     def remove(self, repo: Repo, path: Path) -> None:

@@ -41,13 +41,27 @@ def write_paths(repo: Repo, root: Path, changes: dict[str, trees.Entry | None]) 
     """Make the files under `root` match `changes` (deletions first, so a file
     can become a folder and back), then record them in that checkout's index
     with fresh stat data, as `git merge --ff-only` would."""
-    index = pygit2.Repository(str(root)).index
+    there = pygit2.Repository(str(root))
+    index = there.index
     for rel in sorted((p for p, e in changes.items() if e is None), reverse=True):
         _delete(root, index, rel)
     for rel, entry in sorted((p, e) for p, e in changes.items() if e is not None):
         _make_way(root, root / rel)
         _write(repo, root, index, rel, entry)
-    index.write()
+    write_index(index, Path(there.path) / "index", str(root))
+
+
+def write_index(index: pygit2.Index, path: Path, where: str) -> None:
+    """Write `index` (kept at `path`) to disk; a clear error, naming the lock
+    and how to clear it, when git holds it (a running git, or one killed)."""
+    try:
+        index.write()
+    except pygit2.GitError as err:
+        if "locked" not in str(err):
+            raise
+        raise BadInput(f"the git index of {where} is locked ({path}.lock): another git command is running "
+                       f"there, or one was killed; if none is running, remove it (rm {path}.lock) and run "
+                       "the command again") from None
 
 
 def _delete(root: Path, index: pygit2.Index, rel: str) -> None:
@@ -179,10 +193,12 @@ def checkouts_of(repo: Repo, branch: str) -> list[Path]:
 
 def refuse_locked_index(roots: Iterable[Path]) -> None:
     """Bad input (nothing changed yet) when git holds the index of one of `roots`."""
-    locked = [str(root) for root in roots if (Path(pygit2.Repository(str(root)).path) / "index.lock").exists()]
-    if locked:
-        raise BadInput(f"the index of your checkout at {locked[0]} is locked (index.lock: another git "
-                       "command is running, or one crashed); nothing was changed — try again")
+    for root in roots:
+        lock = Path(pygit2.Repository(str(root)).path) / "index.lock"
+        if lock.exists():
+            raise BadInput(f"the git index of your checkout at {root} is locked ({lock}): another git command "
+                           f"is running there, or one was killed; nothing was changed — if none is running, "
+                           f"remove it (rm {lock}) and run the command again")
 
 
 def local_edits(repo: Repo, root: Path, base_tree: str, changes: Mapping[str, trees.Entry | None]) -> list[str]:

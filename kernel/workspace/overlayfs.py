@@ -33,7 +33,7 @@ from kernel.base import canonical, sandbox
 from kernel.base.files import exclusive, write_atomic
 from kernel.base.repo import Repo, head_of
 from kernel.workspace import bases, trash, trees
-from kernel.workspace.checkout import stage
+from kernel.workspace.checkout import stage, write_index
 
 OPAQUE = "user.overlay.opaque"
 # The index a workspace starts with holds the base checkout's stat data; inside
@@ -279,9 +279,11 @@ class OverlayWorkspace:
                 pending = canonical.loads(note.read_bytes()).items()
             except FileNotFoundError:
                 return
-            index = pygit2.Index(str(admin(repo, path) / "index"))
+            where = admin(repo, path) / "index"
+            index = pygit2.Index(str(where))
             stage(index, {rel: (trees.Entry(e[0], e[1]) if e else None) for rel, e in pending})
-            index.write()  # a new file renamed into place: the base's index it was linked to stays as it was
+            # A new file renamed into place: the base's index it was linked to stays as it was.
+            write_index(index, where, f"workspace {path.name}")
             note.unlink()
 
     def move_to(self, repo: Repo, path: Path, commit: str, changes: dict[str, trees.Entry | None], *,

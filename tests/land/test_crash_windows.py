@@ -213,3 +213,50 @@ def test_submodules_are_kept_and_follow_a_rebase(make_repo, monkeypatch, tmp_pat
     moved = collapse(open_repo(path), ws.id, policy(path, gate=PASS))
     assert moved.committed, moved.conflicts
     assert git(path, "rev-parse", "main:sub") == first
+
+
+def _stale(lock: Path) -> None:
+    lock.write_text("")
+    old = time.time() - 60
+    os.utime(lock, (old, old))
+
+
+def test_a_stale_index_lock_in_a_workspace_is_a_clear_error_before_anything_runs(
+        jrepo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JITOS_SWS_BACKEND", "worktree")
+    ws = sws.new(open_repo(jrepo))
+    lock = Path(git(ws.path, "rev-parse", "--absolute-git-dir")) / "index.lock"
+    _stale(lock)
+    events = len(history.events(open_repo(jrepo)))
+    done = jitos("sws", "run", ws.id, "--", "sh", "-c", "echo x > ran", check=2)
+    assert f"rm {lock}" in done.stderr and "internal error" not in done.stderr
+    assert not (ws.path / "ran").exists() and len(history.events(open_repo(jrepo))) == events
+    lock.unlink()
+    jitos("sws", "run", ws.id, "--", "sh", "-c", "echo x > ran")
+    assert edits.read(ws, "ran") == "x\n"
+
+
+def test_a_stale_index_lock_in_the_checkout_is_a_clear_error_and_nothing_moves(jrepo: Path) -> None:
+    sid = workspace(jrepo, {"README.md": "landed\n"})
+    lock = jrepo / ".git" / "index.lock"
+    _stale(lock)
+    main = git(jrepo, "rev-parse", "main")
+    done = jitos("collapse", sid, "--gate", PASS, check=2)
+    assert f"rm {lock}" in done.stderr and git(jrepo, "rev-parse", "main") == main
+
+
+def test_a_stale_index_lock_in_an_overlay_workspace_is_a_clear_error(jrepo: Path) -> None:
+    from kernel.base import sandbox
+    from kernel.workspace.overlayfs import admin
+
+    if not sandbox.support().available:
+        pytest.skip(f"no namespaces here: {sandbox.support().reason}")
+    ws = sws.new(open_repo(jrepo))
+    jitos("sws", "run", ws.id, "--", "sh", "-c", "echo x > one")  # recorded: the index waits for the next view
+    lock = admin(open_repo(jrepo), ws.path) / "index.lock"
+    _stale(lock)
+    events = len(history.events(open_repo(jrepo)))
+    done = jitos("sws", "run", ws.id, "--", "sh", "-c", "echo y > two", check=2)
+    assert f"rm {lock}" in done.stderr and len(history.events(open_repo(jrepo))) == events
+    lock.unlink()
+    assert not edits.exists(ws, "two")
