@@ -12,11 +12,14 @@ problem is a line in the result, whose `exit_code` says how `jitos verify` ends.
 
 from __future__ import annotations
 
+import re
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from kernel.base import canonical
+from kernel.base.policy import environ_for_git_child
 from kernel.base.repo import Repo
 from kernel.base.store import DIGEST_RE
 from kernel.errors import EXIT_OK, IntegrityError, JitosError
@@ -26,6 +29,9 @@ from kernel.workspace.checkout import checkout_update_pending
 from kernel.workspace.sws import workspace_path
 
 DIGEST_KEYS = frozenset({"stdout", "stderr", "overlay", "log"})
+#: Keys of event data whose value is a git object id (commit or tree) jitos recorded.
+OBJECT_KEYS = frozenset({"base", "from", "commit", "parent", "head", "system", "tree", "onto"})
+_OID = re.compile(r"[0-9a-f]{40}\Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +56,16 @@ def _digests(value: Any, key: str = "") -> Iterator[str]:
             yield from _digests(item, key)
     elif isinstance(value, str) and key in DIGEST_KEYS and DIGEST_RE.match(value):
         yield value
+
+
+def _object_ids(value: Any, key: str = "") -> Iterator[tuple[str, str]]:
+    """(key, id) for every git object id event data names (`gate.event`: a history event)."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _object_ids(v, f"{key}.{k}" if key else k)
+    elif isinstance(value, str) and _OID.match(value) and (key.rsplit(".", 1)[-1] in OBJECT_KEYS
+                                                           or key == "gate.event"):
+        yield key, value
 
 
 def verify(repo: Repo) -> VerifyResult:
@@ -92,6 +108,7 @@ def _verify(repo: Repo, head: str) -> VerifyResult:
     problems += _check_refs(repo, st)
     objects, store_problems = _check_store(repo, chain)
     problems += store_problems
+    problems += _check_objects(repo, chain)
     problems += _check_workspaces(repo, st, chain)
     return VerifyResult(not problems, len(chain), objects, tuple(problems))
 
@@ -130,13 +147,65 @@ def _check_store(repo: Repo, chain: list[history.Recorded]) -> tuple[int, list[s
             store.check(digest)
         except JitosError as err:
             problems.append(str(err))
+    manifests: set[str] = set()
     for rec in chain:
         for digest in _digests(dict(rec.event.data)):
             if not store.has(digest):
                 problems.append(
                     f"event seq {rec.event.seq} ({rec.event.kind}) names store object {digest[:12]}, which is missing"
                 )
+        overlay = rec.event.data.get("overlay")
+        if isinstance(overlay, str) and overlay not in manifests and store.has(overlay):
+            manifests.add(overlay)
+            problems += _check_manifest(repo, rec, overlay)
     return count, problems
+
+
+def _check_manifest(repo: Repo, rec: history.Recorded, digest: str) -> list[str]:
+    """Every file content an overlay manifest names is in the store."""
+    try:
+        entries = canonical.loads(repo.store.get(digest))["entries"]
+        named = sorted((rel, e["digest"]) for rel, e in entries.items() if "digest" in e)
+    except (JitosError, KeyError, TypeError, ValueError, AttributeError) as err:
+        return [f"event seq {rec.event.seq} ({rec.event.kind}): overlay manifest {digest[:12]} is unreadable ({err})"]
+    return [f"event seq {rec.event.seq} ({rec.event.kind}): overlay manifest {digest[:12]} names {rel}'s content "
+            f"{content[:12]}, which is missing from the store" for rel, content in named if not repo.store.has(content)]
+
+
+def _check_objects(repo: Repo, chain: list[history.Recorded]) -> list[str]:
+    """Every commit and tree an event names exists with everything it reaches
+    (blobs of a snapshot, say: without them it cannot be collapsed or
+    restored), and a gate result a collapse relies on is an event in history."""
+    problems: list[str] = []
+    events = {rec.oid for rec in chain}
+    named: dict[str, tuple[history.Recorded, str]] = {}
+    for rec in chain:
+        for key, oid in _object_ids(dict(rec.event.data)):
+            if key == "gate.event":
+                if oid not in events:
+                    problems.append(f"event seq {rec.event.seq} ({rec.event.kind}) relies on gate result {oid[:12]}, "
+                                    "which is not an event in history")
+            elif oid not in repo.git:
+                problems.append(f"event seq {rec.event.seq} ({rec.event.kind}) names {key} {oid[:12]}, which is "
+                                "missing from the object database")
+            else:
+                named.setdefault(oid, (rec, key))
+    if not named:
+        return problems
+    # git walks each named commit's tree once (objects seen once are not walked
+    # again), printing every object it cannot find with a leading "?".
+    done = subprocess.run(["git", "rev-list", "--objects", "--no-walk", "--missing=print", "--stdin"],
+                          input="\n".join(sorted(named)) + "\n", capture_output=True, text=True,
+                          cwd=repo.common_dir, env=environ_for_git_child(), check=False)
+    missing = sorted(line[1:].split()[0] for line in done.stdout.splitlines() if line.startswith("?"))
+    if done.returncode != 0:
+        problems.append(f"git rev-list could not walk the objects history names: {done.stderr.strip()[:200]}")
+    for oid in missing[:20]:
+        problems.append(f"git object {oid[:12]} is missing: a commit or tree history names needs it "
+                        "(restore it from a clone, e.g. `git fetch` from one that has it)")
+    if len(missing) > 20:
+        problems.append(f"… and {len(missing) - 20} more missing git objects")
+    return problems
 
 
 def _check_workspaces(repo: Repo, st: state.State, chain: list[history.Recorded]) -> list[str]:

@@ -2,6 +2,8 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from kernel.base.repo import open_repo
 from kernel.record import history
 from kernel.record.initialise import init
@@ -77,3 +79,63 @@ def test_rewritten_history_event_is_reported(jrepo: Path) -> None:
     result = verify(open_repo(jrepo))
     assert not result.ok
     assert "does not reproduce" in result.problems[0]
+
+
+def _delete_object(path: Path, oid: str) -> None:
+    loose = path / ".git" / "objects" / oid[:2] / oid[2:]
+    assert loose.is_file(), "the object is loose (no gc ran)"
+    loose.chmod(0o644)
+    loose.unlink()
+
+
+def test_a_deleted_snapshot_blob_is_reported_and_collapse_says_what_is_missing(jrepo: Path, backend_kind: str) -> None:
+    from kernel.errors import IntegrityError
+    from kernel.land.collapse import collapse
+    from tests.land.test_collapse import PASS, policy
+
+    jr = open_repo(jrepo)
+    ws = sws.new(jr)
+    edits.write(ws, "only-here.txt", "written once, nowhere else\n")
+    snap = sws.snapshot(jr, ws.id, "edit")
+    blob = git(jrepo, "rev-parse", f"{snap.head}:only-here.txt")
+    _delete_object(jrepo, blob)
+    result = verify(open_repo(jrepo))
+    assert not result.ok and any(blob[:12] in p and "missing" in p for p in result.problems), result.problems
+    main = git(jrepo, "rev-parse", "main")
+    if backend_kind == "overlay":  # the file is still in the workspace's layer: recording it again restores it
+        collapse(open_repo(jrepo), ws.id, policy(jrepo, gate=PASS))
+        assert git(jrepo, "show", "main:only-here.txt") == "written once, nowhere else"
+        assert verify(open_repo(jrepo)).ok
+        return
+    with pytest.raises(IntegrityError, match=blob[:12]):
+        collapse(open_repo(jrepo), ws.id, policy(jrepo, gate=PASS))
+    assert git(jrepo, "rev-parse", "main") == main and git(jrepo, "status", "--porcelain") == ""
+
+
+def test_a_store_object_named_only_by_an_overlay_manifest_is_checked(jrepo: Path) -> None:
+    from kernel.base import canonical
+    from kernel.record import state
+
+    jr = open_repo(jrepo)
+    ws = sws.new(jr)
+    edits.write(ws, "notes.txt", "kept in the manifest only\n")
+    sws.snapshot(jr, ws.id, "edit")
+    manifest = canonical.loads(jr.store.get(state.load(open_repo(jrepo)).sws[ws.id].overlay or ""))
+    content = manifest["entries"]["notes.txt"]["digest"]
+    path = jr.store.path_of(content)
+    path.chmod(0o644)
+    path.unlink()
+    result = verify(open_repo(jrepo))
+    assert not result.ok and any(content[:12] in p and "notes.txt" in p for p in result.problems), result.problems
+
+
+def test_a_collapse_relying_on_a_gate_result_not_in_history_is_reported(jrepo: Path) -> None:
+    from kernel.record import state
+
+    jr = open_repo(jrepo)
+    ws = sws.new(jr)
+    with state.ledger(jr) as ledger:
+        ledger.record("collapse", f"sws {ws.id}: collapsed", links={"sws": ws.id},
+                      data={"gate": {"event": "0" * 40, "passed": True}})
+    result = verify(open_repo(jrepo))
+    assert not result.ok and any("gate result 000000000000" in p for p in result.problems), result.problems

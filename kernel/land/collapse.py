@@ -37,7 +37,14 @@ import pygit2
 from kernel.base import canonical
 from kernel.base.policy import check_program, refuse_inside_worker
 from kernel.base.repo import Repo
-from kernel.errors import EXIT_CONFLICT, EXIT_GATE_RED, EXIT_OK, BadInput, JitosError
+from kernel.errors import (
+    EXIT_CONFLICT,
+    EXIT_GATE_RED,
+    EXIT_OK,
+    BadInput,
+    IntegrityError,
+    JitosError,
+)
 from kernel.land import gate
 from kernel.land.adopt import adopt
 from kernel.land.gate import GatePolicy, GateResult, log_tail
@@ -189,10 +196,29 @@ def _prepare(repo: Repo, request: _Request, *, snapshot: bool, adopted: tuple[st
         ready = _Ready(ws, system, tree, None, adopted, rebased)
         if tree == repo.tree_of(system):
             return ready.result("empty", system)
+        _require_objects(repo, ws.id, repo.tree_of(system), tree)
         argv = request.policy.argv
         if not argv or request.policy.rerun:
             return ready
         return replace(ready, known=gate.cached(ledger.state, repo, tree, argv))
+
+
+def _require_objects(repo: Repo, sws_id: str, old_tree: str, tree: str) -> None:
+    """Every blob the collapse would land exists: one a crash or a hand lost
+    is found before anything runs or moves, not half-way through a checkout."""
+    try:
+        changed = trees.diff(repo.git, old_tree, tree)
+    except KeyError as err:
+        raise IntegrityError(f"workspace {sws_id}: a tree its snapshot names is missing ({err}); "
+                             "nothing was changed — run `jitos verify`") from None
+    missing = sorted(rel for rel, e in changed.items()
+                     if e is not None and e.mode != trees.GITLINK_MODE and e.oid not in repo.git)
+    if missing:
+        oid = changed[missing[0]]
+        assert oid is not None
+        raise IntegrityError(f"workspace {sws_id}: the recorded content of {missing[0]} (object {oid.oid[:12]})"
+                             + (f" and {len(missing) - 1} more" if len(missing) > 1 else "")
+                             + " is missing from the object database; nothing was changed — run `jitos verify`")
 
 
 def _conflict(ledger: Ledger, request: _Request, ws: Sws, system: str, clash: list[str],
