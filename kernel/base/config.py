@@ -161,6 +161,11 @@ def load_config(workdir: Path | None, jitos_dir: Path) -> Config:
         data = _read_toml(path)
         _validate(path, data)
         raw = _merge(raw, data)
+    return from_raw(raw)
+
+
+def from_raw(raw: dict[str, Any]) -> Config:
+    """The settings of a merged, checked configuration (as read, or as a task recorded it)."""
     include = raw.get("sws", {}).get("include", [])
     backend = raw.get("sws", {}).get("backend", "auto")
     gate = _argv(raw.get("gate", {}).get("command"), "[gate] command")

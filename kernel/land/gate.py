@@ -66,15 +66,18 @@ class GatePolicy:
         reason: str | None = None,
         rerun: bool = False,
         argv: tuple[str, ...] | None = None,
+        config: Config | None = None,
     ) -> GatePolicy:
         """The policy for `--gate CMD` / `--no-gate [--reason …]` / `--rerun-gate`,
         or for an `argv` already fixed (a task's gate, fixed when it started);
-        with neither, the configured `[gate] command`. Bad input (exit 2):
+        with neither, the configured `[gate] command`. `config` is the
+        configuration that governs (a task's, fixed when it started; default:
+        the repository's as it is now). Bad input (exit 2):
         `--gate` with `--no-gate`, a `--gate` that cannot be split or is
         empty, no gate at all."""
         if no_gate and gate is not None:
             raise BadInput("--gate and --no-gate contradict each other; use one")
-        config = repo.config()
+        config = config or repo.config()
         if no_gate:
             return cls(None, skipped=f"skipped by {_who(repo)}: {reason or 'no reason given'}", rerun=rerun)
         section = config.raw.get("gate", {})

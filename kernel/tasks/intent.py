@@ -13,13 +13,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from kernel.base.config import from_raw
 from kernel.base.policy import check_program, refuse_inside_worker
 from kernel.base.repo import Repo
 from kernel.errors import BadInput
 from kernel.land.adopt import adopt
 from kernel.planner.model import TaskCall
 from kernel.planner.render import plan_dict
-from kernel.planner.request import library, plan_request, require_plan
+from kernel.planner.request import Planned, library, plan_request, require_plan
 from kernel.record import history, state
 from kernel.record.locks import is_live
 from kernel.tasks import model as tasks
@@ -35,10 +36,9 @@ def _no_match(err: BadInput, cwd: Path | None) -> BadInput:
     return BadInput(f"{err.message}. Tasks that exist: {', '.join(names)}")
 
 
-def preflight(repo: Repo, plan: Mapping[str, Any]) -> None:
-    """Refuse, before anything is recorded, a plan that cannot run here."""
+def preflight(repo: Repo, plan: Mapping[str, Any], config: Mapping[str, Any]) -> None:
+    """Refuse, before anything is recorded, a plan that cannot run here under `config`."""
     root = repo.workdir or repo.common_dir
-    config = repo.config()
     for step in plan["steps"]:
         where = f"step {step['id']} ({step['worker']})"
         if step["missing_config"]:
@@ -46,8 +46,32 @@ def preflight(repo: Repo, plan: Mapping[str, Any]) -> None:
             raise BadInput(f"{where} needs {keys} in .jitos/config.toml; set it and try again")
         if step["worker"] in ("shell", "agent"):
             check_program(step["argv"], root, where)
-        if step["worker"] == "collapse" and not step["argv"] and not config.gate_command:
+        if step["worker"] == "collapse" and not step["argv"] and not from_raw(dict(config)).gate_command:
             raise BadInput(f"{where} needs a gate: set [gate] command in .jitos/config.toml")
+
+
+def _plan(repo: Repo, text: str, call: TaskCall | None, config: Mapping[str, Any]) -> Planned:
+    try:
+        planned = plan_request(text, task=call, cwd=repo.workdir, max_plans=CANDIDATES, config=dict(config))
+    except BadInput as err:
+        if err.message.startswith("no intent matches"):
+            raise _no_match(err, repo.workdir) from None
+        raise
+    require_plan(planned)
+    return planned
+
+
+def _record_plan(ledger: state.Ledger, tid: str, planned: Planned) -> None:
+    result = planned.result
+    chosen = plan_dict(result.plans[0])
+    ledger.record(
+        "plan",
+        f"task {tid}: plan {chosen['method'] or chosen['task']}, {len(chosen['steps'])} steps",
+        data={"plan": chosen,
+              "candidates": [{"method": p.method, "steps": [s.id for s in p.steps]} for p in result.plans],
+              "nodes": result.stats.nodes},
+        links={"task": tid},
+    )
 
 
 def declare(
@@ -64,17 +88,12 @@ def declare(
     if not text.strip() and task_call is None:
         raise BadInput("the intent is empty; say what you want done, e.g. jitos intent \"fix the bug in slug()\"")
     call = TaskCall(task_call[0], tuple(task_call[1])) if task_call else None
-    try:
-        planned = plan_request(text, task=call, cwd=repo.workdir, max_plans=CANDIDATES, config=repo.config().raw)
-    except BadInput as err:
-        if err.message.startswith("no intent matches"):
-            raise _no_match(err, repo.workdir) from None
-        raise
-    require_plan(planned)
+    # The configuration as it is now governs the task to its end, recorded with it.
+    config = repo.config().raw
+    planned = _plan(repo, text, call, config)
     result = planned.result
-    chosen = plan_dict(result.plans[0])
     if not plan_only:
-        preflight(repo, chosen)
+        preflight(repo, plan_dict(result.plans[0]), config)
     with checkout.ledger(repo) as ledger:
         tid = ledger.state.next_task_id()
         intent = text if text.strip() else str(call)
@@ -82,17 +101,10 @@ def declare(
             "task",
             f"task {tid}: {' '.join(intent.split())[:70]}",
             data={"intent": intent, "task": result.task.name, "args": list(result.task.args),
-                  "matched": planned.intent},
+                  "matched": planned.intent, "config": config},
             links={"task": tid},
         )
-        ledger.record(
-            "plan",
-            f"task {tid}: plan {chosen['method'] or chosen['task']}, {len(chosen['steps'])} steps",
-            data={"plan": chosen,
-                  "candidates": [{"method": p.method, "steps": [s.id for s in p.steps]} for p in result.plans],
-                  "nodes": result.stats.nodes},
-            links={"task": tid},
-        )
+        _record_plan(ledger, tid, planned)
     if plan_only:
         return load(repo, tid)
     _start_workspace(repo, tid)
@@ -116,8 +128,16 @@ def resume(
         return task
     if task.state == tasks.CANCELLED:
         raise BadInput(f"task {tid} was cancelled; declare a new intent instead")
-    if task.plan is not None:
-        preflight(repo, task.plan)
+    config = scheduler.governing(repo, task)
+    if task.plan is None:  # killed between recording the task and its plan: plan it now, as it would have been
+        planned = _plan(repo, task.intent, TaskCall(task.task, task.args), config)
+        preflight(repo, plan_dict(planned.result.plans[0]), config)
+        with checkout.ledger(repo) as ledger:
+            if load(repo, tid).plan is None:
+                _record_plan(ledger, tid, planned)
+        task = load(repo, tid)
+    assert task.plan is not None
+    preflight(repo, task.plan, config)
     if task.sws is None:
         _start_workspace(repo, tid)
     else:

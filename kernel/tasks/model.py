@@ -55,6 +55,7 @@ class Task:
     system: str | None = None
     events: tuple[str, ...] = field(default_factory=tuple)
     cancelled: str | None = None
+    config: Mapping[str, Any] | None = None  # the configuration fixed when it started (None: recorded before that)
 
     @property
     def state(self) -> str:
@@ -120,7 +121,8 @@ def fold(records: Iterable[Recorded]) -> dict[str, Task]:
             continue
         if rec.event.kind == "task":
             data = rec.event.data
-            tasks[tid] = Task(tid, str(data["intent"]), str(data["task"]), tuple(data["args"]), data.get("matched"))
+            tasks[tid] = Task(tid, str(data["intent"]), str(data["task"]), tuple(data["args"]), data.get("matched"),
+                              config=data.get("config"))
         if tid in tasks:
             task = replace(tasks[tid], events=tasks[tid].events + (rec.oid,))
             apply = _APPLY.get(rec.event.kind)

@@ -24,14 +24,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from kernel.base.config import from_raw
 from kernel.base.repo import Repo
 from kernel.errors import BadInput
 from kernel.land import collapse
 from kernel.land.gate import GatePolicy
 from kernel.record import history, state
 from kernel.record.locks import task_lock
+from kernel.tasks import guard, workers
 from kernel.tasks import model as tasks
-from kernel.tasks import workers
 from kernel.tasks.workers import Interrupted, Outcome, running_steps
 from kernel.workspace import checkout, sws
 from kernel.workspace.backend import for_path
@@ -69,7 +70,7 @@ class Runner:
         self.tid = tid
         self.jobs = max(1, jobs)
         self.progress = progress or (lambda _: None)
-        self.config: Mapping[str, Any] = repo.config().raw
+        self.config: Mapping[str, Any] = {}
 
     def load(self) -> tasks.Task:
         return tasks.fold(history.events(self.repo))[self.tid]
@@ -126,27 +127,26 @@ class Runner:
             "JITOS_INTENT": task.intent, "JITOS_INSTRUCTION": ps["args"][0] if ps["args"] else "",
         })
         timeout = workers.worker_config(self.config, kind).get("timeout", workers.DEFAULT_TIMEOUT[kind])
-        before = workers.outside_state(self.repo)
+        before = guard.take(self.repo, task.sws)
         pid_file = running_steps(self.repo, self.tid) / f"{ps['id']}.pid"
         sws.settle_before_running(self.repo, task.sws)
         argv = for_path(self.repo, cwd).command(self.repo, cwd, list(ps["argv"]),
                                                 network="network" in ps["capabilities"])
         outcome = workers.run_process(self.repo, argv, cwd, env, float(timeout), ps["expect"], pid_file)
-        escaped = workers.outside_changes(before, workers.outside_state(self.repo))
+        broke = guard.check(self.repo, before, self.tid, ps["id"])
         refused = workers.read_only_write(self.repo, outcome)
         if refused is not None:
-            return Outcome("failed", f"refused: it wrote outside its workspace, which is read-only in its view "
-                           f"({refused})", outcome.exit_code, outcome.stdout, outcome.stderr, final=True)
-        if escaped:
-            shown = ", ".join(escaped[:5])
-            return Outcome("failed", f"refused: wrote outside its workspace ({shown})", outcome.exit_code,
+            broke.insert(0, f"wrote outside its workspace, which is read-only in its view ({refused})")
+        if broke:
+            return Outcome("failed", "refused: it " + "; it ".join(broke), outcome.exit_code,
                            outcome.stdout, outcome.stderr, final=True)
         return outcome
 
     def _collapse(self, task: tasks.Task, ps: Mapping[str, Any]) -> tuple[Outcome, dict[str, Any]]:
         assert task.sws is not None
         result = collapse.collapse(
-            self.repo, task.sws, GatePolicy.from_options(self.repo, argv=tuple(ps["argv"]) or None),
+            self.repo, task.sws, GatePolicy.from_options(self.repo, argv=tuple(ps["argv"]) or None,
+                                                         config=from_raw(dict(self.config))),
             message=_collapse_message(task),
             provenance={"intent": task.intent, "task": self.tid, "step": ps["id"]},
         )
@@ -162,6 +162,22 @@ class Runner:
             reason = f"{result.outcome}: {', '.join(result.conflicts[:5])}"
         return Outcome("failed", reason), extra
 
+    def _close_collapse_in_flight(self, task: tasks.Task, ps: Mapping[str, Any],
+                                  st: tasks.StepState) -> tasks.Task | None:
+        """A collapse step in flight when its process died: a collapse is all or
+        nothing, so either it landed (its event is in history: the step is done)
+        or nothing moved and it runs again."""
+        for oid in reversed(task.events):
+            event = history.read_event(self.repo, oid)[0]
+            if event.kind == "dispatch" and event.data.get("step") == ps["id"]:
+                break
+            if event.kind == "collapse" and event.links.get("step") == ps["id"]:
+                commit = str(event.data["commit"])
+                self.result(task, ps, st.attempts, Outcome("ok", f"landed as {commit[:12]} (found after a crash)"),
+                            {"collapse": {"outcome": "committed", "system": commit, "conflicts": []}})
+                return None
+        return self._close_in_flight(task, ps, st, rerun=True)
+
     # -- the loop ----------------------------------------------------------
 
     def run(self, retry_step: bool = False, human_failed: str | None = None) -> tasks.Task:
@@ -169,6 +185,9 @@ class Runner:
         task = self.load()
         if task.plan is None:
             raise BadInput(f"task {self.tid} has no plan recorded; it cannot run")
+        # The configuration fixed when the task started governs it to the end: a
+        # step that edits the config cannot change its own gate or allow-lists.
+        self.config = governing(self.repo, task)
         if human_failed is not None and task.state != tasks.WAITING:
             raise BadInput(f"task {self.tid} is {task.state}, not waiting on a person; --fail answers a person's step")
         workers.stop_orphans(running_steps(self.repo, self.tid))
@@ -188,6 +207,8 @@ class Runner:
             return self._answer_person(task, ps, st, human_failed)
         if st.status == "failed" and not retry_step:
             return task  # a failed step stays failed until asked to run again
+        if st.status == "running" and ps["worker"] == "collapse":
+            return self._close_collapse_in_flight(task, ps, st)
         if st.status == "running":
             return self._close_in_flight(task, ps, st, rerun=st.idempotent or retry_step)
         if st.status == "interrupted" and not st.idempotent and not retry_step:
@@ -344,6 +365,12 @@ def _next_group(task: tasks.Task) -> list[tasks.StepState]:
         if not batchable:
             break
     return group
+
+
+def governing(repo: Repo, task: tasks.Task) -> Mapping[str, Any]:
+    """The configuration a task runs under: as recorded when it started (the
+    repository's current one for a task recorded before tasks recorded it)."""
+    return task.config if task.config is not None else repo.config().raw
 
 
 def _collapse_message(task: tasks.Task) -> str:

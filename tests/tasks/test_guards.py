@@ -243,3 +243,89 @@ def test_with_overlays_only_a_step_declaring_network_reaches_the_host(
         listener.listen()
         task = declare(open_repo(repo), "", task_call=("reach", [str(listener.getsockname()[1])]))
     assert (task.steps[0].status == "ok") is reached, task.steps[0].reason
+
+
+def _agent_in_git_dir(body: str) -> str:
+    """An agent that runs `body` with `jitos` (the git common dir's jitos folder) and `git_dir` defined."""
+    return (
+        "import pathlib, subprocess, sys\n"
+        "git_dir = pathlib.Path(subprocess.run(['git', 'rev-parse', '--git-common-dir'], capture_output=True,"
+        " text=True).stdout.strip()).resolve()\n"
+        "jitos = git_dir / 'jitos'\n" + body
+    )
+
+
+def test_a_step_rewriting_the_local_config_is_refused_undone_and_cannot_change_its_own_gate(
+        buggy_repo: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JITOS_SWS_BACKEND", "worktree")  # where nothing is read-only to stop it
+    agent = _agent_in_git_dir(
+        "(jitos / 'config.toml').write_text('[gate]\\ncommand = [\"true\"]\\n"
+        "[workers.agent]\\nenv = [\"SECRET_TOKEN\"]\\n')\n"
+        "(jitos / 'refs-journal.json').write_text('{}')\n"
+    )
+    repo = buggy_repo(agent_source=agent)
+    task = declare(open_repo(repo), "fix the bug")
+    step = task.steps[0]
+    assert step.status == "failed" and step.attempts == 1
+    assert "changed jitos's own files (.git/jitos/config.toml, .git/jitos/refs-journal.json; put back)" in step.reason
+    assert not (repo / ".git" / "jitos" / "config.toml").exists()
+    assert not (repo / ".git" / "jitos" / "refs-journal.json").exists()
+    assert verify(open_repo(repo)).ok
+
+
+def test_a_task_runs_under_the_configuration_it_started_with(buggy_repo: Callable[..., Path]) -> None:
+    repo = buggy_repo()
+    task = declare(open_repo(repo), "fix the bug", plan_only=True)
+    recorded = next(r.event for r in history.events(open_repo(repo)) if r.event.kind == "task")
+    assert recorded.data["config"]["gate"]["command"][1:] == ["-m", "unittest", "-q"]
+    # Changed after the task started (by a person, or a step of another task): not this task's gate.
+    (repo / ".git" / "jitos" / "config.toml").write_text('[gate]\ncommand = ["false"]\n')
+    done = resume(open_repo(repo), task.id)
+    assert done.state == "done", done.why()
+    gate = [r.event for r in history.events(open_repo(repo)) if r.event.kind == "gate-passed"]
+    assert gate and gate[-1].data["command"][1:] == ["-m", "unittest", "-q"]
+
+
+def test_a_step_rewinding_history_or_deleting_workspace_refs_is_refused_and_moved_back(
+        buggy_repo: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JITOS_SWS_BACKEND", "worktree")
+    agent = _agent_in_git_dir(
+        "subprocess.run(['git', 'update-ref', 'refs/jitos/history', 'refs/jitos/history~3'], check=True)\n"
+        "subprocess.run(['git', 'update-ref', '-d', 'refs/jitos/sws/s1'], check=True)\n"
+    )
+    repo = buggy_repo(agent_source=agent)
+    task = declare(open_repo(repo), "fix the bug")
+    step = task.steps[0]
+    assert step.status == "failed" and "moved jitos refs (refs/jitos/history, refs/jitos/sws/s1; moved back)" \
+        in step.reason, step.reason
+    kinds = [r.event.kind for r in history.events(open_repo(repo))]
+    assert kinds[-1] == "result" and kinds.count("dispatch") == 1
+    assert verify(open_repo(repo)).ok, verify(open_repo(repo)).problems
+    again = resume(open_repo(repo), task.id, retry_step=True)  # resume works on the restored chain
+    assert again.steps[0].attempts == 2
+
+
+def test_a_step_writing_into_another_workspace_is_refused_and_that_workspace_is_put_back(
+        buggy_repo: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    from kernel.workspace import sws
+    from tests import edits
+
+    monkeypatch.setenv("JITOS_SWS_BACKEND", "worktree")
+    repo = buggy_repo(agent_source=_agent_in_git_dir(
+        "other = jitos / 'ws' / 's1'\n"
+        "(other / 'slugify.py').write_text('planted\\n')\n"
+        "(other / 'notes.txt').write_text('planted too\\n')\n"
+        "(other / 'planted.py').write_text('x = 1\\n')\n"
+    ))
+    other = sws.new(open_repo(repo))
+    edits.write(other, "notes.txt", "a person's edit, not yet recorded\n")
+    task = declare(open_repo(repo), "fix the bug")
+    step = task.steps[0]
+    assert step.status == "failed" and "wrote into workspace s1 (notes.txt, planted.py, slugify.py; moved aside" \
+        in step.reason, step.reason
+    assert edits.read(other, "slugify.py") != "planted\n"
+    assert edits.read(other, "notes.txt") == "a person's edit, not yet recorded\n"
+    assert not edits.exists(other, "planted.py")
+    kept = repo / ".git" / "jitos" / "kept" / "s1" / f"from-{task.id}-{step.id}"
+    assert (kept / "planted.py").read_text() == "x = 1\n" and (kept / "slugify.py").read_text() == "planted\n"
+    assert sws.snapshot(open_repo(repo), other.id).changed == ("notes.txt",)
