@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from kernel.base import faults
+
 
 def write_atomic(path: Path, data: bytes, *, durable: bool = False, mode: int = 0o644,
                  tmp_dir: Path | None = None) -> None:
@@ -36,7 +38,9 @@ def write_atomic(path: Path, data: bytes, *, durable: bool = False, mode: int = 
         tmp.unlink(missing_ok=True)
         raise
     os.close(fd)
+    faults.point("file.written")
     os.replace(tmp, path)
+    faults.point("file.renamed")
 
 
 class Busy(Exception):
@@ -67,6 +71,7 @@ def exclusive(path: Path, *, wait: float = 0.0) -> Iterator[None]:
                 time.sleep(0.005)
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
+        faults.point("lock.taken")
         yield
     finally:
         os.close(fd)

@@ -68,6 +68,7 @@ def undo(repo: Repo, which: str | None = None, policy: GatePolicy | None = None)
         ws = earlier[0]
     else:
         ws = sws.new(repo, from_rev=done, name=name)
+    if ws.head == ws.base:  # new, or made by an attempt killed before it recorded the reverse change
         for_path(repo, ws.path).write(repo, ws.path, reverse)
         sws.snapshot(repo, ws.id, f"Undo \"{subject}\"")
     message = f"Undo \"{subject}\"\n\nRestores the tree from before collapse #{rec.event.seq} ({done[:12]})."

@@ -20,7 +20,7 @@ from typing import Any
 
 import pygit2
 
-from kernel.base import canonical
+from kernel.base import canonical, faults
 from kernel.base.repo import Repo
 from kernel.errors import IntegrityError, NotInitialised
 from kernel.record import refs
@@ -99,7 +99,9 @@ def write_commit(repo: Repo, event: Event, parent: str | None) -> str:
     tree = builder.write()
     sig = signature(event.time)
     parents = [pygit2.Oid(hex=parent)] if parent else []
-    return str(git.create_commit(None, sig, sig, message(event), tree, parents))
+    commit = str(git.create_commit(None, sig, sig, message(event), tree, parents))
+    faults.point("history.written", event.kind)
+    return commit
 
 
 def head(repo: Repo) -> str | None:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pygit2
 
-from kernel.base import canonical
+from kernel.base import canonical, faults
 from kernel.base.files import Busy, exclusive, write_atomic
 from kernel.base.repo import Repo
 from kernel.errors import JitosError, RefRaceError
@@ -190,6 +190,7 @@ def move(repo: Repo, moves: Sequence[RefMove], message: str) -> None:
     journal = _journal(repo)
     record = {"message": message, "moves": [{"name": m.name, "old": m.old, "new": m.new} for m in moves]}
     write_atomic(journal, canonical.dumps(record))
+    faults.point("refs.journalled")
     try:
         _apply(repo, moves, message)
     finally:
@@ -223,8 +224,10 @@ def _apply(repo: Repo, moves: Sequence[RefMove], message: str) -> None:
         for m in moves:
             txn.lock_ref(m.name)
         _check(repo, moves)
+        faults.point("refs.locked")
         for m in moves:
             if m.new is None:
                 txn.remove(m.name)
             else:
                 txn.set_target(m.name, m.new, message=message)
+    faults.point("refs.moved")

@@ -142,7 +142,8 @@ def resume(
         _start_workspace(repo, tid)
     else:
         ws = state.load(repo).sws[task.sws]
-        if ws.state != state.SWS_ACTIVE:
+        landing = any(s.status == "running" and s.worker == "collapse" for s in task.steps)
+        if ws.state != state.SWS_ACTIVE and not (ws.state == state.SWS_COLLAPSED and landing):
             raise BadInput(f"task {tid}'s workspace {ws.id} is {ws.state}; the task cannot go on "
                            f"(`jitos cancel {tid}` closes it)")
     return scheduler.run_task(repo, tid, jobs=jobs, progress=progress, retry_step=retry_step, human_failed=failed)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pygit2
 
-from kernel.base import canonical
+from kernel.base import canonical, faults
 from kernel.base.files import write_atomic
 from kernel.base.repo import Repo
 from kernel.errors import BadInput
@@ -48,6 +48,7 @@ def write_paths(repo: Repo, root: Path, changes: dict[str, trees.Entry | None]) 
     for rel, entry in sorted((p, e) for p, e in changes.items() if e is not None):
         _make_way(root, root / rel)
         _write(repo, root, index, rel, entry)
+        faults.point("checkout.file")
     write_index(index, Path(there.path) / "index", str(root))
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pygit2
 
+from kernel.base import faults
 from kernel.base.repo import Repo
 
 
@@ -90,4 +91,5 @@ def set_aside(repo: Repo, root: Path, tree: pygit2.Tree, sws_id: str) -> list[st
             else:
                 dest.unlink()
         os.rename(root / rel, dest)
+        faults.point("kept.moved")
     return paths

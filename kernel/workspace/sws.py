@@ -23,7 +23,7 @@ from typing import Any
 
 import pygit2
 
-from kernel.base import canonical
+from kernel.base import canonical, faults
 from kernel.base.files import write_atomic
 from kernel.base.policy import environ_for_git_child, refuse_inside_worker
 from kernel.base.proc import run_captured
@@ -148,6 +148,7 @@ def new(repo: Repo, from_rev: str | None = None, name: str | None = None, task: 
         if path.exists():  # left by a process that died before recording it
             backend.remove(repo, path)
         backend.materialize(repo, path, base)
+        faults.point("sws.made")
         try:
             if repo.workdir is not None and config.sws_include:
                 copy_included(repo, repo.workdir, backend.new_files_root(repo, path), config.sws_include)

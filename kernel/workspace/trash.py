@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from kernel.base import faults
 from kernel.base.repo import Repo
 
 
@@ -24,6 +25,7 @@ def set_aside(repo: Repo, path: Path, label: str) -> None:
     """Move `path` (a file or folder that exists) into the trash."""
     folder(repo).mkdir(parents=True, exist_ok=True)
     os.rename(path, folder(repo) / f"{label}.{os.getpid()}.{time.monotonic_ns()}")
+    faults.point("trash.moved")
 
 
 def empty(repo: Repo) -> None:
