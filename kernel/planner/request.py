@@ -18,7 +18,7 @@ from pathlib import Path
 
 import kernel
 from kernel.errors import BadInput, IntegrityError
-from kernel.planner.intents import match_intent
+from kernel.planner.intents import MATCH_PREFIX, check_intent_size, match_intent
 from kernel.planner.loader import (
     Layer,
     Library,
@@ -137,17 +137,16 @@ def plan_request(
 ) -> Planned:
     """Plan for intent `text` (or `task`, when given) with the repository's
     `config` (the kernel's merged configuration; none outside a repository)
-    and the `initial_facts` it, `facts` and `facts_file` give."""
+    and the `initial_facts` it, `facts` and `facts_file` give. Intent text
+    over the size limit is refused before anything is read."""
+    check_intent_size(text)
     lib = library(cwd, methods)
     config = config or {}
     intent: str | None = None
     if task is None:
         found = match_intent(lib.domain, text)
         if found is None:
-            raise BadInput(
-                f"no intent matches {text!r}; name a task with --task NAME ARG… "
-                "(see `jitos methods list`) or add an [intent.*] table to .jitos/methods/"
-            )
+            raise _no_intent(text)
         intent, task = found.intent, found.call
     result = plan(
         lib.domain,
@@ -159,6 +158,16 @@ def plan_request(
         node_budget=node_budget,
     )
     return Planned(text=text or str(task), intent=intent, result=result)
+
+
+def _no_intent(text: str) -> BadInput:
+    shown = repr(text) if len(text) <= 80 else f"{text[:80]!r}…"
+    if len(" ".join(text.split())) > MATCH_PREFIX:
+        shown += f" (only its first {MATCH_PREFIX} characters are matched)"
+    return BadInput(
+        f"no intent matches {shown}; name a task with --task NAME ARG… "
+        "(see `jitos methods list`) or add an [intent.*] table to .jitos/methods/"
+    )
 
 
 def require_plan(planned: Planned) -> None:

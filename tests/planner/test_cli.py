@@ -184,3 +184,11 @@ def test_text_output_shows_which_method_produced_each_step(
     out = capsys.readouterr().out
     assert "    (root): refactor(\"refactor the parser\") via refactor-behind-tests\n" in out
     assert "      baseline: tests-pass() via tests-pass-by-hand\n        baseline.confirm: confirm\n" in out
+
+
+def test_plan_refuses_an_intent_over_64_kib_in_one_line(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["plan", "refactor " + "x" * 128_000]) == 2
+    err = capsys.readouterr().err
+    assert "128009 bytes; the limit is 65536 bytes (64 KiB)" in err and err.count("\n") == 1

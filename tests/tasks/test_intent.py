@@ -61,6 +61,16 @@ def test_unmatched_intent_exits_2_listing_tasks(buggy_repo: Callable[..., Path])
     assert kinds(Path.cwd()) == []
 
 
+def test_an_intent_over_64_kib_is_refused_before_anything_is_recorded(
+    buggy_repo: Callable[..., Path],
+) -> None:
+    repo = buggy_repo()
+    done = jitos("intent", "fix the bug " + "x" * 128_000, check=2)
+    assert "128012 bytes; the limit is 65536 bytes (64 KiB)" in done.stderr
+    assert done.stderr.count("\n") == 1
+    assert kinds(repo) == [] and "Tasks that exist" not in done.stderr
+
+
 def test_missing_agent_command_exits_2_before_any_workspace(buggy_repo: Callable[..., Path]) -> None:
     repo = buggy_repo(agent=["/nonexistent/agent"])
     done = jitos("intent", "fix the bug", check=2)
