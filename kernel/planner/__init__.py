@@ -8,6 +8,7 @@ Modules, in data-flow order (each imports only modules above it):
 
     model      the data model: domain, literals, plans (frozen dataclasses)
     templates  `{param}` / `{config.key}` templates in method files
+    patterns   which intent patterns may be used: length, no bad backtracking
     check      definitions → a checked Domain (names, arities, orderings, workers)
     loader     TOML method files → Domain (layers, shadowing, errors); facts files
     intents    intent text → task call

@@ -5,7 +5,8 @@ Checks: one namespace for tasks and primitives; every method's task exists and
 is compound; arities of tasks, primitives and predicates agree everywhere;
 subtask ids are unique and well formed; orderings name known subtasks and have
 no cycle; effects use only bound variables; worker data is valid; intents point
-at real tasks with the right number of arguments and compile.
+at real tasks with the right number of arguments, and their patterns compile and
+match in bounded time (`patterns.py`).
 
 This module never searches and never reads files.
 """
@@ -29,6 +30,7 @@ from kernel.planner.model import (
     Subtask,
     TaskDef,
 )
+from kernel.planner.patterns import pattern_problem
 from kernel.planner.templates import placeholders
 
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*\Z")
@@ -37,6 +39,11 @@ VAR_RE = re.compile(r"^\?[A-Za-z_][A-Za-z0-9_\-]*\Z")
 
 def _where(origin: Origin | None, kind: str, name: str) -> str:
     return str(origin) if origin else f"{kind} {name!r}"
+
+
+def _shown(pattern: str, limit: int = 80) -> str:
+    """A pattern quoted for a one-line message, cut short when long."""
+    return repr(pattern) if len(pattern) <= limit else f"{pattern[:limit]!r}…"
 
 
 def build_domain(
@@ -343,9 +350,12 @@ def _check_intent(
     groups: set[str] = {"text"}
     for pattern in intent.patterns:
         try:
-            groups.update(re.compile(pattern).groupindex)
+            problem = pattern_problem(pattern)
         except re.error as err:
-            raise BadInput(f"{where}: pattern {pattern!r} is not a valid regex: {err}") from None
+            raise BadInput(f"{where}: pattern {_shown(pattern)} is not a valid regex: {err}") from None
+        if problem:
+            raise BadInput(f"{where}: pattern {_shown(pattern)} {problem}")
+        groups.update(re.compile(pattern).groupindex)
     for template in intent.args:
         for ref in placeholders(template, where):
             if ref not in groups:

@@ -186,6 +186,17 @@ def test_text_output_shows_which_method_produced_each_step(
     assert "      baseline: tests-pass() via tests-pass-by-hand\n        baseline.confirm: confirm\n" in out
 
 
+def test_methods_check_refuses_a_catastrophic_pattern_naming_file_and_pattern(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (repo / "mine.toml").write_text(
+        "[intent.slow]\ntask = \"refactor\"\npatterns = ['^(a+)+$']\nargs = [\"{text}\"]\n")
+    assert main(["methods", "check", "mine.toml"]) == 2
+    err = capsys.readouterr().err
+    assert "mine.toml [intent.slow]: pattern '^(a+)+$' can take exponential time" in err
+    assert err.count("\n") == 1
+
+
 def test_plan_refuses_an_intent_over_64_kib_in_one_line(
     repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

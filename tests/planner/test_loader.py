@@ -8,6 +8,8 @@ import pytest
 
 from kernel.errors import BadInput
 from kernel.planner.loader import Layer, load_domain, load_facts, load_library
+from kernel.planner.patterns import pattern_problem
+from kernel.planner.request import shipped_methods_dir
 from tests.planner.helpers import domain_from
 
 BASE = """
@@ -152,3 +154,42 @@ def test_facts_file_with_a_variable_is_an_error(tmp_path: Path) -> None:
     path.write_text('facts = ["on ?x b"]\n')
     with pytest.raises(BadInput, match="must be a plain fact"):
         load_facts(path)
+
+
+def _intent(patterns: list[str]) -> str:
+    listed = ", ".join(f"'{p}'" for p in patterns)
+    return BASE + f'[intent.i]\ntask = "t"\npatterns = [{listed}]\nargs = ["{{text}}"]\n'
+
+
+@pytest.mark.parametrize("pattern", ["^(a+)+$", "(a*)*b", "(a|aa)*c", "(\\w+\\s?)*$"])
+def test_a_pattern_that_can_backtrack_exponentially_is_refused_naming_it(
+    tmp_path: Path, pattern: str
+) -> None:
+    message = _bad(tmp_path, _intent(["\\bfix\\b", pattern]))
+    assert message.startswith(f"{tmp_path / 'm.toml'} [intent.i]: pattern {pattern!r} can take "
+                              "exponential time")
+    assert "\n" not in message
+
+
+def test_a_pattern_with_repeats_in_a_row_over_the_same_text_is_refused(tmp_path: Path) -> None:
+    message = _bad(tmp_path, _intent(["\\w+\\s*\\w+!"]))
+    assert "pattern '\\\\w+\\\\s*\\\\w+!' can take cubic time or worse" in message
+
+
+def test_a_pattern_over_the_length_limit_is_refused_with_its_length(tmp_path: Path) -> None:
+    pattern = "\\b(?:" + "|".join(f"word{i}" for i in range(200)) + ")\\b"
+    message = _bad(tmp_path, _intent([pattern]))
+    assert f"is {len(pattern)} characters long; the limit is 1000" in message
+    assert len(message) < 300
+
+
+def test_an_invalid_pattern_is_refused_naming_it(tmp_path: Path) -> None:
+    assert "pattern '(fix' is not a valid regex" in _bad(tmp_path, _intent(["(fix"]))
+
+
+def test_every_shipped_method_file_loads_with_its_intent_patterns(tmp_path: Path) -> None:
+    shipped = shipped_methods_dir()
+    domain = load_domain([shipped])
+    patterns = [p for i in domain.intents for p in i.patterns]
+    assert {i.name for i in domain.intents} >= {"fix-bug", "add-test", "upgrade-dependency"}
+    assert patterns and all(pattern_problem(p) is None for p in patterns)
