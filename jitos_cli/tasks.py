@@ -140,10 +140,11 @@ def why(key: Annotated[str, typer.Argument(metavar="ID", help="A task (t1), a st
 
 def show(digest: Annotated[str, typer.Argument(metavar="DIGEST", help="A store object (a prefix of 8+ characters).")]) -> None:
     """Print a stored artifact (a step's output, a gate log)."""
+    from kernel.base.proc import local
     from kernel.base.repo import open_repo
 
-    data = open_repo().store.get_prefix(digest)
-    sys.stdout.buffer.write(data)
+    repo = open_repo()
+    sys.stdout.buffer.write(local(repo, repo.store.get_prefix(digest)))
 
 
 def demo(

@@ -140,6 +140,7 @@ def snapshot(key: IdArg, message: Annotated[str | None, typer.Option("-m", "--me
 def run(key: IdArg, command: Annotated[list[str], typer.Argument(metavar="-- CMD…", help="The command (argv).")],
         json: JsonOpt = False) -> int:
     """Run a command inside the workspace; record its output, exit code and edits."""
+    from kernel.base.proc import local
     from kernel.base.repo import open_repo
     from kernel.errors import passed_through
     from kernel.workspace import sws
@@ -153,8 +154,8 @@ def run(key: IdArg, command: Annotated[list[str], typer.Argument(metavar="-- CMD
                    "stdout": result.stdout, "stderr": result.stderr, "changed": list(result.snapshot.changed),
                    "head": result.snapshot.head, "event": result.event})
     else:
-        sys.stdout.buffer.write(repo.store.get(result.stdout))
-        sys.stderr.buffer.write(repo.store.get(result.stderr))
+        sys.stdout.buffer.write(local(repo, repo.store.get(result.stdout)))
+        sys.stderr.buffer.write(local(repo, repo.store.get(result.stderr)))
         sys.stdout.flush()
         changed = f", {len(result.snapshot.changed)} path(s) recorded" if result.snapshot.changed else ""
         err(f"jitos: {result.sws}: exit {result.exit_code}{changed}")

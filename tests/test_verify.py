@@ -139,3 +139,20 @@ def test_a_collapse_relying_on_a_gate_result_not_in_history_is_reported(jrepo: P
                       data={"gate": {"event": "0" * 40, "passed": True}})
     result = verify(open_repo(jrepo))
     assert not result.ok and any("gate result 000000000000" in p for p in result.problems), result.problems
+
+
+def test_output_that_prints_the_clone_s_folders_records_the_same_ids_in_every_clone(
+        make_repo: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.conftest import jitos
+
+    heads = []
+    for name in ("first-clone", "second"):
+        path = make_repo(name=name)
+        monkeypatch.chdir(path)
+        jitos("init")
+        jitos("sws", "new")
+        shown = jitos("sws", "run", "s1", "--", "sh", "-c", "pwd; echo x > f; echo \"$PWD/f\" >&2")
+        assert shown.stdout.strip() == str(path / ".git" / "jitos" / "ws" / "s1")  # shown as it is here
+        jitos("collapse", "s1", "--gate", "sh -c 'pwd; git rev-parse --git-dir --show-toplevel'")
+        heads.append(git(path, "rev-parse", "refs/jitos/history"))
+    assert heads[0] == heads[1]

@@ -77,12 +77,40 @@ def run_captured(repo: Repo, argv: Sequence[str], *, cwd: Path, env: Mapping[str
 
 def _store(repo: Repo, code: int | None, out: IO[bytes], err: IO[bytes] | None) -> Finished:
     out.seek(0)
-    stdout = repo.store.put(out.read())
+    stdout = repo.store.put(portable(repo, out.read()))
     stderr = None
     if err is not None:
         err.seek(0)
-        stderr = repo.store.put(err.read())
+        stderr = repo.store.put(portable(repo, err.read()))
     return Finished(code, stdout, stderr)
+
+
+def _named(repo: Repo) -> list[tuple[Path, bytes]]:
+    """This repository's folders and the names recorded output gives them."""
+    named = [(repo.workspaces_dir, b"${JITOS_WORKSPACES}"), (repo.common_dir, b"${JITOS_GIT_DIR}")]
+    if repo.workdir is not None:
+        named.append((repo.workdir, b"${JITOS_REPOSITORY}"))
+    return named
+
+
+def portable(repo: Repo, data: bytes) -> bytes:
+    """Output as history records it: this clone's folders named, not spelled
+    out, so the same work records the same ids in any clone (a test log that
+    prints its file paths, say). `local` turns it back for display."""
+    places: dict[bytes, bytes] = {}
+    for path, name in _named(repo):
+        for spelled in (str(path).rstrip("/"), os.path.realpath(path)):
+            places.setdefault(spelled.encode(), name)
+    for found, name in sorted(places.items(), key=lambda item: -len(item[0])):  # longest first
+        data = data.replace(found, name)
+    return data
+
+
+def local(repo: Repo, data: bytes) -> bytes:
+    """Recorded output as this clone would have printed it."""
+    for path, name in _named(repo):
+        data = data.replace(name, str(path).rstrip("/").encode())
+    return data
 
 
 def stop_group(proc: subprocess.Popen[bytes]) -> None:

@@ -22,7 +22,7 @@ import pygit2
 
 from kernel.base.config import Config
 from kernel.base.policy import scrubbed_environ
-from kernel.base.proc import run_captured
+from kernel.base.proc import local, run_captured
 from kernel.base.repo import Repo
 from kernel.errors import BadInput
 from kernel.record import history
@@ -150,4 +150,4 @@ def run(repo: Repo, policy: GatePolicy, cwd: Path, tree: str, sws_id: str) -> Ga
 
 def log_tail(repo: Repo, digest: str, lines: int = 20) -> tuple[str, ...]:
     """The last `lines` lines of a stored gate log, for a one-screen explanation."""
-    return tuple(repo.store.get(digest).decode("utf-8", "replace").splitlines()[-lines:])
+    return tuple(local(repo, repo.store.get(digest)).decode("utf-8", "replace").splitlines()[-lines:])
