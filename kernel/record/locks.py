@@ -13,6 +13,8 @@ from kernel.base.files import Busy, exclusive, is_held
 from kernel.base.repo import Repo
 from kernel.errors import BadInput
 
+PROBE_WAIT_SECONDS = 1.0
+
 
 def _lock_path(repo: Repo, tid: str) -> Path:
     return repo.jitos_dir / "tasks" / f"{tid}.lock"
@@ -20,9 +22,10 @@ def _lock_path(repo: Repo, tid: str) -> Path:
 
 @contextmanager
 def task_lock(repo: Repo, tid: str) -> Iterator[None]:
-    """Run task `tid` in this process only (bad input if another runs it)."""
+    """Run task `tid` in this process only (bad input if another runs it). A
+    probe (`is_live`) holds the lock for an instant: that is waited out."""
     try:
-        with exclusive(_lock_path(repo, tid)):
+        with exclusive(_lock_path(repo, tid), wait=PROBE_WAIT_SECONDS):
             yield
     except Busy:
         raise BadInput(f"task {tid} is being run by another jitos process; wait for it to finish") from None

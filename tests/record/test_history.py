@@ -124,3 +124,25 @@ def test_sigkill_during_appends_leaves_history_verifiable(jrepo: Path) -> None:
         result = verify(open_repo(jrepo))
         assert result.ok, result.problems
     assert history.events(open_repo(jrepo))[-1].event.seq > 3
+
+
+def test_a_task_starting_while_someone_asks_whether_it_runs_waits_for_the_answer(jrepo: Path) -> None:
+    import threading
+
+    from kernel.base.files import exclusive
+    from kernel.record import locks
+
+    repo = open_repo(jrepo)
+    probing, done = threading.Event(), threading.Event()
+
+    def probe() -> None:  # what `is_live` does, held a little longer than it ever is
+        with exclusive(repo.jitos_dir / "tasks" / "t1.lock"):
+            probing.set()
+            done.wait(0.2)
+
+    thread = threading.Thread(target=probe)
+    thread.start()
+    probing.wait(5)
+    with locks.task_lock(repo, "t1"):  # before: "task t1 is being run by another jitos process"
+        assert locks.is_live(repo, "t1")
+    thread.join()
