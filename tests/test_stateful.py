@@ -55,7 +55,6 @@ from kernel.record import history, state
 from kernel.record.initialise import init
 from kernel.verify import verify
 from kernel.workspace import sws
-from kernel.workspace.overlayfs import Layers, is_overlay
 from tests import edits
 from tests.conftest import commit_files, git, jitos
 
@@ -169,15 +168,6 @@ class Session:
     def remove(self, sid: str, rel: str) -> None:
         self._step("remove", sid, rel)
         edits.remove(sws.get(open_repo(self.root), sid), rel)
-
-    def removal_goes_unseen(self, sid: str, rel: str, recorded: Tree) -> bool:
-        """Whether removing `rel` from overlay workspace `sid` would go unseen:
-        a recorded file its lower layer lacks (see `UNSEEN` below)."""
-        repo = open_repo(self.root)
-        path = sws.workspace_path(repo, sid)
-        if not is_overlay(repo, path):
-            return False
-        return rel in recorded and rel not in repo.tree(Layers(repo, path).base_tree)
 
     def snapshot(self, sid: str) -> None:
         self._step("snapshot", sid)
@@ -302,8 +292,6 @@ class Jitos(RuleBasedStateMachine):
 
     def edit_file(self, sid: str, which: str, text: str | None) -> None:
         rel, files = own(sid, which), self.model.active[sid].files
-        if text is None and self.world.removal_goes_unseen(sid, rel, self.model.recorded[sid]):
-            return  # a known bug, kept out of the way of finding others: see the xfail tests below
         if text is None:
             self.world.remove(sid, rel)
             files.pop(rel, None)
@@ -478,12 +466,10 @@ def overlay(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("JITOS_SWS_BACKEND", "overlay")
 
 
-UNSEEN = ("overlay: removing a file the base lacks, once recorded, leaves nothing in the upper "
-          "layer (OverlayFS needs no whiteout for it), and OverlayWorkspace.candidates only lists "
-          "the upper layer, so the removal is never scanned")
+# Found by the machine above: removing a file the base lacks, once recorded, leaves nothing in
+# the overlay's upper layer (OverlayFS needs no whiteout for it), and the removal went unseen.
 
 
-@pytest.mark.xfail(strict=True, reason=UNSEEN)
 def test_a_snapshot_records_removing_a_new_file_already_recorded(jrepo: Path,
                                                                   overlay: None) -> None:
     repo = open_repo(jrepo)
@@ -496,7 +482,6 @@ def test_a_snapshot_records_removing_a_new_file_already_recorded(jrepo: Path,
     assert "notes.txt" not in git(jrepo, "ls-tree", "--name-only", f"refs/jitos/sws/{ws.id}")
 
 
-@pytest.mark.xfail(strict=True, reason=UNSEEN)
 def test_a_collapse_never_lands_a_file_the_workspace_removed(jrepo: Path, overlay: None) -> None:
     repo = open_repo(jrepo)
     ws = sws.new(repo)

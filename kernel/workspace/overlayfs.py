@@ -240,8 +240,13 @@ class OverlayWorkspace:
         # Untracked files git ignores are not content, as in a checkout's `git
         # status`. The rules are your checkout's: a workspace's own edits to
         # .gitignore files are not consulted here.
-        found = {_outside_submodules(tracked, rel) for rel in Layers(repo, path).changed()
+        layers = Layers(repo, path)
+        found = {_outside_submodules(tracked, rel) for rel in layers.changed()
                  if not _utf8(rel) or rel in tracked or not repo.git.path_is_ignored(rel)}
+        # A file the workspace added and recorded, then deleted, leaves nothing in
+        # the upper layer (no whiteout hides a file the base lacks): every path
+        # recorded as differing from the base is looked at again.
+        found |= set(trees.diff(repo.git, layers.base_tree, recorded_tree))
         import_objects(repo, path)  # a commit made inside the view is read from here on
         head_tree = repo.tree_of(self._head(repo, path))
         if head_tree != recorded_tree:  # a commit made inside the view
