@@ -50,6 +50,9 @@ def finish(repo: Any, task: Any, json: bool) -> int:
     live = live_state(repo, task)
     if json:
         emit_json(task_json(task, live))
+    elif live == "done" and task.system is None:  # a plan without a collapse step lands nothing
+        out(f"{style('done', 'green')}: task {task.id}; its plan lands nothing, workspace {task.sws} keeps the "
+            f"result — `jitos why {task.id}`")
     elif live == "done":
         out(f"{style('done', 'green')}: task {task.id} landed as {str(task.system)[:12]} — `jitos why {task.id}`")
     elif live == "planned":

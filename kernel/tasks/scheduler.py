@@ -21,6 +21,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -130,9 +131,11 @@ class Runner:
         before = guard.take(self.repo, task.sws)
         pid_file = running_steps(self.repo, self.tid) / f"{ps['id']}.pid"
         sws.settle_before_running(self.repo, task.sws)
-        argv = for_path(self.repo, cwd).command(self.repo, cwd, list(ps["argv"]),
-                                                network="network" in ps["capabilities"])
-        outcome = workers.run_process(self.repo, argv, cwd, env, float(timeout), ps["expect"], pid_file)
+        # Steps that run as a group only read: each writes to a private folder, discarded.
+        with sws.private_writes(self.repo, task.sws, ps["id"]) if _batchable(ps) else nullcontext() as private:
+            argv = for_path(self.repo, cwd).command(self.repo, cwd, list(ps["argv"]),
+                                                    network="network" in ps["capabilities"], private=private)
+            outcome = workers.run_process(self.repo, argv, cwd, env, float(timeout), ps["expect"], pid_file)
         broke = guard.check(self.repo, before, self.tid, ps["id"])
         refused = workers.read_only_write(self.repo, outcome)
         if refused is not None:

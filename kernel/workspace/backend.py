@@ -65,9 +65,12 @@ class Backend(Protocol):
     def new_files_root(self, repo: Repo, path: Path) -> Path:
         """Where a file the workspace's base does not have can be written from outside a view."""
 
-    def command(self, repo: Repo, path: Path, argv: list[str], *, network: bool) -> list[str]:
+    def command(self, repo: Repo, path: Path, argv: list[str], *, network: bool,
+                private: Path | None = None) -> list[str]:
         """The argv that runs `argv` with the workspace as its cwd and world
-        (without `network`, only loopback where the backend can enforce it)."""
+        (without `network`, only loopback where the backend can enforce it;
+        with `private`, a folder the caller discards afterwards, its writes
+        go there and never reach the workspace, where the backend can)."""
 
     def remove(self, repo: Repo, path: Path) -> None:
         """Take the folder away at once (it may be deleted later, by `empty_trash`)."""
@@ -179,7 +182,8 @@ class GitWorktree:
     def new_files_root(self, repo: Repo, path: Path) -> Path:
         return path
 
-    def command(self, repo: Repo, path: Path, argv: list[str], *, network: bool) -> list[str]:
+    def command(self, repo: Repo, path: Path, argv: list[str], *, network: bool,
+                private: Path | None = None) -> list[str]:
         # A git index lock a killed program left would fail recording what this
         # command writes, after it ran: refuse first (a live git holds it for milliseconds).
         lock = Path(pygit2.Repository(str(path)).path) / "index.lock"

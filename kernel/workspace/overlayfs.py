@@ -324,9 +324,10 @@ class OverlayWorkspace:
         os.replace(linked, record / "index")
         write_atomic(root / "base", f"{base.tree}\n".encode())
 
-    def command(self, repo: Repo, path: Path, argv: list[str], *, network: bool) -> list[str]:
+    def command(self, repo: Repo, path: Path, argv: list[str], *, network: bool,
+                private: Path | None = None) -> list[str]:
         self._catch_up_index(repo, path)
-        return sandbox.launcher(view(repo, path, network=network), argv, path)
+        return sandbox.launcher(view(repo, path, network=network, private=private), argv, path)
 
     def remove(self, repo: Repo, path: Path) -> None:
         root = layer(repo, path)
@@ -399,9 +400,12 @@ def _eol_configured(repo: Repo) -> bool:
     return (repo.common_dir / "info" / "attributes").is_file()
 
 
-def view(repo: Repo, path: Path, *, network: bool) -> sandbox.View:
+def view(repo: Repo, path: Path, *, network: bool, private: Path | None = None) -> sandbox.View:
     """What a program run in the workspace at `path` sees: the merged tree at
-    `path` and the workspace's own worktree record writable; your checkout and
+    `path` (its writes going to the folder `private` when given, which the
+    caller discards: several steps that only read run at once, each in its
+    own view, and OverlayFS allows one mount per upper layer) and the
+    workspace's own worktree record writable; your checkout and
     the whole git dir (refs, config, hooks) read-only. The repository's object
     folder shows merged with the workspace's own, so the objects git writes
     there (a commit made inside) land in the workspace's layer: a program can
@@ -412,9 +416,16 @@ def view(repo: Repo, path: Path, *, network: bool) -> sandbox.View:
     for name in ("objects", "objects-work"):
         (root / name).mkdir(exist_ok=True)
     lower = bases.of(repo, (root / "base").read_text().strip()).files
-    merged = sandbox.Overlay((lower,), root / "upper", root / "work", path)
-    objects = sandbox.Overlay((repo.common_dir / "objects",), root / "objects", root / "objects-work",
-                              repo.common_dir / "objects")
+    if private is None:
+        merged = sandbox.Overlay((lower,), root / "upper", root / "work", path)
+        objects = sandbox.Overlay((repo.common_dir / "objects",), root / "objects", root / "objects-work",
+                                  repo.common_dir / "objects")
+    else:  # the workspace's own layers become read-only layers under a private one
+        for name in ("upper", "work", "objects", "objects-work"):
+            (private / name).mkdir(parents=True, exist_ok=True)
+        merged = sandbox.Overlay((root / "upper", lower), private / "upper", private / "work", path)
+        objects = sandbox.Overlay((root / "objects", repo.common_dir / "objects"), private / "objects",
+                                  private / "objects-work", repo.common_dir / "objects")
     roots = [repo.common_dir]
     if repo.workdir is not None and repo.common_dir.resolve().is_relative_to(repo.workdir.resolve()):
         roots = [repo.workdir]

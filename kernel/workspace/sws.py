@@ -16,7 +16,9 @@ import os
 import re
 import shutil
 import stat
-from collections.abc import Iterable, Mapping
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +34,7 @@ from kernel.errors import BadInput, JitosError, NotFound
 from kernel.record import history, state
 from kernel.record.locks import is_live
 from kernel.record.state import SWS_ACTIVE, Ledger, State, Sws
-from kernel.workspace import checkout, leftovers, overlay, trees
+from kernel.workspace import checkout, leftovers, overlay, trash, trees
 from kernel.workspace.backend import Reader, copy_included, for_path, for_repo
 from kernel.workspace.overlayfs import is_overlay
 
@@ -252,6 +254,25 @@ def settle_before_running(repo: Repo, sws_id: str) -> None:
         current = ledger.state.sws.get(sws_id)
         if current is not None:
             finish_pending_move(repo, current)
+
+
+@contextmanager
+def private_writes(repo: Repo, sws_id: str, label: str) -> Iterator[Path | None]:
+    """A folder that takes a program's writes instead of the workspace, for a
+    step that only reads (several run at once, each in its own view); it is
+    discarded afterwards. None on the worktree backend, which cannot divert
+    writes: there the step writes into the folder, as anyone there can."""
+    path = workspace_path(repo, sws_id)
+    if not is_overlay(repo, path):
+        yield None
+        return
+    (repo.jitos_dir / "tmp").mkdir(exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=f"private-{sws_id}-{label}-", dir=repo.jitos_dir / "tmp"))
+    try:
+        yield folder
+    finally:
+        trash.set_aside(repo, folder, folder.name)
+        for_path(repo, path).empty_trash(repo)
 
 
 def rebase(repo: Repo, ledger: Ledger, sws: Sws, onto: str, links: Mapping[str, str] | None = None) -> Sws:

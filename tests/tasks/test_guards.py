@@ -126,19 +126,22 @@ idempotent = true
 [method.checks]
 task = "checks"
 ordered = false
-subtasks = [{ id = "a", task = "slow-check a.started" }, { id = "b", task = "slow-check b.started" }]
+subtasks = [{ id = "a", task = "slow-check MARKS/a.started" }, { id = "b", task = "slow-check MARKS/b.started" }]
 """
 
 
-def test_ctrl_c_during_parallel_steps_records_them_interrupted(buggy_repo: Callable[..., Path]) -> None:
-    repo = buggy_repo(methods={"checks.toml": GROUP_METHODS})
+def test_ctrl_c_during_parallel_steps_records_them_interrupted(buggy_repo: Callable[..., Path],
+                                                               tmp_path: Path) -> None:
+    # The steps only read their workspace (it is read-only to them): they mark that they started elsewhere.
+    repo = buggy_repo(methods={"checks.toml": GROUP_METHODS.replace("MARKS", str(tmp_path))})
     proc = subprocess.Popen(
         [sys.executable, "-c", "import sys; from jitos_cli.main import main; sys.exit(main())",
          "intent", "--task", "checks", "-j", "2"], cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    started = [shown_outside(repo, "s1", name) for name in ("a.started", "b.started")]
+    started = [tmp_path / name for name in ("a.started", "b.started")]
     deadline = time.monotonic() + 60
     while not all(marker.exists() for marker in started) and time.monotonic() < deadline:
         time.sleep(0.05)
+    assert proc.poll() is None, f"the steps did not both start: {proc.communicate()}"
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=60)
     assert proc.returncode == 130

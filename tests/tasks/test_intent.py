@@ -333,3 +333,33 @@ def test_a_collapse_conflict_stops_the_task_with_exit_3(buggy_repo: Callable[...
     done = jitos("resume", task.id, "--json", check=3)
     assert json.loads(done.stdout)["state"] == "failed"
     assert git(repo, "show", "main:slugify.py") == "# theirs"
+
+
+READ_ONLY_METHODS = r"""
+[task.peek]
+params = []
+[primitive.try-write]
+params = []
+worker = "shell"
+argv = ["sh", "-c", "echo x > written-by-a-reader"]
+capabilities = ["workspace:read"]
+idempotent = true
+[method.peek]
+task = "peek"
+subtasks = [{ id = "w", task = "try-write" }]
+"""
+
+
+def test_a_step_that_only_reads_writes_to_a_private_folder_that_is_discarded(
+        buggy_repo: Callable[..., Path]) -> None:
+    import pytest
+
+    from kernel.base import sandbox
+
+    if not sandbox.support().available:
+        pytest.skip(f"no namespaces here: {sandbox.support().reason}")
+    repo = buggy_repo(methods={"peek.toml": READ_ONLY_METHODS})
+    task = declare(open_repo(repo), "", task_call=("peek", []))
+    assert task.state == "done" and task.steps[0].reason == "exit 0"  # its write succeeded, privately
+    assert not shown_outside(repo, "s1", "written-by-a-reader").exists()
+    assert not list((repo / ".git" / "jitos" / "tmp").glob("private-*"))  # and was discarded
