@@ -125,7 +125,7 @@ def _restore_refs(repo: Repo, head: str | None) -> list[str]:
             refs.move(repo, [refs.RefMove(HISTORY_REF, current, target)],
                       "jitos: history ref moved back (a step rewound or rewrote it)")
             moved.append(HISTORY_REF)
-        st = state.fold(history.events(repo))
+        st = state.current(repo)
         actual = {name: refs.read(repo, name) for name in repo.git.references
                   if name.startswith("refs/jitos/") and name != HISTORY_REF}
         for name in sorted(actual.keys() | st.refs.keys()):
