@@ -40,7 +40,10 @@ app = typer.Typer(
 @app.callback()
 def global_options(
     debug: Annotated[bool, typer.Option("--debug", help="Print the traceback with an error.")] = False,
+    version: Annotated[bool, typer.Option("--version", "-V", help="Print jitos's version and exit.")] = False,
 ) -> None:
+    # `jitos --version` is answered in `main` before this app is built; the
+    # option is declared here so that --help lists it.
     options.debug = debug
     core.finish_interrupted()
 

@@ -12,13 +12,21 @@ from __future__ import annotations
 import sys
 import traceback
 
-from jitos_cli.app import app, options
+from jitos_cli import __version__
 from kernel.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, JitosError
+
+VERSION_FLAGS = ("--version", "-V")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run `jitos ARGV…` (default: this process's arguments) and return its exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
+    before_command = args[:next((i for i, a in enumerate(args) if not a.startswith("-")), len(args))]
+    if any(a in VERSION_FLAGS for a in before_command):  # answered before the command line is even built
+        print(f"jitos {__version__}")
+        return EXIT_OK
+    from jitos_cli.app import app, options  # each command imports what it uses, when it runs
+
     options.debug = False  # set by the app's callback when `--debug` comes before the command
     try:
         code = app(args=args, prog_name="jitos", standalone_mode=False)
@@ -57,6 +65,8 @@ def _interrupted() -> int:
 
 
 def _traceback_under_debug() -> None:
+    from jitos_cli.app import options
+
     if options.debug:
         traceback.print_exc()
 

@@ -7,22 +7,17 @@ import shlex
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from jitos_cli import render as out
 from kernel.errors import BadInput
-from kernel.planner.hddl.importer import import_hddl
-from kernel.planner.loader import Library
-from kernel.planner.model import DEFAULT_DEPTH_LIMIT, DEFAULT_NODE_BUDGET, TaskCall
-from kernel.planner.render import (
-    plan_dot,
-    plan_mermaid,
-    plan_text,
-    result_dict,
-)
-from kernel.planner.request import Candidates, library, plan_candidates, require_valid
+from kernel.planner.limits import DEFAULT_DEPTH_LIMIT, DEFAULT_NODE_BUDGET
+
+if TYPE_CHECKING:  # the planner is imported by the commands that plan, not by every command
+    from kernel.planner.loader import Library
+    from kernel.planner.request import Candidates
 
 methods_app = typer.Typer(help="The HTN method library.", no_args_is_help=True)
 
@@ -73,6 +68,9 @@ def plan(
     ] = False,
 ) -> None:
     """Show plan candidates for an intent; runs nothing."""
+    from kernel.planner.model import TaskCall
+    from kernel.planner.request import plan_candidates, require_valid
+
     args = tuple(words or ())
     if all_plans and max_plans is not None:
         raise BadInput("give --all or --max N, not both")
@@ -99,6 +97,8 @@ def plan(
 
 
 def _candidates_dict(shown: Candidates) -> dict[str, Any]:
+    from kernel.planner.render import result_dict
+
     planned = shown.planned
     data = result_dict(planned.result, text=planned.text, intent=planned.intent,
                        candidates=shown.many)
@@ -111,6 +111,8 @@ def _candidates_dict(shown: Candidates) -> dict[str, Any]:
 
 def _write_plans(shown: Candidates, fmt: Format) -> None:
     """Each plan on stdout; the summary (text only) and verdicts on stderr."""
+    from kernel.planner.render import plan_dot, plan_mermaid, plan_text
+
     for i, candidate in enumerate(shown.plans, start=1):
         if fmt is Format.dot:
             sys.stdout.write(plan_dot(candidate))
@@ -150,6 +152,8 @@ def methods_list(
 ) -> None:
     """List tasks, primitives, methods and intents, where each comes from and
     what a repository's definition shadows."""
+    from kernel.planner.request import library
+
     lib = library()
     rows = _rows(lib)
     if as_json:
@@ -180,6 +184,8 @@ def methods_check(
 ) -> None:
     """Check method files: TOML syntax, names, arities, orderings, templates.
     PATHs are checked on top of the shipped methods, in place of .jitos/methods/."""
+    from kernel.planner.request import library
+
     lib = library(extra=tuple(paths), repo=False) if paths else library()
     counts = {k: sum(1 for e in lib.entries if e.kind == k)
               for k in ("task", "primitive", "method", "intent")}
@@ -200,6 +206,8 @@ def methods_import_hddl(
 ) -> None:
     """Translate an HDDL domain (and problem) from the IPC HTN track into method
     files plus a facts file, and print the `jitos plan` command that solves it."""
+    from kernel.planner.hddl.importer import import_hddl
+
     result = import_hddl(domain, problem, out_dir)
     command = _hddl_plan_command(result.out, result.facts_file, result.task)
     if as_json:

@@ -39,9 +39,6 @@ Fact = tuple[str, ...]
 WORKER_KINDS = ("shell", "agent", "human", "snapshot", "collapse", "none")
 EXPECT_VALUES = ("pass", "fail")
 
-DEFAULT_DEPTH_LIMIT = 10_000
-DEFAULT_NODE_BUDGET = 1_000_000
-
 
 def is_var(term: Term) -> bool:
     """True for a variable term (`?x`)."""

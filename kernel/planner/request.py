@@ -19,6 +19,7 @@ from pathlib import Path
 import kernel
 from kernel.errors import BadInput, IntegrityError
 from kernel.planner.intents import MATCH_PREFIX, check_intent_size, match_intent
+from kernel.planner.limits import DEFAULT_DEPTH_LIMIT, DEFAULT_NODE_BUDGET
 from kernel.planner.loader import (
     Layer,
     Library,
@@ -28,8 +29,6 @@ from kernel.planner.loader import (
     method_files,
 )
 from kernel.planner.model import (
-    DEFAULT_DEPTH_LIMIT,
-    DEFAULT_NODE_BUDGET,
     Fact,
     Plan,
     PlanResult,

@@ -30,6 +30,7 @@ from typing import Any, NamedTuple, TypeVar
 from kernel.errors import BadInput
 from kernel.planner.build import DecompRecord, StepRecord, build_plan
 from kernel.planner.compiled import CompiledMethod, bind_head, compile_method
+from kernel.planner.limits import DEFAULT_DEPTH_LIMIT, DEFAULT_NODE_BUDGET
 from kernel.planner.match import (
     MANY,
     CompiledOperator,
@@ -47,8 +48,6 @@ from kernel.planner.match import (
     solve_once,
 )
 from kernel.planner.model import (
-    DEFAULT_DEPTH_LIMIT,
-    DEFAULT_NODE_BUDGET,
     Domain,
     Fact,
     Failure,

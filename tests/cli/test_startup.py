@@ -1,0 +1,33 @@
+"""A command imports only what it uses: `jitos --version` neither the command
+line nor git nor the planner; `jitos status` not the planner."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from jitos_cli import __version__
+
+
+def _imported(args: list[str], cwd: Path) -> tuple[str, set[str]]:
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c",
+         f"import sys; from jitos_cli.main import main; sys.exit(main({args!r}))"],
+        cwd=cwd, capture_output=True, text=True, check=True)
+    modules = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+    return done.stdout, modules
+
+
+def test_version_is_answered_without_the_command_line_git_or_the_planner(tmp_path: Path) -> None:
+    for flag in ("--version", "-V"):
+        shown, modules = _imported([flag], tmp_path)
+        assert shown == f"jitos {__version__}\n"
+        assert not {m for m in modules if m.split(".")[0] in ("pygit2", "typer", "click")
+                    or m.startswith("kernel.planner")}, sorted(modules)
+
+
+def test_status_does_not_import_the_planner(jrepo: Path) -> None:
+    _, modules = _imported(["status"], jrepo)
+    assert "pygit2" in modules  # it reads the repository
+    assert not {m for m in modules if m.startswith("kernel.planner.") and m != "kernel.planner.limits"}
