@@ -28,7 +28,7 @@ from kernel.record.history import HISTORY_REF
 from kernel.workspace.checkout import checkout_update_pending
 from kernel.workspace.sws import workspace_path
 
-DIGEST_KEYS = frozenset({"stdout", "stderr", "overlay", "log"})
+DIGEST_KEYS = frozenset({"stdout", "stderr", "overlay", "log", "config"})
 #: Keys of event data whose value is a git object id (commit or tree) jitos recorded.
 OBJECT_KEYS = frozenset({"base", "from", "commit", "parent", "head", "system", "tree", "onto"})
 _OID = re.compile(r"[0-9a-f]{40}\Z")

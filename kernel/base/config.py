@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import tomli_w
+
 from kernel.errors import BadInput
 
 TEAM_CONFIG = Path(".jitos") / "config.toml"
@@ -162,6 +164,23 @@ def load_config(workdir: Path | None, jitos_dir: Path) -> Config:
         _validate(path, data)
         raw = _merge(raw, data)
     return from_raw(raw)
+
+
+#: The tables that govern a task: recorded when it starts, used to its end.
+GOVERNING = ("gate", "workers", "test")
+
+
+def governing_record(raw: dict[str, Any]) -> bytes:
+    """The tables of `raw` that govern a task, as TOML (which keeps a float
+    timeout a float), to be stored with the task."""
+    return tomli_w.dumps({table: raw[table] for table in GOVERNING if table in raw}).encode()
+
+
+def governed_by(raw: dict[str, Any], record: bytes) -> dict[str, Any]:
+    """`raw` with its governing tables replaced by a task's `governing_record`."""
+    merged = {table: value for table, value in raw.items() if table not in GOVERNING}
+    merged.update(tomllib.loads(record.decode()))
+    return merged
 
 
 def from_raw(raw: dict[str, Any]) -> Config:

@@ -180,6 +180,8 @@ def _prepare(repo: Repo, request: _Request, *, snapshot: bool, adopted: tuple[st
             # land its own work around the task's gate: refused before anything moves.
             raise BadInput(f"workspace {ws.id} belongs to task {ws.task}, which is running; its own collapse step "
                            f"lands it, gated (stop the task first to collapse it by hand)")
+        # What was recorded must be whole before anything is recorded or moved.
+        _require_objects(repo, ws.id, repo.tree_of(ws.base), repo.tree_of(ws.head))
         if snapshot:  # later edits (made while a gate ran, or by the gate) are not landed
             sws.record_changes(repo, ledger, ws, label="before collapse")
         adopted += adopt(repo, ledger)
@@ -210,7 +212,7 @@ def _require_objects(repo: Repo, sws_id: str, old_tree: str, tree: str) -> None:
         changed = trees.diff(repo.git, old_tree, tree)
     except KeyError as err:
         raise IntegrityError(f"workspace {sws_id}: a tree its snapshot names is missing ({err}); "
-                             "nothing was changed — run `jitos verify`") from None
+                             "nothing landed — run `jitos verify`") from None
     missing = sorted(rel for rel, e in changed.items()
                      if e is not None and e.mode != trees.GITLINK_MODE and e.oid not in repo.git)
     if missing:
@@ -218,7 +220,7 @@ def _require_objects(repo: Repo, sws_id: str, old_tree: str, tree: str) -> None:
         assert oid is not None
         raise IntegrityError(f"workspace {sws_id}: the recorded content of {missing[0]} (object {oid.oid[:12]})"
                              + (f" and {len(missing) - 1} more" if len(missing) > 1 else "")
-                             + " is missing from the object database; nothing was changed — run `jitos verify`")
+                             + " is missing from the object database; nothing landed — run `jitos verify`")
 
 
 def _conflict(ledger: Ledger, request: _Request, ws: Sws, system: str, clash: list[str],

@@ -72,10 +72,13 @@ def recover(repo: Repo) -> None:
     journal = _journal(repo)
     try:
         record = canonical.loads(journal.read_bytes())
+        moves = [RefMove(m["name"], m["old"], m["new"]) for m in record["moves"]]
+        str(record["message"])
     except FileNotFoundError:
         return
-    moves = [RefMove(m["name"], m["old"], m["new"]) for m in record["moves"]]
-    if not _vouched(repo, moves):
+    except (ValueError, KeyError, TypeError):
+        moves = []  # not even a journal: refused below
+    if not moves or not _vouched(repo, moves):
         # Not a journal jitos wrote (a worker with write access to the git dir
         # can write one): never replay it, keep it for `jitos verify` to show.
         journal.replace(refused_journal(repo))

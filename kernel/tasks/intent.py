@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from kernel.base.config import from_raw
+from kernel.base.config import from_raw, governing_record
 from kernel.base.policy import check_program, refuse_inside_worker
 from kernel.base.repo import Repo
 from kernel.errors import BadInput
@@ -88,8 +88,10 @@ def declare(
     if not text.strip() and task_call is None:
         raise BadInput("the intent is empty; say what you want done, e.g. jitos intent \"fix the bug in slug()\"")
     call = TaskCall(task_call[0], tuple(task_call[1])) if task_call else None
-    # The configuration as it is now governs the task to its end, recorded with it.
+    # The gate, workers and test tables as they are now govern the task to its
+    # end: stored with it (only those: the rest of a local config is not history's).
     config = repo.config().raw
+    recorded = repo.store.put(governing_record(config))
     planned = _plan(repo, text, call, config)
     result = planned.result
     if not plan_only:
@@ -101,7 +103,7 @@ def declare(
             "task",
             f"task {tid}: {' '.join(intent.split())[:70]}",
             data={"intent": intent, "task": result.task.name, "args": list(result.task.args),
-                  "matched": planned.intent, "config": config},
+                  "matched": planned.intent, "config": recorded},
             links={"task": tid},
         )
         _record_plan(ledger, tid, planned)

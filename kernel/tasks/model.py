@@ -55,7 +55,7 @@ class Task:
     system: str | None = None
     events: tuple[str, ...] = field(default_factory=tuple)
     cancelled: str | None = None
-    config: Mapping[str, Any] | None = None  # the configuration fixed when it started (None: recorded before that)
+    config: str | None = None  # store digest of its governing configuration (None: recorded before tasks kept it)
 
     @property
     def state(self) -> str:

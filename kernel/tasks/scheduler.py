@@ -25,9 +25,9 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
-from kernel.base.config import from_raw
+from kernel.base.config import from_raw, governed_by
 from kernel.base.repo import Repo
-from kernel.errors import BadInput
+from kernel.errors import BadInput, JitosError
 from kernel.land import collapse
 from kernel.land.gate import GatePolicy
 from kernel.record import history, state
@@ -128,14 +128,23 @@ class Runner:
             "JITOS_INTENT": task.intent, "JITOS_INSTRUCTION": ps["args"][0] if ps["args"] else "",
         })
         timeout = workers.worker_config(self.config, kind).get("timeout", workers.DEFAULT_TIMEOUT[kind])
-        before = guard.take(self.repo, task.sws)
         pid_file = running_steps(self.repo, self.tid) / f"{ps['id']}.pid"
-        sws.settle_before_running(self.repo, task.sws)
-        # Steps that run as a group only read: each writes to a private folder, discarded.
-        with sws.private_writes(self.repo, task.sws, ps["id"]) if _batchable(ps) else nullcontext() as private:
-            argv = for_path(self.repo, cwd).command(self.repo, cwd, list(ps["argv"]),
-                                                    network="network" in ps["capabilities"], private=private)
-            outcome = workers.run_process(self.repo, argv, cwd, env, float(timeout), ps["expect"], pid_file)
+        try:
+            before = guard.take(self.repo, task.sws)
+            sws.settle_before_running(self.repo, task.sws)
+        except JitosError as err:  # recorded as the step's outcome: it never stays in flight
+            return Outcome("failed", f"could not start: {err.message}", final=True)
+        try:
+            # Steps that run as a group only read: each writes to a private folder, discarded.
+            with sws.private_writes(self.repo, task.sws, ps["id"]) if _batchable(ps) else nullcontext() as private:
+                argv = for_path(self.repo, cwd).command(self.repo, cwd, list(ps["argv"]),
+                                                        network="network" in ps["capabilities"], private=private)
+                outcome = workers.run_process(self.repo, argv, cwd, env, float(timeout), ps["expect"], pid_file)
+        except JitosError as err:
+            return Outcome("failed", f"could not start: {err.message}", final=True)
+        except (KeyboardInterrupt, Interrupted):
+            guard.check(self.repo, before, self.tid, ps["id"])  # put back what it broke, then stop
+            raise
         broke = guard.check(self.repo, before, self.tid, ps["id"])
         refused = workers.read_only_write(self.repo, outcome)
         if refused is not None:
@@ -179,6 +188,11 @@ class Runner:
                 self.result(task, ps, st.attempts, Outcome("ok", f"landed as {commit[:12]} (found after a crash)"),
                             {"collapse": {"outcome": "committed", "system": commit, "conflicts": []}})
                 return None
+        ws = state.load(self.repo).sws.get(task.sws or "")
+        if ws is not None and ws.state != state.SWS_ACTIVE:  # landed or discarded by someone else since
+            self.result(task, ps, st.attempts, Outcome(
+                "failed", f"workspace {ws.id} was {ws.state} outside this task after a crash; nothing to land"))
+            return self.load()
         return self._close_in_flight(task, ps, st, rerun=True)
 
     # -- the loop ----------------------------------------------------------
@@ -371,9 +385,11 @@ def _next_group(task: tasks.Task) -> list[tasks.StepState]:
 
 
 def governing(repo: Repo, task: tasks.Task) -> Mapping[str, Any]:
-    """The configuration a task runs under: as recorded when it started (the
-    repository's current one for a task recorded before tasks recorded it)."""
-    return task.config if task.config is not None else repo.config().raw
+    """The configuration a task runs under: its gate, workers and test tables as
+    recorded when it started (all of the repository's current one for a task
+    recorded before tasks recorded them), the rest as it is now."""
+    live = repo.config().raw
+    return live if task.config is None else governed_by(live, repo.store.get(task.config))
 
 
 def _collapse_message(task: tasks.Task) -> str:

@@ -187,7 +187,11 @@ class GitWorktree:
         # A git index lock a killed program left would fail recording what this
         # command writes, after it ran: refuse first (a live git holds it for milliseconds).
         lock = Path(pygit2.Repository(str(path)).path) / "index.lock"
-        if lock.exists() and time.time() - lock.stat().st_mtime > INDEX_LOCK_GRACE_SECONDS:
+        try:
+            stale = time.time() - lock.stat().st_mtime > INDEX_LOCK_GRACE_SECONDS
+        except FileNotFoundError:
+            stale = False
+        if stale:
             raise BadInput(f"the git index of workspace {path.name} is locked ({lock}) by a git command that "
                            f"is still running there, or was killed; if none is running, remove it (rm {lock}) "
                            "and run the command again")

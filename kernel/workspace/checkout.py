@@ -147,11 +147,17 @@ def finish_checkout_update(repo: Repo) -> None:
         note = canonical.loads(path.read_bytes())
     except FileNotFoundError:
         return
-    if refs.read(repo, note["branch"]) == note["commit"]:
-        changes = {p: (trees.Entry(e[0], e[1]) if e else None) for p, e in note["changes"].items()}
-        old = repo.tree(note["old_tree"])
+    commit = repo.git.get(str(note.get("commit", "")))
+    branch = str(note.get("branch", ""))
+    if isinstance(commit, pygit2.Commit) and commit.parent_ids and refs.read(repo, branch) == str(commit.id):
+        # Only the flag is taken from the note: what changes is the landed commit
+        # against its parent, and which checkouts follow is asked of git, so a
+        # note nobody trustworthy wrote can write nothing but the branch's content.
+        old = repo.commit(str(commit.parent_ids[0])).tree
+        changes = trees.diff(repo.git, str(old.id), str(commit.tree_id))
+        following = {os.path.realpath(r) for r in checkouts_of(repo, branch.removeprefix("refs/heads/"))}
         for root in map(Path, note["roots"]):
-            if not root.is_dir():
+            if not root.is_dir() or os.path.realpath(root) not in following:
                 continue
             index = pygit2.Repository(str(root)).index
             behind = {}

@@ -431,8 +431,12 @@ def view(repo: Repo, path: Path, *, network: bool, private: Path | None = None) 
         roots = [repo.workdir]
     elif repo.workdir is not None:
         roots.append(repo.workdir)
-    return sandbox.View(overlays=(merged, objects), read_only=tuple(roots), writable=(admin(repo, path),),
-                        network=network, env=GIT_ENV)
+    # A private view's git cannot move the workspace's HEAD or index either: a
+    # commit made there is discarded with its objects.
+    record = admin(repo, path)
+    return sandbox.View(overlays=(merged, objects),
+                        read_only=tuple(roots) + ((record,) if private is not None else ()),
+                        writable=(record,) if private is None else (), network=network, env=GIT_ENV)
 
 
 def import_objects(repo: Repo, path: Path) -> None:

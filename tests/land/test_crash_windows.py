@@ -260,3 +260,11 @@ def test_a_stale_index_lock_in_an_overlay_workspace_is_a_clear_error(jrepo: Path
     assert f"rm {lock}" in done.stderr and len(history.events(open_repo(jrepo))) == events
     lock.unlink()
     assert not edits.exists(ws, "two")
+
+
+@pytest.mark.parametrize("planted", [b"{}", b"not json", b'{"moves": [{"name": 1}], "message": "x"}'])
+def test_a_ref_journal_that_is_not_one_is_refused_not_a_crash(jrepo: Path, planted: bytes) -> None:
+    (jrepo / ".git" / "jitos" / "refs-journal.json").write_bytes(planted)
+    jitos("status")  # before: internal error (KeyError) from every command
+    problems = verify(open_repo(jrepo)).problems
+    assert any("ref journal jitos did not write was refused" in p for p in problems)

@@ -270,17 +270,23 @@ def test_a_step_rewriting_the_local_config_is_refused_undone_and_cannot_change_i
     task = declare(open_repo(repo), "fix the bug")
     step = task.steps[0]
     assert step.status == "failed" and step.attempts == 1
-    assert "changed jitos's own files (.git/jitos/config.toml, .git/jitos/refs-journal.json; put back)" in step.reason
+    assert "changed jitos's own files (.git/jitos/config.toml; put back" in step.reason, step.reason
+    assert "wrote a ref journal for jitos to replay (never replayed" in step.reason
     assert not (repo / ".git" / "jitos" / "config.toml").exists()
     assert not (repo / ".git" / "jitos" / "refs-journal.json").exists()
+    kept = repo / ".git" / "jitos" / "kept" / "control" / f"{task.id}-{step.id}" / "config.toml"
+    assert 'command = ["true"]' in kept.read_text()  # the step's version, kept
     assert verify(open_repo(repo)).ok
 
 
 def test_a_task_runs_under_the_configuration_it_started_with(buggy_repo: Callable[..., Path]) -> None:
     repo = buggy_repo()
     task = declare(open_repo(repo), "fix the bug", plan_only=True)
+    import tomllib
+
     recorded = next(r.event for r in history.events(open_repo(repo)) if r.event.kind == "task")
-    assert recorded.data["config"]["gate"]["command"][1:] == ["-m", "unittest", "-q"]
+    governing = tomllib.loads(open_repo(repo).store.get(recorded.data["config"]).decode())
+    assert governing["gate"]["command"][1:] == ["-m", "unittest", "-q"] and set(governing) <= {"gate", "workers", "test"}
     # Changed after the task started (by a person, or a step of another task): not this task's gate.
     (repo / ".git" / "jitos" / "config.toml").write_text('[gate]\ncommand = ["false"]\n')
     done = resume(open_repo(repo), task.id)
@@ -332,3 +338,9 @@ def test_a_step_writing_into_another_workspace_is_refused_and_that_workspace_is_
     kept = repo / ".git" / "jitos" / "kept" / "s1" / f"from-{task.id}-{step.id}"
     assert (kept / "planted.py").read_text() == "x = 1\n" and (kept / "slugify.py").read_text() == "planted\n"
     assert sws.snapshot(open_repo(repo), other.id).changed == ("notes.txt",)
+
+
+def test_a_fractional_timeout_is_recorded_with_the_task(buggy_repo: Callable[..., Path]) -> None:
+    repo = buggy_repo(extra="[workers.shell]\ntimeout = 90.5\n")
+    task = declare(open_repo(repo), "fix the bug")  # before: records hold no floats, exit 1
+    assert task.state == "done", task.why()
