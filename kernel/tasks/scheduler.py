@@ -10,7 +10,10 @@ history is the same either way. Scheduling uses only history (its sequence
 numbers are the ticks); the wall clock only feeds progress reports.
 
 One process runs a task at a time (a lock per task); resume after a crash
-finds in-flight steps in history and re-runs them only when idempotent.
+finds in-flight steps in history and re-runs them only when idempotent (a
+collapse step is done if its collapse event is in history, and runs again
+otherwise: a collapse is all or nothing). What a step must leave alone is
+checked around it (`kernel.tasks.guard`).
 
 It never prints (progress goes to the caller's function) and never reads a
 task's state from anywhere but history.
