@@ -99,8 +99,9 @@ def portable(repo: Repo, data: bytes) -> bytes:
     prints its file paths, say). `local` turns it back for display."""
     places: dict[bytes, bytes] = {}
     for path, name in _named(repo):
-        for spelled in (str(path).rstrip("/"), os.path.realpath(path)):
-            places.setdefault(spelled.encode(), name)
+        for spelled in (str(path).rstrip("/"), os.path.realpath(path).rstrip("/")):
+            if spelled:  # a repository at / is not named: every byte would match
+                places.setdefault(spelled.encode(), name)
     for found, name in sorted(places.items(), key=lambda item: -len(item[0])):  # longest first
         data = data.replace(found, name)
     return data

@@ -20,6 +20,7 @@ from kernel.record.state import SWS_ACTIVE
 from kernel.workspace import bases, checkout, overlayfs, trash
 
 _TEMP = re.compile(r"\.(\d+)\.\d+\.tmp$")
+_PRIVATE = re.compile(r"^private-.*-pid(\d+)-")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +48,8 @@ def collect(repo: Repo) -> Collected:
         temps = _dead_temp_files(repo.jitos_dir / "store" / "tmp")
         for temp in temps:
             temp.unlink(missing_ok=True)
+        for private in _dead_private_folders(repo.jitos_dir / "tmp"):
+            trash.set_aside(repo, private, private.name)
     freed = _size(trash.folder(repo))
     trash.empty(repo)
     return Collected(tuple(gone_bases), tuple(gone_layers), len(temps), freed)
@@ -81,6 +84,16 @@ def _dead_temp_files(folder: Path) -> list[Path]:
         match = _TEMP.search(temp.name)
         if match and not _alive(int(match.group(1))):
             found.append(temp)
+    return found
+
+
+def _dead_private_folders(folder: Path) -> list[Path]:
+    """Folders that took a read-only step's writes, left by a killed jitos (the pid in the name)."""
+    found = []
+    for entry in sorted(folder.glob("private-*")) if folder.is_dir() else []:
+        match = _PRIVATE.search(entry.name)
+        if match and not _alive(int(match.group(1))):
+            found.append(entry)
     return found
 
 

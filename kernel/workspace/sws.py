@@ -267,7 +267,8 @@ def private_writes(repo: Repo, sws_id: str, label: str) -> Iterator[Path | None]
         yield None
         return
     (repo.jitos_dir / "tmp").mkdir(exist_ok=True)
-    folder = Path(tempfile.mkdtemp(prefix=f"private-{sws_id}-{label}-", dir=repo.jitos_dir / "tmp"))
+    # The pid in the name lets `jitos gc` remove a folder a killed jitos left.
+    folder = Path(tempfile.mkdtemp(prefix=f"private-{sws_id}-{label}-pid{os.getpid()}-", dir=repo.jitos_dir / "tmp"))
     try:
         yield folder
     finally:

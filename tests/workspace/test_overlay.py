@@ -470,3 +470,14 @@ def test_clean_filters_apply_to_what_an_overlay_records(make_repo, monkeypatch: 
     sws.run(open_repo(path), ws.id, ["sh", "-c", "printf 'one\\r\\ntwo\\r\\n' > a.txt"])
     blob = git(path, "rev-parse", f"refs/jitos/sws/{ws.id}:a.txt")
     assert git(path, "cat-file", "-p", blob) == "one\ntwo"
+
+
+def test_gc_removes_a_private_folder_a_killed_jitos_left(orepo: Path) -> None:
+    tmp = orepo / ".git" / "jitos" / "tmp"
+    left = tmp / "private-s1-a-pid999999999-x1"  # no such process
+    (left / "upper").mkdir(parents=True)
+    (left / "upper" / "cache").write_text("from a read-only step\n")
+    live = tmp / f"private-s1-b-pid{os.getpid()}-x2"
+    live.mkdir()
+    jitos("gc")
+    assert not left.exists() and live.exists()
