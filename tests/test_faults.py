@@ -177,10 +177,13 @@ def _process(path: Path, args: tuple[str, ...], **env: str) -> subprocess.Comple
 
 
 def _copy(source: Path, target: Path) -> None:
-    """Byte for byte, special files (overlay whiteouts) included, at a fixed path."""
+    """Byte for byte, special files (overlay whiteouts) and OverlayFS's mode-000
+    work folders included, at a fixed path; a user who is not root copies
+    inside a user namespace of their own, where they may."""
+    inside = [] if os.geteuid() == 0 else ["unshare", "-Ur"]
     if target.exists():
-        subprocess.run(["rm", "-rf", str(target)], check=True)
-    subprocess.run(["cp", "-a", str(source), str(target)], check=True)
+        subprocess.run([*inside, "rm", "-rf", str(target)], check=True)
+    subprocess.run([*inside, "cp", "-a", str(source), str(target)], check=True)
 
 
 @dataclass(frozen=True)
