@@ -215,7 +215,10 @@ def _chosen(points: tuple[str, ...], everything: bool) -> list[str]:
 
 
 def _kill_at(scenario: Scenario, point: str, path: Path, template: Path, before: dict[str, str],
-             after: Traced, monkeypatch: pytest.MonkeyPatch) -> None:
+             after: Traced, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """Kill the operation at `point` and check what is left; False when this run
+    passed fewer times there than the trace did (see `_run`): it then must
+    have completed normally."""
     from kernel.verify import verify
 
     monkeypatch.chdir(path.parent)
@@ -223,7 +226,10 @@ def _kill_at(scenario: Scenario, point: str, path: Path, template: Path, before:
     monkeypatch.chdir(path)
     done = _process(path, scenario.operation, JITOS_FAULT=point)
     where = f"{scenario.name}, killed at {point}"
-    assert done.returncode == -signal.SIGKILL, f"{where}: not reached (exit {done.returncode}) {done.stderr}"
+    if done.returncode == 0:
+        scenario.completed(path)
+        return False
+    assert done.returncode == -signal.SIGKILL, f"{where}: exit {done.returncode} {done.stderr}"
     head = git(path, "rev-parse", "refs/jitos/history")
     assert git(path, "merge-base", "--is-ancestor", before["history"], head) == "", f"{where}: an event was lost"
     assert git(path, "rev-parse", "main") in (before["branch"], after.branch), f"{where}: branch neither old nor new"
@@ -236,6 +242,7 @@ def _kill_at(scenario: Scenario, point: str, path: Path, template: Path, before:
     scenario.finish(path)
     scenario.completed(path)
     assert verify(open_repo(path)).ok, f"{where}, after finishing: {verify(open_repo(path)).problems}"
+    return True
 
 
 def _run(scenario: Scenario, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, everything: bool) -> list[str]:
@@ -251,8 +258,13 @@ def _run(scenario: Scenario, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ev
     before = {"history": git(template, "rev-parse", "refs/jitos/history"), "branch": git(template, "rev-parse", "main")}
     after = _trace(scenario, path, template, tmp_path / "trace")
     REACHED[scenario.name] = {p.partition("@")[0] for p in after.points}
-    for point in _chosen(after.points, everything):
-        _kill_at(scenario, point, path, template, before, after, monkeypatch)
+    # An operation's writes can vary a little from run to run (a step's output
+    # identical to one already stored is not written again), so a point's N-th
+    # pass may not come: such a run must complete normally, and nearly every
+    # point must still be killed at.
+    chosen = _chosen(after.points, everything)
+    killed = sum(_kill_at(scenario, point, path, template, before, after, monkeypatch) for point in chosen)
+    assert killed >= 0.9 * len(chosen), f"{scenario.name}: killed at only {killed} of {len(chosen)} points"
     return [p.partition("@")[0] for p in after.points]
 
 
