@@ -53,8 +53,7 @@ from kernel.record import history, refs, state
 from kernel.record.history import SYSTEM_REF
 from kernel.record.locks import is_live
 from kernel.record.state import Ledger, Sws
-from kernel.workspace import checkout, sws, trees
-from kernel.workspace.backend import for_repo
+from kernel.workspace import checkout, sws, trash, trees
 from kernel.workspace.checkout import (
     checkouts_of,
     done_checkout_update,
@@ -160,7 +159,7 @@ def collapse(
         landed = _land(repo, request, ready, _gate(repo, request, ready))
         if landed is not None:
             if landed.committed:
-                for_repo(repo).empty_trash(repo)  # the folder removal deferred past the lock
+                trash.empty_later(repo)  # the folder is deleted after the command has answered
             return landed
         adopted, rebased = ready.adopted, ready.rebased  # the world moved while the gate ran
     raise JitosError(f"the system kept moving during {MAX_ATTEMPTS} collapse attempts; try again")

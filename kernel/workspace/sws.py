@@ -527,7 +527,7 @@ def discard(repo: Repo, key: str, reason: str | None = None, force: bool = False
         )
         for_path(repo, path).remove(repo, path)
         shutil.rmtree(overlay.path_of(repo, sws.id).parent, ignore_errors=True)
-    for_repo(repo).empty_trash(repo)
+    trash.empty_later(repo)  # the folder is deleted after the command has answered
     return Snapshot(sws.id, kept.changed, sws.head, kept.event)
 
 

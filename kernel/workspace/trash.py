@@ -1,13 +1,17 @@
 """Taking folders away at once and deleting them later: `set_aside` renames
 into `<git dir>/jitos/trash` (one rename, so the jitos lock is never held
 while a large tree is deleted), `empty` deletes what is there, including what
-a killed process set aside. Only ever holds what is no longer needed.
+a killed process set aside, and `empty_later` has a detached process do it,
+so a command answers before a large tree is deleted. Only ever holds what is
+no longer needed.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +30,32 @@ def set_aside(repo: Repo, path: Path, label: str) -> None:
     folder(repo).mkdir(parents=True, exist_ok=True)
     os.rename(path, folder(repo) / f"{label}.{os.getpid()}.{time.monotonic_ns()}")
     faults.point("trash.moved")
+
+
+# The detached deleter imports nothing of jitos: it is `empty`, for one folder.
+_DELETER = """
+import os, shutil, sys
+def open_up(func, path, exc):
+    try:
+        os.chmod(path, 0o700, follow_symlinks=False)
+        shutil.rmtree(path, ignore_errors=True)
+    except OSError:
+        pass
+trash = sys.argv[1]
+for entry in os.listdir(trash):
+    shutil.rmtree(os.path.join(trash, entry), onerror=open_up)
+"""
+
+
+def empty_later(repo: Repo) -> None:
+    """Delete the trash in a detached process (its own session, no terminal):
+    the command that set a workspace aside answers at once. A deleter killed
+    half-way leaves trash the next `empty` or `jitos gc` finishes."""
+    trash = folder(repo)
+    if not trash.is_dir() or not any(trash.iterdir()):
+        return
+    subprocess.Popen([sys.executable, "-c", _DELETER, str(trash)], cwd="/", start_new_session=True,
+                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def empty(repo: Repo) -> None:
