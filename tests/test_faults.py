@@ -245,15 +245,22 @@ def _kill_at(scenario: Scenario, point: str, path: Path, template: Path, before:
     return True
 
 
-def _run(scenario: Scenario, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, everything: bool) -> list[str]:
-    path, template = tmp_path / "repo", tmp_path / "template"
+def _template(folder: Path, prepare: Callable[[Path], None], monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """A repository at `folder/repo` in the state `prepare` leaves it, copied to
+    `folder/template`; the paths of both."""
+    path, template = folder / "repo", folder / "template"
     path.mkdir()
     git(path, "init", "-q", "-b", "main")
     commit_files(path, {"README.md": "hello\n"}, "initial")
-    monkeypatch.chdir(path)
-    scenario.prepare(path)
-    monkeypatch.chdir(tmp_path)
+    with monkeypatch.context() as inside:
+        inside.chdir(path)
+        prepare(path)
     _copy(path, template)
+    return path, template
+
+
+def _run(scenario: Scenario, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, everything: bool) -> list[str]:
+    path, template = _template(tmp_path, scenario.prepare, monkeypatch)
     shutil.rmtree(path, ignore_errors=True)
     before = {"history": git(template, "rev-parse", "refs/jitos/history"), "branch": git(template, "rev-parse", "main")}
     after = _trace(scenario, path, template, tmp_path / "trace")
@@ -271,14 +278,14 @@ def _run(scenario: Scenario, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ev
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
 def test_a_kill_at_sampled_fault_points_loses_nothing(scenario: Scenario, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    _run(scenario, tmp_path, monkeypatch, everything=False)
+    assert set(_run(scenario, tmp_path, monkeypatch, everything=False)) <= points_in_code()
 
 
 @pytest.mark.faults
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
 def test_a_kill_at_every_fault_point_loses_nothing(scenario: Scenario, tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    _run(scenario, tmp_path, monkeypatch, everything=True)
+    assert set(_run(scenario, tmp_path, monkeypatch, everything=True)) <= points_in_code()
 
 
 def test_every_fault_point_in_the_code_is_reached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -286,14 +293,7 @@ def test_every_fault_point_in_the_code_is_reached(tmp_path: Path, monkeypatch: p
     for scenario in (s for s in SCENARIOS if s.name not in REACHED):
         folder = tmp_path / scenario.name
         folder.mkdir()
-        path, template = folder / "repo", folder / "template"
-        path.mkdir()
-        git(path, "init", "-q", "-b", "main")
-        commit_files(path, {"README.md": "hello\n"}, "initial")
-        with monkeypatch.context() as inside:
-            inside.chdir(path)
-            scenario.prepare(path)
-        _copy(path, template)
+        path, template = _template(folder, scenario.prepare, monkeypatch)
         reached |= {p.partition("@")[0] for p in _trace(scenario, path, template, folder / "trace").points}
     assert points_in_code() - reached == set(), "fault points no crash scenario reaches"
 
@@ -318,14 +318,7 @@ def _killed_after_event(path: Path, template: Path, trace: Path, args: tuple[str
 @pytest.mark.parametrize("kind", ["task", "collapse"])
 def test_a_task_killed_right_after_its_task_or_collapse_event_is_finished_by_resume(
         kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path, template = tmp_path / "repo", tmp_path / "template"
-    path.mkdir()
-    git(path, "init", "-q", "-b", "main")
-    commit_files(path, {"README.md": "hello\n"}, "initial")
-    monkeypatch.chdir(path)
-    _buggy(path)
-    monkeypatch.chdir(tmp_path)
-    _copy(path, template)
+    path, template = _template(tmp_path, _buggy, monkeypatch)
     _trace(SCENARIOS[-1], path, template, tmp_path / "trace")
     _killed_after_event(path, template, tmp_path / "trace", ("intent", "fix the bug"), kind)
     monkeypatch.chdir(path)
@@ -339,16 +332,10 @@ def test_a_task_killed_right_after_its_task_or_collapse_event_is_finished_by_res
 
 def test_an_undo_killed_after_making_its_workspace_still_undoes(tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    path, template = tmp_path / "repo", tmp_path / "template"
-    path.mkdir()
-    git(path, "init", "-q", "-b", "main")
-    commit_files(path, {"README.md": "hello\n"}, "initial")
-    monkeypatch.chdir(path)
-    _landed(path)
-    monkeypatch.chdir(tmp_path)
-    _copy(path, template)
+    path, template = _template(tmp_path, _landed, monkeypatch)
     _trace(SCENARIOS[4], path, template, tmp_path / "trace")
     _killed_after_event(path, template, tmp_path / "trace", ("undo", "--gate", "true"), "sws-new")
     monkeypatch.chdir(path)
     jitos("undo", "--gate", "true")  # before: "nothing to undo", and the collapse stayed
     _undo_completed(path)
+    assert [e["kind"] for e in json.loads(jitos("log", "--json").stdout)].count("collapse") == 2
