@@ -47,15 +47,41 @@ for entry in os.listdir(trash):
 """
 
 
+#: Below this many entries the trash is deleted in the command itself: starting
+#: a process costs more than that.
+INLINE_ENTRIES = 2000
+
+
 def empty_later(repo: Repo) -> None:
-    """Delete the trash in a detached process (its own session, no terminal):
-    the command that set a workspace aside answers at once. A deleter killed
-    half-way leaves trash the next `empty` or `jitos gc` finishes."""
+    """Delete a large trash in a detached process (its own session, no
+    terminal): the command that set a workspace aside answers at once. A
+    deleter killed half-way leaves trash the next `empty` or `jitos gc`
+    finishes. A small trash is deleted here."""
     trash = folder(repo)
     if not trash.is_dir() or not any(trash.iterdir()):
         return
+    if _fewer_entries_than(trash, INLINE_ENTRIES):
+        empty(repo)
+        return
     subprocess.Popen([sys.executable, "-c", _DELETER, str(trash)], cwd="/", start_new_session=True,
                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _fewer_entries_than(root: Path, limit: int) -> bool:
+    """Whether the tree under `root` holds fewer than `limit` entries (stops counting there)."""
+    count, folders = 0, [str(root)]
+    while folders:
+        try:
+            with os.scandir(folders.pop()) as entries:
+                for entry in entries:
+                    count += 1
+                    if count >= limit:
+                        return False
+                    if entry.is_dir(follow_symlinks=False):
+                        folders.append(entry.path)
+        except OSError:
+            continue  # unreadable (OverlayFS's mode-000 work folder): small either way
+    return True
 
 
 def empty(repo: Repo) -> None:

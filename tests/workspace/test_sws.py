@@ -244,3 +244,21 @@ def test_diff_writes_nothing_while_a_recorded_rebase_still_has_files_to_rewrite(
     assert output(ws, "git", "rev-parse", "HEAD") == head and history.head(jr) == history_head
     sws.snapshot(jr, ws.id)  # a command that records finishes the re-base's files first
     assert read(ws, "src/app.py") == "theirs\n"
+
+
+def test_a_large_trash_is_deleted_after_the_command_by_a_detached_process(jrepo: Path) -> None:
+    import time
+
+    from kernel.workspace import trash
+
+    jr = open_repo(jrepo)
+    big = jrepo / "big"
+    for i in range(trash.INLINE_ENTRIES + 10):
+        (big / str(i % 50)).mkdir(parents=True, exist_ok=True)
+        (big / str(i % 50) / str(i)).write_text("x")
+    trash.set_aside(jr, big, "big")
+    trash.empty_later(jr)
+    deadline = time.monotonic() + 30
+    while any(trash.folder(jr).iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(trash.folder(jr).iterdir())
