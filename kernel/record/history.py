@@ -16,11 +16,13 @@ import hashlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pygit2
 
 from kernel.base import canonical, faults
+from kernel.base.files import write_atomic
 from kernel.base.repo import Repo
 from kernel.errors import IntegrityError, NotInitialised
 from kernel.record import refs
@@ -135,31 +137,91 @@ _seen: dict[str, tuple[Recorded, ...]] = {}
 
 
 def events(repo: Repo) -> list[Recorded]:
-    """All events, oldest first."""
+    """All events, oldest first: those this process or the saved chain
+    (`_saved`) already holds, then the newer ones read from git."""
     key = str(repo.common_dir)
-    known = _seen.get(key, ())
+    known = _seen.get(key) or _saved(repo)
     last = known[-1].oid if known else None
     newer: list[Recorded] = []
+    stale = False
     for rec in walk(repo):
         if rec.oid == last:
             break
         newer.append(rec)
     else:
-        known = ()  # the cached chain is not under the head (a new repository at the same path)
+        known = ()  # the chain held is not under the head (a new repository at the same path)
+        stale = last is not None
     newer.reverse()
     found = known + tuple(newer)
     _seen[key] = found
+    if len(found) - (0 if stale else len(_saved(repo))) >= SAVE_EVERY:
+        _save(repo, found)
+    elif stale:
+        _chain_file(repo).unlink(missing_ok=True)
+        _saved_cache[key] = ()
     return list(found)
 
 
-def commit_id(event: Event, parent: str | None) -> str:
+# Reading an event from git costs three object lookups; a long history is read
+# from a saved copy of the chain instead, one canonical record a line. It is
+# only a faster way to read what git holds: every record is checked to give
+# its commit id after its parent (pure hashing, as `jitos verify` does), and
+# the newest saved event must be on the chain under the history ref, so a copy
+# anyone altered, or one left behind by a rewritten history, is not used.
+SAVE_EVERY = 256  # events read from git before the saved chain is written again
+_saved_cache: dict[str, tuple[Recorded, ...]] = {}
+
+
+def _chain_file(repo: Repo) -> Path:
+    return repo.jitos_dir / "cache" / "events.jsonl"
+
+
+def _saved(repo: Repo) -> tuple[Recorded, ...]:
+    key = str(repo.common_dir)
+    if key not in _saved_cache:
+        _saved_cache[key] = _read_saved(_chain_file(repo))
+    return _saved_cache[key]
+
+
+def _read_saved(path: Path) -> tuple[Recorded, ...]:
+    try:
+        lines = path.read_bytes().splitlines()
+    except OSError:
+        return ()
+    found: list[Recorded] = []
+    parent: str | None = None
+    try:
+        for line in lines:  # "<commit id> <the event's canonical record>"
+            oid, _, record = line.partition(b" ")
+            event = Event.from_record(canonical.loads(record))
+            if commit_id(event, parent, record + b"\n") != oid.decode():
+                return ()
+            found.append(Recorded(oid.decode(), event))
+            parent = oid.decode()
+    except (IntegrityError, ValueError, KeyError, TypeError):
+        return ()
+    return tuple(found)
+
+
+def _save(repo: Repo, chain: tuple[Recorded, ...]) -> None:
+    path = _chain_file(repo)
+    try:
+        path.parent.mkdir(exist_ok=True)
+        write_atomic(path, b"".join(r.oid.encode() + b" " + canonical.dumps(r.event.record()) for r in chain))
+    except OSError:
+        return  # a read-only git dir (a view) keeps reading from git
+    _saved_cache[str(repo.common_dir)] = chain
+
+
+def commit_id(event: Event, parent: str | None, record: bytes | None = None) -> str:
     """The id `write_commit` gives this event after `parent`, computed without
-    writing anything (git's object hashing: sha1 of "<type> <size>\\0<body>")."""
+    writing anything (git's object hashing: sha1 of "<type> <size>\\0<body>").
+    `record`, when given, is the event's stored bytes (the blob hashed as is)."""
 
     def object_id(kind: bytes, body: bytes) -> bytes:
         return hashlib.sha1(kind + b" " + str(len(body)).encode() + b"\0" + body).digest()
 
-    blob = object_id(b"blob", canonical.dumps(event.record()))
+    blob = object_id(b"blob", canonical.dumps(event.record()) if record is None else record)
     tree = object_id(b"tree", b"100644 " + EVENT_FILE.encode() + b"\0" + blob)
     who = f"{refs.IDENTITY[0]} <{refs.IDENTITY[1]}> {event.time} +0000"
     head = f"tree {tree.hex()}\n" + (f"parent {parent}\n" if parent else "")

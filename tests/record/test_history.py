@@ -4,6 +4,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from kernel.base import canonical
 from kernel.base.repo import open_repo
 from kernel.record import history, refs, state
@@ -146,3 +148,34 @@ def test_a_task_starting_while_someone_asks_whether_it_runs_waits_for_the_answer
     with locks.task_lock(repo, "t1"):  # before: "task t1 is being run by another jitos process"
         assert locks.is_live(repo, "t1")
     thread.join()
+
+
+def _fresh_read(jr: object) -> list[tuple[str, int]]:
+    """The chain as git holds it, read without any saved copy."""
+    return [(r.oid, r.event.seq) for r in reversed(list(history.walk(jr)))]  # type: ignore[arg-type]
+
+
+def test_a_long_history_is_read_from_a_saved_chain_that_is_checked(jrepo: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(history, "SAVE_EVERY", 5)
+    jr = open_repo(jrepo)
+    with state.ledger(jr) as ledger:
+        for i in range(12):
+            ledger.record("note", f"note {i}")
+    saved = jr.jitos_dir / "cache" / "events.jsonl"
+    history._seen.clear()
+    history._saved_cache.clear()
+    assert [(r.oid, r.event.seq) for r in history.events(jr)] == _fresh_read(jr)
+    assert saved.is_file() and len(saved.read_bytes().splitlines()) >= 5
+
+    # A copy someone altered is not used: the events still come from git.
+    saved.write_bytes(saved.read_bytes().replace(b"note 3", b"note X"))
+    history._seen.clear()
+    history._saved_cache.clear()
+    assert [r.event.summary for r in history.events(jr)][4] == "note 3"
+
+    # A rewritten history (here: a new repository's chain at the same place) is not mixed in.
+    git(jrepo, "update-ref", history.HISTORY_REF, f"{history.head(jr)}~6")
+    history._seen.clear()
+    history._saved_cache.clear()
+    assert [(r.oid, r.event.seq) for r in history.events(jr)] == _fresh_read(jr)
