@@ -1,7 +1,7 @@
 """`jitos gc`: remove what no live workspace uses — shared bases no active
 overlay workspace stands on, layers and worktree records of workspaces that
-are no longer active, half-built bases and store temp files a killed process
-left, and the trash.
+are no longer active, half-built bases, the temp files (store, saved chain)
+and private folders a killed process left, and the trash.
 
 Never anything history names: refs, history, store objects and the
 workspaces' recorded states stay (they are what `jitos verify` checks and
@@ -45,7 +45,7 @@ def collect(repo: Repo) -> Collected:
             trash.set_aside(repo, bases.of(repo, tree).root, f"base-{tree}")
         for half_built in sorted(bases.folder(repo).glob(".new-*")) if bases.folder(repo).is_dir() else []:
             trash.set_aside(repo, half_built, half_built.name)
-        temps = _dead_temp_files(repo.jitos_dir / "store" / "tmp")
+        temps = _dead_temp_files(repo.jitos_dir / "store" / "tmp") + _dead_temp_files(repo.jitos_dir / "cache")
         for temp in temps:
             temp.unlink(missing_ok=True)
         for private in _dead_private_folders(repo.jitos_dir / "tmp"):
