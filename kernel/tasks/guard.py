@@ -133,11 +133,16 @@ def restore_control_files(repo: Repo, before: dict[str, bytes], label: str) -> l
     aside = _fresh(repo.jitos_dir / "kept" / "control" / label)
     for name in changed:
         path = repo.jitos_dir / name
-        if path.is_symlink() or path.exists():
+        if path.is_dir() and not path.is_symlink():  # a folder where the file was: moved aside whole
             aside.mkdir(parents=True, exist_ok=True)
             os.rename(path, aside / name)
+        elif path.is_symlink() or path.exists():
+            aside.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, aside / name, follow_symlinks=False)
         if name in before:
-            write_atomic(path, before[name])
+            write_atomic(path, before[name])  # one rename: the file is never missing
+        else:
+            path.unlink(missing_ok=True)
     return [f".git/jitos/{n}" for n in changed]
 
 
