@@ -15,10 +15,12 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kernel.base import faults
-from kernel.base.repo import Repo
+
+if TYPE_CHECKING:
+    from kernel.base.repo import Repo
 
 
 def folder(repo: Repo) -> Path:
@@ -32,19 +34,8 @@ def set_aside(repo: Repo, path: Path, label: str) -> None:
     faults.point("trash.moved")
 
 
-# The detached deleter imports nothing of jitos: it is `empty`, for one folder.
-_DELETER = """
-import os, shutil, sys
-def open_up(func, path, exc):
-    try:
-        os.chmod(path, 0o700, follow_symlinks=False)
-        shutil.rmtree(path, ignore_errors=True)
-    except OSError:
-        pass
-trash = sys.argv[1]
-for entry in os.listdir(trash):
-    shutil.rmtree(os.path.join(trash, entry), onerror=open_up)
-"""
+# The detached deleter runs `empty_folder` (this module needs no git to import).
+_DELETER = "import sys; from kernel.workspace.trash import empty_folder; empty_folder(sys.argv[1])"
 
 
 #: Below this many entries the trash is deleted in the command itself: starting
@@ -86,18 +77,25 @@ def _fewer_entries_than(root: Path, limit: int) -> bool:
 
 def empty(repo: Repo) -> None:
     """Delete everything in the trash; call it without the jitos lock."""
-    trash = folder(repo)
-    if trash.is_dir():
+    empty_folder(folder(repo))
+
+
+def empty_folder(trash: Path | str) -> None:
+    """Delete everything in the trash folder `trash`."""
+    if os.path.isdir(trash):
         for entry in os.listdir(trash):
-            shutil.rmtree(trash / entry, onerror=_open_up_and_retry)
+            shutil.rmtree(os.path.join(trash, entry), onerror=_open_up_and_retry)
 
 
 def _open_up_and_retry(_func: Callable[..., Any], path: str, _exc: object) -> None:
     """OverlayFS leaves its `work/work` folder with mode 000: a user who is not
-    root cannot list it until it is theirs to open again."""
+    root cannot list it until it is theirs to open again. (A symlink has no
+    mode of its own to open.)"""
+    if os.path.islink(path):
+        return
     try:
-        os.chmod(path, 0o700, follow_symlinks=False)
-    except (OSError, NotImplementedError):
+        os.chmod(path, 0o700)
+    except OSError:
         return  # gone already, or not ours: `jitos gc` reports what is left
-    if os.path.isdir(path) and not os.path.islink(path):
+    if os.path.isdir(path):
         shutil.rmtree(path, ignore_errors=True)

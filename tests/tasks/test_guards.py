@@ -62,12 +62,9 @@ def test_a_worker_hiding_that_it_is_a_step_still_cannot_collapse(buggy_repo: Cal
 
 
 def test_a_worker_creating_a_ref_or_hook_is_refused_and_not_retried(buggy_repo: Callable[..., Path]) -> None:
-    agent = (
-        "import pathlib, subprocess\n"
+    agent = _agent_in_git_dir(
         "subprocess.run(['git', 'update-ref', 'refs/heads/evil', 'HEAD'], check=True)\n"
-        "hook = pathlib.Path(subprocess.run(['git', 'rev-parse', '--git-common-dir'], capture_output=True,"
-        " text=True).stdout.strip()) / 'hooks' / 'pre-commit'\n"
-        "hook.write_text('#!/bin/sh\\n')\n"
+        "(git_dir / 'hooks' / 'pre-commit').write_text('#!/bin/sh\\n')\n"
     )
     repo = buggy_repo(agent_source=agent)
     task = declare(open_repo(repo), "fix the bug")
