@@ -8,8 +8,9 @@ command logic, git calls or error handling (that is `main`'s one handler).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -26,18 +27,49 @@ class GlobalOptions:
 
 options = GlobalOptions()
 
-app = typer.Typer(
-    name="jitos",
-    help="Speculative workspaces with provenance for any git repository.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+# Every command, in the order `jitos --help` lists them: a function, or a group of them.
+COMMANDS: dict[str, Callable[..., Any] | typer.Typer] = {
+    "init": core.init,
+    "intent": tasks.intent,
+    "resume": tasks.resume,
+    "cancel": tasks.cancel,
+    "sws": workspaces.sws_app,
+    "collapse": landing.collapse,
+    "undo": landing.undo,
+    "status": core.status,
+    "log": core.log,
+    "why": tasks.why,
+    "show": tasks.show,
+    "verify": core.verify,
+    "gc": core.gc,
+    "demo": tasks.demo,
+    "plan": planning.plan,
+    "methods": planning.methods_app,
+}
 
 
-@app.callback()
+def command_line(name: str | None = None) -> typer.Typer:
+    """The app with every command, or with only `name` when it is one: typer
+    inspects each command's signature to build its parser (about 1 ms each),
+    so running one command builds one. `--help` and a mistyped name get all."""
+    app = typer.Typer(
+        name="jitos",
+        help="Speculative workspaces with provenance for any git repository.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    app.callback()(global_options)
+    for command, target in ({name: COMMANDS[name]} if name in COMMANDS else COMMANDS).items():
+        if isinstance(target, typer.Typer):
+            app.add_typer(target, name=command)
+        else:
+            app.command(command)(target)
+    return app
+
+
 def global_options(
     debug: Annotated[bool, typer.Option("--debug", help="Print the traceback with an error.")] = False,
     version: Annotated[bool, typer.Option("--version", "-V", help="Print jitos's version and exit.")] = False,
@@ -46,21 +78,3 @@ def global_options(
     # option is declared here so that --help lists it.
     options.debug = debug
     core.finish_interrupted()
-
-
-app.command("init")(core.init)
-app.command("intent")(tasks.intent)
-app.command("resume")(tasks.resume)
-app.command("cancel")(tasks.cancel)
-app.add_typer(workspaces.sws_app, name="sws")
-app.command("collapse")(landing.collapse)
-app.command("undo")(landing.undo)
-app.command("status")(core.status)
-app.command("log")(core.log)
-app.command("why")(tasks.why)
-app.command("show")(tasks.show)
-app.command("verify")(core.verify)
-app.command("gc")(core.gc)
-app.command("demo")(tasks.demo)
-app.command("plan")(planning.plan)
-app.add_typer(planning.methods_app, name="methods")

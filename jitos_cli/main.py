@@ -21,14 +21,16 @@ VERSION_FLAGS = ("--version", "-V")
 def main(argv: list[str] | None = None) -> int:
     """Run `jitos ARGV…` (default: this process's arguments) and return its exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
-    before_command = args[:next((i for i, a in enumerate(args) if not a.startswith("-")), len(args))]
-    if any(a in VERSION_FLAGS for a in before_command):  # answered before the command line is even built
+    at = next((i for i, a in enumerate(args) if not a.startswith("-")), len(args))
+    if any(a in VERSION_FLAGS for a in args[:at]):  # answered before the command line is even built
         print(f"jitos {__version__}")
         return EXIT_OK
-    from jitos_cli.app import app, options  # each command imports what it uses, when it runs
+    # Each command imports what it uses, when it runs.
+    from jitos_cli.app import command_line, options
 
     options.debug = False  # set by the app's callback when `--debug` comes before the command
     try:
+        app = command_line(args[at] if at < len(args) and "-h" not in args[:at] and "--help" not in args[:at] else None)
         code = app(args=args, prog_name="jitos", standalone_mode=False)
     except JitosError as err:
         _traceback_under_debug()

@@ -1,6 +1,7 @@
 """`jitos verify`: replay history from the first event and check that
 everything jitos recorded still holds — every history commit id recomputed
-from its record, a linear chain with consecutive sequence numbers, canonical
+from its record, the saved folds commands start from (`kernel.record.folds`),
+a linear chain with consecutive sequence numbers, canonical
 records, every store object's digest, every digest an event names, every
 overlay manifest, and every `refs/jitos/*` ref where history says it is.
 
@@ -23,8 +24,9 @@ from kernel.base.policy import environ_for_git_child
 from kernel.base.repo import Repo
 from kernel.base.store import DIGEST_RE
 from kernel.errors import EXIT_OK, IntegrityError, JitosError
-from kernel.record import history, refs, state
+from kernel.record import folds, history, refs, state
 from kernel.record.history import HISTORY_REF
+from kernel.tasks import model as tasks
 from kernel.workspace.checkout import checkout_update_pending
 from kernel.workspace.sws import workspace_path
 
@@ -105,6 +107,7 @@ def _verify(repo: Repo, head: str) -> VerifyResult:
         parent = rec.oid
 
     st = state.fold(chain)
+    problems += [why for why in (folds.stale(repo, state.STATE, chain), folds.stale(repo, tasks.TASKS, chain)) if why]
     problems += _check_refs(repo, st)
     objects, store_problems = _check_store(repo, chain)
     problems += store_problems

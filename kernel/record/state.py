@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kernel.base.repo import Repo
-from kernel.record import history, refs
+from kernel.record import folds, history, refs
 from kernel.record.history import SWS_REF_PREFIX, SYSTEM_REF, Recorded
 
 SWS_ACTIVE = "active"
@@ -99,24 +99,22 @@ def fold(records: list[Recorded], start: State | None = None) -> State:
     return state
 
 
-# The last state folded per repository; only events after its head are folded again.
-_folded: dict[str, State] = {}
+def _encode(st: State) -> dict[str, Any]:
+    return {"head": st.head, "seq": st.seq, "branch": st.branch, "refs": dict(st.refs), "counts": dict(st.counts),
+            "sws": [[s.id, s.name, s.base, s.head, s.state, s.created, s.task, s.overlay] for s in st.sws.values()]}
+
+
+def _decode(data: dict[str, Any]) -> State:
+    sws = {row[0]: Sws(*row) for row in data["sws"]}
+    return State(data["head"], data["seq"], data["branch"], dict(data["refs"]), sws, dict(data["counts"]))
+
+
+STATE = folds.Fold("state", (__name__,), State, lambda st, records: fold(list(records), st), _encode, _decode)
 
 
 def current(repo: Repo) -> State:
-    """The fold of the whole history, reusing the last fold in this process."""
-    records = history.events(repo)
-    key = str(repo.common_dir)
-    cached = _folded.get(key)
-    start = 0
-    if cached is not None and cached.head is not None and cached.seq <= len(records) \
-            and records[cached.seq - 1].oid == cached.head:
-        start = cached.seq
-    else:
-        cached = None
-    st = fold(records[start:], cached)
-    _folded[key] = st
-    return st
+    """The fold of the whole history, from the last checkpoint (`kernel.record.folds`)."""
+    return folds.folded(repo, STATE)
 
 
 def load(repo: Repo) -> State:

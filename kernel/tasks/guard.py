@@ -13,6 +13,10 @@ with the reason:
   `.git/jitos/kept/`. (Ref journals and the checkout-update note are only
   trusted as far as history and git objects vouch for them, so they are not
   compared: another jitos may write them while the step runs.)
+- what jitos keeps in `.git/jitos/cache/` (saved folds of history, the
+  namespace probe's answer): a file that changed while the step ran is
+  removed, never trusted, since a step could write one that lies; the next
+  command rebuilds it from history;
 - jitos's refs: the history ref must still descend from where it was through
   real events (a step may record into its own workspace, and other tasks
   append while it runs); a rewound or rewritten history ref goes back to the
@@ -62,6 +66,7 @@ class Before:
     isolated: bool  # an overlay view: the OS keeps the step inside its workspace
     control: dict[str, bytes]
     refused_journal: bool  # whether a refused ref journal was already there
+    cache: dict[str, tuple[int, int, int]]  # .git/jitos/cache/ files: inode, size, ctime (a write sets it)
     head: str | None
     others: dict[str, tuple[str, dict[str, trees.Entry | None]]]
 
@@ -69,7 +74,7 @@ class Before:
 def take(repo: Repo, own: str) -> Before:
     outside = workers.outside_state(repo)
     if is_overlay(repo, sws.workspace_path(repo, own)):
-        return Before(outside, True, {}, False, None, {})
+        return Before(outside, True, {}, False, {}, None, {})
     st = state.load(repo)
     others = {}
     for ws in st.sws.values():
@@ -79,8 +84,8 @@ def take(repo: Repo, own: str) -> Before:
             others[ws.id] = (ws.head, sws.scan(repo, ws).changes)
         except JitosError:
             continue  # a workspace jitos cannot read now (a name git refuses, say) is not watched
-    return Before(outside, False, control_files(repo), refs.refused_journal(repo).is_file(), history.head(repo),
-                  others)
+    return Before(outside, False, control_files(repo), refs.refused_journal(repo).is_file(), _cache(repo),
+                  history.head(repo), others)
 
 
 def check(repo: Repo, before: Before, tid: str, step: str) -> list[str]:
@@ -91,6 +96,9 @@ def check(repo: Repo, before: Before, tid: str, step: str) -> list[str]:
     if before.isolated:
         return found
     undone = restore_control_files(repo, before.control, f"{tid}-{step}")
+    for name, stamp in _cache(repo).items():
+        if before.cache.get(name) != stamp:
+            (repo.jitos_dir / "cache" / name).unlink(missing_ok=True)
     if undone:
         found.append(f"changed jitos's own files ({', '.join(undone)}; put back, its version kept in "
                      ".git/jitos/kept/control/)")
@@ -144,6 +152,18 @@ def restore_control_files(repo: Repo, before: dict[str, bytes], label: str) -> l
         else:
             path.unlink(missing_ok=True)
     return [f".git/jitos/{n}" for n in changed]
+
+
+def _cache(repo: Repo) -> dict[str, tuple[int, int, int]]:
+    found: dict[str, tuple[int, int, int]] = {}
+    try:
+        with os.scandir(repo.jitos_dir / "cache") as entries:
+            for entry in entries:
+                st = entry.stat(follow_symlinks=False)
+                found[entry.name] = (st.st_ino, st.st_size, st.st_ctime_ns)
+    except OSError:
+        pass
+    return found
 
 
 def _fresh(folder: Path) -> Path:

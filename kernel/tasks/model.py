@@ -18,7 +18,7 @@ from typing import Any
 
 from kernel.base.repo import Repo
 from kernel.errors import EXIT_BAD_INPUT, EXIT_CONFLICT, EXIT_GATE_RED, EXIT_OK, NotFound
-from kernel.record import history
+from kernel.record import folds
 from kernel.record.history import Recorded
 from kernel.record.locks import is_live
 
@@ -112,9 +112,10 @@ def _set_step(task: Task, step_id: str, **changes: Any) -> Task:
     return replace(task, steps=steps)
 
 
-def fold(records: Iterable[Recorded]) -> dict[str, Task]:
-    """Every task history knows, by id, as its events (oldest first) leave it."""
-    tasks: dict[str, Task] = {}
+def fold(records: Iterable[Recorded], start: Mapping[str, Task] | None = None) -> dict[str, Task]:
+    """Every task history knows, by id, as its events (oldest first) leave it
+    (after `start`, the tasks as earlier events left them)."""
+    tasks: dict[str, Task] = dict(start or {})
     for rec in records:
         tid = rec.event.links.get("task")
         if tid is None:
@@ -171,8 +172,35 @@ _APPLY: dict[str, Callable[[Task, Recorded], Task]] = {
 }
 
 
+def _encode(tasks: Mapping[str, Task]) -> list[Any]:
+    return [[t.id, t.intent, t.task, list(t.args), t.matched, t.method, t.plan, t.sws,
+             [[s.id, s.name, s.worker, list(s.after), s.idempotent, s.retries, s.status, s.attempts, s.reason,
+               list(s.events), s.collapse] for s in t.steps],
+             t.system, list(t.events), t.cancelled, t.config] for t in tasks.values()]
+
+
+def _decode(rows: list[Any]) -> dict[str, Task]:
+    tasks: dict[str, Task] = {}
+    for (tid, intent, task, args, matched, method, plan, sws, steps, system, events, cancelled, config) in rows:
+        states = tuple(StepState(sid, name, worker, tuple(after), idempotent, retries, status, attempts, reason,
+                                 tuple(step_events), collapse)
+                       for (sid, name, worker, after, idempotent, retries, status, attempts, reason, step_events,
+                            collapse) in steps)
+        tasks[tid] = Task(tid, intent, task, tuple(args), matched, method, plan, sws, states, system, tuple(events),
+                          cancelled, config)
+    return tasks
+
+
+TASKS = folds.Fold("tasks", (__name__,), dict, lambda start, records: fold(records, start), _encode, _decode)
+
+
+def tasks_of(repo: Repo) -> Mapping[str, Task]:
+    """Every task, by id, from the last checkpoint (`kernel.record.folds`); do not change it."""
+    return folds.folded(repo, TASKS)
+
+
 def load(repo: Repo, tid: str) -> Task:
-    found = fold(history.events(repo))
+    found = tasks_of(repo)
     if tid not in found:
         known = ", ".join(sorted(found, key=lambda t: int(t[1:]))) or "none"
         raise NotFound(f"no task {tid!r}; tasks: {known} (see `jitos status`)")
@@ -198,4 +226,4 @@ def exit_code(task: Task, state: str) -> int:
 
 
 def all_tasks(repo: Repo) -> list[Task]:
-    return list(fold(history.events(repo)).values())
+    return list(tasks_of(repo).values())

@@ -77,7 +77,7 @@ class Runner:
         self.config: Mapping[str, Any] = {}
 
     def load(self) -> tasks.Task:
-        return tasks.fold(history.events(self.repo))[self.tid]
+        return tasks.tasks_of(self.repo)[self.tid]
 
     # -- recording ---------------------------------------------------------
 

@@ -112,7 +112,7 @@ def choice(repo: Repo) -> Choice:
         raise BadInput(f"JITOS_SWS_BACKEND={wanted!r} is not one of {', '.join(SWS_BACKENDS)}; fix or unset it")
     if wanted == "worktree":
         return Choice("worktree", "detected", "[sws] backend is worktree")
-    support = sandbox.support()
+    support = sandbox.support(saved=repo.jitos_dir / "cache" / "namespaces")
     if not support.available:
         return Choice("worktree", "detected", support.reason)
     return Choice("overlay", "enforced", "")

@@ -61,6 +61,30 @@ def test_turning_namespaces_off_says_why(monkeypatch: pytest.MonkeyPatch) -> Non
     assert sandbox.support() == sandbox.Support(False, f"namespaces are turned off by {sandbox.DISABLE_ENV}")
 
 
+def test_the_answer_is_kept_for_later_processes_under_the_same_key(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    saved = tmp_path / "namespaces"
+    monkeypatch.setattr(sandbox, "_support", None)
+    assert sandbox.support(saved) == sandbox.Support(True, "")
+    assert saved.read_text().split("\n")[1] == "yes"
+    # A later process with the same key reads the file instead of probing: a
+    # planted "no" is what it answers (and proves the probe did not run).
+    key = saved.read_text().split("\n")[0]
+    saved.write_text(f"{key}\nno\nplanted answer\n")
+    monkeypatch.setattr(sandbox, "_support", None)
+    assert sandbox.support(saved) == sandbox.Support(False, "planted answer")
+
+
+@pytest.mark.parametrize("content", ["another key\nno\nstale\n", "garbage", "", "\xff\xfe"])
+def test_a_saved_answer_under_another_key_or_unreadable_is_probed_again(tmp_path: Path, content: str,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    saved = tmp_path / "namespaces"
+    saved.write_text(content, encoding="latin-1")
+    monkeypatch.setattr(sandbox, "_support", None)
+    assert sandbox.support(saved) == sandbox.Support(True, "")
+    assert saved.read_text().split("\n")[1:3] == ["yes", ""]
+
+
 @pytest.mark.parametrize("who", ["root", "nobody"])
 def test_edits_in_the_view_land_in_the_upper_layer_only(tmp_path: Path, who: str) -> None:
     d = layout(tmp_path, who)

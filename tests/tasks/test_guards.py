@@ -337,6 +337,38 @@ def test_a_step_writing_into_another_workspace_is_refused_and_that_workspace_is_
     assert sws.snapshot(open_repo(repo), other.id).changed == ("notes.txt",)
 
 
+def test_a_step_forging_a_saved_fold_or_the_namespace_answer_is_not_believed(
+        buggy_repo: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    from kernel.record import folds
+    from kernel.tasks import model
+
+    monkeypatch.setenv("JITOS_SWS_BACKEND", "worktree")
+    agent = _agent_in_git_dir(
+        "import hashlib, json\n"
+        "saved = jitos / 'cache' / 'fold-tasks.json'\n"
+        "header, body = saved.read_bytes().split(b'\\n', 1)\n"
+        "rows = json.loads(body)\n"
+        "rows[0][1] = 'FORGED'\n"
+        "body = json.dumps(rows, separators=(',', ':')).encode()\n"
+        "meta = json.loads(header)\n"
+        "meta['sum'] = hashlib.sha1(body).hexdigest()\n"
+        "saved.write_bytes(json.dumps(meta).encode() + b'\\n' + body)\n"
+        "probe = jitos / 'cache' / 'namespaces'\n"
+        "if probe.exists():\n"
+        "    key = probe.read_text().split('\\n')[0]\n"
+        "    probe.write_text(key + '\\nno\\nFORGED\\n')\n"
+    )
+    repo = buggy_repo(agent_source=agent)
+    task = declare(open_repo(repo), "fix the bug")
+    assert task.steps[0].attempts == 1
+    folds._memo.clear()  # as a later command would start
+    r = open_repo(repo)
+    assert model.tasks_of(r)[task.id].intent == "fix the bug"
+    assert model.tasks_of(r) == model.fold(history.events(r))
+    cache = repo / ".git" / "jitos" / "cache"
+    assert not any("FORGED" in p.read_text() for p in cache.iterdir() if p.is_file())
+
+
 def test_a_fractional_timeout_is_recorded_with_the_task(buggy_repo: Callable[..., Path]) -> None:
     repo = buggy_repo(extra="[workers.shell]\ntimeout = 90.5\n")
     task = declare(open_repo(repo), "fix the bug")  # before: records hold no floats, exit 1
