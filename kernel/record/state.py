@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kernel.base.repo import Repo
-from kernel.record import folds, history, refs
+from kernel.record import folds, history, packing, refs
 from kernel.record.history import SWS_REF_PREFIX, SYSTEM_REF, Recorded
 
 SWS_ACTIVE = "active"
@@ -165,10 +165,15 @@ def ledger(repo: Repo, *, require_init: bool = True,
            recover: Callable[[Repo], None] | None = None) -> Iterator[Ledger]:
     """Hold the jitos lock and record events. `recover` runs first, under the
     lock: a later layer's way to finish work a killed process left (the
-    checkout update after a collapse), without this layer knowing about it."""
+    checkout update after a collapse), without this layer knowing about it.
+    Once out of the lock, history is packed when enough events are loose
+    (`kernel.record.packing`)."""
     with history.lock(repo):
         if recover is not None:
             recover(repo)
         if require_init:
             history.require(repo)
-        yield Ledger(repo, current(repo))
+        recording = Ledger(repo, current(repo))
+        yield recording
+    if recording.state.head is not None:
+        packing.pack_later(repo.common_dir, recording.state.head, recording.state.seq)
