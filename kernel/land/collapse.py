@@ -296,7 +296,8 @@ def _commit(repo: Repo, ledger: Ledger, request: _Request, ready: _Ready,
     old_tree = repo.tree_of(ready.system)
     changed = trees.diff(repo.git, old_tree, ready.tree)
     roots = checkouts_of(repo, branch)
-    dirty = sorted({p for root in roots for p in local_edits(repo, root, old_tree, changed)})
+    opened = {root: pygit2.Repository(str(root)) for root in roots}  # each index is loaded once
+    dirty = sorted({p for root in roots for p in local_edits(repo, root, old_tree, changed, opened[root])})
     refuse_locked_index(roots)
     if dirty:
         rec = ledger.record(
@@ -313,7 +314,7 @@ def _commit(repo: Repo, ledger: Ledger, request: _Request, ready: _Ready,
     note_checkout_update(repo, roots, f"refs/heads/{branch}", old_tree, commit, changed)
     rec = _record_collapse(ledger, request, ready, result, commit, changed, when)
     for root in roots:
-        write_paths(repo, root, dict(changed))
+        write_paths(repo, root, dict(changed), opened[root])
     done_checkout_update(repo)
     # Edits made while the gate ran (or files the gate wrote) were not tested,
     # so they did not land; the workspace folder stays while it holds any.

@@ -131,6 +131,9 @@ def for_path(repo: Repo, path: Path) -> Backend:
 class GitWorktree:
     """Workspaces as `git worktree`s with a detached HEAD."""
 
+    def __init__(self) -> None:
+        self._last: tuple[Path, pygit2.Repository] | None = None
+
     def materialize(self, repo: Repo, path: Path, commit: str) -> None:
         # `git worktree add` checks out twice as fast as libgit2's add_worktree +
         # checkout_tree on large trees (see docs/performance.md), so spawn git here.
@@ -149,8 +152,17 @@ class GitWorktree:
             raise JitosError(f"could not create the workspace at {path}: git worktree add: {detail}")
 
     def candidates(self, repo: Repo, path: Path, recorded_tree: str) -> set[str]:
+        # git's own status refreshes the index with threads and keeps that
+        # refresh; libgit2's status scan takes twice as long on large trees
+        # (docs/performance.md).
+        done = subprocess.run(["git", "status", "--porcelain", "-z", "--untracked-files=all", "--no-renames"],
+                              cwd=path, env=environ_for_git_child(), capture_output=True, check=False)
+        if done.returncode != 0:
+            detail = done.stderr.decode(errors="replace").strip().splitlines()
+            raise JitosError(f"could not read the changes in workspace {path.name}: git status: "
+                             f"{detail[-1] if detail else f'exit {done.returncode}'}")
+        found = {os.fsdecode(item[3:]) for item in done.stdout.split(b"\0") if item}
         wt = pygit2.Repository(str(path))
-        found = set(wt.status(untracked_files="all", ignored=False))
         head_tree = str(wt.head.peel(pygit2.Commit).tree_id)
         if head_tree != recorded_tree:
             # Someone committed inside the worktree: what differs between the
@@ -159,8 +171,9 @@ class GitWorktree:
         return found
 
     def settle(self, repo: Repo, path: Path, commit: str, entries: dict[str, trees.Entry | None]) -> None:
-        wt = pygit2.Repository(str(path))
+        wt = self._opened(path)
         index = wt.index
+        index.read(False)  # what is on disk now, if anything changed it since it was read
         stage(index, entries)
         write_index(index, Path(wt.path) / "index", f"workspace {path.name}")
         # The worktree's own HEAD, private to this workspace folder; the shared
@@ -177,7 +190,16 @@ class GitWorktree:
         pygit2.Repository(str(path)).set_head(pygit2.Oid(hex=commit))
 
     def reader(self, repo: Repo, path: Path) -> FolderReader:
-        return FolderReader(path)
+        found = FolderReader(path)
+        # Reading a file through its filters loads the worktree's index (tens of
+        # ms on a large tree); a snapshot's `settle` right after reuses it.
+        self._last = (path, found.checkout)
+        return found
+
+    def _opened(self, path: Path) -> pygit2.Repository:
+        """The worktree's repository as the last reader opened it (taken once), or a fresh one."""
+        last, self._last = self._last, None
+        return last[1] if last is not None and last[0] == path else pygit2.Repository(str(path))
 
     def new_files_root(self, repo: Repo, path: Path) -> Path:
         return path

@@ -37,12 +37,15 @@ def ledger(repo: Repo, *, require_init: bool = True) -> Iterator[state.Ledger]:
         yield led
 
 
-def write_paths(repo: Repo, root: Path, changes: dict[str, trees.Entry | None]) -> None:
+def write_paths(repo: Repo, root: Path, changes: dict[str, trees.Entry | None],
+                checkout: pygit2.Repository | None = None) -> None:
     """Make the files under `root` match `changes` (deletions first, so a file
     can become a folder and back), then record them in that checkout's index
-    with fresh stat data, as `git merge --ff-only` would."""
-    there = pygit2.Repository(str(root))
+    with fresh stat data, as `git merge --ff-only` would. `checkout` is the
+    checkout's repository when the caller has it open (its index loaded)."""
+    there = checkout or pygit2.Repository(str(root))
     index = there.index
+    index.read(False)  # as it is on disk now, if anything wrote it since it was loaded
     for rel in sorted((p for p, e in changes.items() if e is None), reverse=True):
         _delete(root, index, rel)
     for rel, entry in sorted((p, e) for p, e in changes.items() if e is not None):
@@ -208,13 +211,15 @@ def refuse_locked_index(roots: Iterable[Path]) -> None:
                            f"remove it (rm {lock}) and run the command again")
 
 
-def local_edits(repo: Repo, root: Path, base_tree: str, changes: Mapping[str, trees.Entry | None]) -> list[str]:
+def local_edits(repo: Repo, root: Path, base_tree: str, changes: Mapping[str, trees.Entry | None],
+                checkout: pygit2.Repository | None = None) -> list[str]:
     """Paths the update `changes` (from `base_tree`) would overwrite in the
     checkout at `root`: a changed path whose index entry or file differs from
     `base_tree` (an untracked file where the base has none included), and
     anything untracked standing where a new file or folder must go — what
-    `git merge --ff-only` refuses to overwrite."""
-    checkout = pygit2.Repository(str(root))
+    `git merge --ff-only` refuses to overwrite. Only those paths are looked
+    at, never the whole checkout."""
+    checkout = checkout or pygit2.Repository(str(root))
     index = checkout.index
     tree = repo.tree(base_tree)
     deleted = {p for p, e in changes.items() if e is None}

@@ -38,30 +38,35 @@ def folder(repo: Repo, sws_id: str) -> Path:
 def find(root: Path, tree: pygit2.Tree) -> list[str]:
     """Paths under `root` (a workspace folder, or an overlay's upper layer) that
     `tree` does not hold: each outermost one (a folder git ignores is one
-    path). Whiteouts and the workspace's own `.git` link are not content."""
+    path), sorted. Whiteouts and the workspace's own `.git` link are not content."""
     found: list[str] = []
     _walk(root, "", tree, found)
-    return found
+    return sorted(found)
 
 
-def _walk(folder: Path, prefix: str, tree: pygit2.Tree | None, found: list[str]) -> None:
+def _walk(folder: Path | str, prefix: str, tree: pygit2.Tree | None, found: list[str]) -> None:
+    # A whole checkout is walked when a worktree workspace ends: the entry
+    # types come from the directory listing, and only an entry that is
+    # neither file, folder nor link (a whiteout, say) costs a stat.
     try:
-        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        entries = list(os.scandir(folder))
     except (FileNotFoundError, NotADirectoryError):
         return
     for entry in entries:
         rel = prefix + entry.name
         if rel == ".git":
             continue
-        info = entry.stat(follow_symlinks=False)
-        if stat.S_ISCHR(info.st_mode) and info.st_rdev == 0:
-            continue  # an overlay whiteout: a deletion, recorded as one
+        is_dir = entry.is_dir(follow_symlinks=False)
+        if not is_dir and not entry.is_file(follow_symlinks=False) and not entry.is_symlink():
+            info = entry.stat(follow_symlinks=False)
+            if stat.S_ISCHR(info.st_mode) and info.st_rdev == 0:
+                continue  # an overlay whiteout: a deletion, recorded as one
         held = _child(tree, entry.name)
         if held is None:
             found.append(rel)
-        elif stat.S_ISDIR(info.st_mode):
+        elif is_dir:
             if isinstance(held, pygit2.Tree):
-                _walk(Path(entry.path), rel + "/", held, found)
+                _walk(entry.path, rel + "/", held, found)
             elif held.filemode != pygit2.GIT_FILEMODE_COMMIT:  # a submodule's folder is its own checkout
                 found.append(rel)
         elif isinstance(held, pygit2.Tree):
