@@ -79,6 +79,7 @@ def verify(repo: Repo) -> VerifyResult:
 def _verify(repo: Repo, head: str) -> VerifyResult:
     problems: list[str] = []
     chain: list[history.Recorded] = []
+    records: dict[str, bytes] = {}  # each event's canonical record, by commit id
     oid: str | None = head
     while oid:
         try:
@@ -88,7 +89,8 @@ def _verify(repo: Repo, head: str) -> VerifyResult:
             break
         if len(commit.parent_ids) > 1:
             problems.append(f"history commit {oid[:12]} (seq {event.seq}) is a merge; history must be linear")
-        if canonical.dumps(event.record()) != raw:
+        records[oid] = canonical.dumps(event.record(), loaded=True)
+        if records[oid] != raw:
             problems.append(f"history commit {oid[:12]} (seq {event.seq}): event record is not canonical")
         chain.append(history.Recorded(oid, event))
         oid = str(commit.parent_ids[0]) if commit.parent_ids else None
@@ -98,7 +100,7 @@ def _verify(repo: Repo, head: str) -> VerifyResult:
     for expected_seq, rec in enumerate(chain, start=1):
         if rec.event.seq != expected_seq:
             problems.append(f"history commit {rec.oid[:12]}: seq {rec.event.seq}, expected {expected_seq}")
-        again = history.commit_id(rec.event, parent)
+        again = history.commit_id(rec.event, parent, records[rec.oid])
         if again != rec.oid:
             problems.append(
                 f"history commit {rec.oid[:12]} (seq {rec.event.seq}, {rec.event.kind}) does not reproduce "

@@ -63,7 +63,9 @@ def folded(repo: Repo, fold: Fold[T]) -> T:
     key = (str(repo.common_dir), fold.name)
     start = _memo.get(key) or _load(repo, fold)
     newer: list[Recorded] = []
-    if start is not None:
+    if start is not None and start.head is not None and history.head(repo) == start.head:
+        pass  # nothing recorded since
+    elif start is not None:
         for rec in history.walk(repo):
             if rec.oid == start.head:
                 break

@@ -38,10 +38,19 @@ def packed_seq(git_dir: Path) -> int:
         return 0
 
 
+# What this process last knew of the marker (or the packer it started), so a
+# run recording many events reads the marker only when a pack may be due.
+_known: dict[Path, int] = {}
+
+
 def pack_later(git_dir: Path, head: str, seq: int) -> None:
     """Start a packer when `PACK_EVERY` events are loose under `head` (event `seq`)."""
-    if seq - packed_seq(git_dir) < PACK_EVERY:
+    if seq - _known.get(git_dir, -PACK_EVERY) < PACK_EVERY:
         return
+    _known[git_dir] = packed_seq(git_dir)
+    if seq - _known[git_dir] < PACK_EVERY:
+        return
+    _known[git_dir] = seq  # one packer per PACK_EVERY events, even if this one fails
     subprocess.Popen([sys.executable, "-c", _PACKER, str(git_dir), head, str(seq)], cwd="/",
                      start_new_session=True, env=environ_for_git_child(), stdin=subprocess.DEVNULL,
                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
