@@ -352,6 +352,9 @@ def main(argv: list[str] | None = None) -> int:
     args, sizes = kb.parse_common(__doc__.split("\n\n")[0], argv)
 
     base = Path(tempfile.mkdtemp(prefix="jitos-collapse-bench-", dir=args.dir))
+    # The workspace is edited in place, so it is a git worktree; whole-command
+    # collapses on both backends are in bench/commands_bench.py.
+    os.environ["JITOS_SWS_BACKEND"] = "worktree"
     try:
         kb.seal(base / "home")
         with_base = merge_base_option()

@@ -31,3 +31,22 @@ def test_status_does_not_import_the_planner(jrepo: Path) -> None:
     _, modules = _imported(["status"], jrepo)
     assert "pygit2" in modules  # it reads the repository
     assert not {m for m in modules if m.startswith("kernel.planner.") and m != "kernel.planner.limits"}
+
+
+def test_a_command_builds_only_its_own_parser_and_help_lists_them_all(capsys: object) -> None:
+    import typer
+
+    from jitos_cli.app import COMMANDS, command_line
+    from jitos_cli.main import main
+
+    def names(app: typer.Typer) -> list[str]:
+        return [c.name or "" for c in app.registered_commands] + [g.name or "" for g in app.registered_groups]
+
+    assert names(command_line("status")) == ["status"]
+    assert names(command_line("sws")) == ["sws"]
+    assert sorted(names(command_line(None))) == sorted(COMMANDS) == sorted(names(command_line("stauts")))
+    assert main(["--help"]) == 0
+    shown = capsys.readouterr().out  # type: ignore[attr-defined]
+    assert all(f"  {name} " in shown for name in COMMANDS), shown
+    assert main(["stauts"]) == 2
+    assert "Did you mean 'status'?" in capsys.readouterr().err  # type: ignore[attr-defined]
