@@ -25,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     if any(a in VERSION_FLAGS for a in args[:at]):  # answered before the command line is even built
         print(f"jitos {__version__}")
         return EXIT_OK
+    _load_git_on_first_use()
     # Each command imports what it uses, when it runs.
     from jitos_cli.app import command_line, options
 
@@ -43,6 +44,36 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as err:  # noqa: BLE001 - the one boundary that catches everything
         return _unexpected(err)
     return code if isinstance(code, int) else EXIT_OK
+
+
+def _load_git_on_first_use() -> None:
+    """Make `import pygit2` cheap until something uses it: importing it costs
+    ~55 ms, more than most commands' own work. Until then `pygit2` is a
+    stand-in module that imports the real one at its first attribute read and
+    takes on its contents (as Mercurial's demandimport does for its start-up);
+    `import pygit2` statements only look at its `__spec__`. A command that
+    reads only jitos's files (`jitos status` from saved folds) never loads it."""
+    if "pygit2" in sys.modules:
+        return
+    import importlib
+    import importlib.util
+    import types
+
+    spec = importlib.util.find_spec("pygit2")
+    if spec is None:
+        return  # the first import fails with its own message
+    stand_in = types.ModuleType("pygit2")
+    stand_in.__spec__ = spec
+
+    def load(name: str) -> object:
+        if sys.modules.get("pygit2") is stand_in:
+            del sys.modules["pygit2"]
+            real = importlib.import_module("pygit2")
+            stand_in.__dict__.update({k: v for k, v in real.__dict__.items() if k != "__getattr__"})
+        return stand_in.__dict__[name] if name in stand_in.__dict__ else getattr(sys.modules["pygit2"], name)
+
+    stand_in.__getattr__ = load  # type: ignore[method-assign]
+    sys.modules["pygit2"] = stand_in
 
 
 def _unexpected(err: Exception) -> int:

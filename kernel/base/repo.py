@@ -8,12 +8,11 @@ config — never anything in the user's work tree.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
 from pathlib import Path
 from typing import TypeVar
 
 import pygit2
-from pygit2.enums import RepositoryOpenFlag
 
 from kernel.base.config import Config, load_config
 from kernel.base.store import Store
@@ -22,13 +21,23 @@ from kernel.errors import BadInput, IntegrityError, NotFound
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
 class Repo:
-    """An opened repository: the pygit2 handle on the common dir plus jitos's paths."""
+    """An opened repository: jitos's paths under its common dir, and the pygit2
+    handle on it, opened when first used (a command that reads only jitos's
+    own files, `jitos status` from saved folds, never loads git's library)."""
 
-    git: pygit2.Repository
-    common_dir: Path
-    workdir: Path | None
+    __slots__ = ("_git", "common_dir", "workdir")
+
+    def __init__(self, common_dir: Path, workdir: Path | None, git: pygit2.Repository | None = None) -> None:
+        self.common_dir = common_dir
+        self.workdir = workdir
+        self._git = git
+
+    @property
+    def git(self) -> pygit2.Repository:
+        if self._git is None:
+            self._git = _opened(self.common_dir)
+        return self._git
 
     @property
     def jitos_dir(self) -> Path:
@@ -81,6 +90,9 @@ def _typed(git: pygit2.Repository, oid: str, kind: type[T]) -> T:
 def open_repo(start: Path | None = None) -> Repo:
     """Open the repository containing `start` (default: the current directory)."""
     start = (start or Path.cwd()).resolve()
+    plain = _plain_checkout(start)
+    if plain is not None:
+        return Repo(*plain)
     found = pygit2.discover_repository(str(start))
     if found is None:
         raise BadInput(f"{start} is not inside a git repository; run jitos from a repository (or `git init` one)")
@@ -89,11 +101,59 @@ def open_repo(start: Path | None = None) -> Repo:
     commondir_file = git_dir / "commondir"
     if commondir_file.is_file():
         common = (git_dir / commondir_file.read_text().strip()).resolve()
+    git = _opened(common)
+    workdir = Path(git.workdir) if git.workdir else None
+    return Repo(common, workdir, git)
+
+
+def _opened(common: Path) -> pygit2.Repository:
     git = pygit2.Repository(str(common))
     if git.is_bare:
         raise BadInput(f"{common} is a bare repository; jitos needs a work tree: run it in a clone with a checkout")
-    workdir = Path(git.workdir) if git.workdir else None
-    return Repo(git=git, common_dir=common, workdir=workdir)
+    return git
+
+
+def _plain_checkout(start: Path) -> tuple[Path, Path] | None:
+    """(common dir, work tree) found the way libgit2 finds them, without
+    loading it, in the common case: a folder above `start` (on the same file
+    system) holds a `.git` folder, or a `.git` file pointing at a linked
+    worktree's git dir, whose common dir is named `.git`, is owned by this
+    user and sets neither `core.worktree` nor `core.bare`. None for anything
+    else (inside a git dir, a bare repository, another owner …), which
+    `open_repo` leaves to libgit2."""
+    try:
+        device = os.stat(start).st_dev
+        for folder in (start, *start.parents):
+            if os.stat(folder).st_dev != device or _is_git_dir(folder):
+                return None
+            dot_git = folder / ".git"
+            if dot_git.is_dir():
+                return _checked(dot_git, dot_git, folder)
+            if dot_git.is_file():
+                line = dot_git.read_text(encoding="utf-8").strip()
+                if not line.startswith("gitdir: ") or "\n" in line:
+                    return None
+                git_dir = (folder / line.removeprefix("gitdir: ")).resolve()
+                common = (git_dir / (git_dir / "commondir").read_text(encoding="utf-8").strip()).resolve()
+                return _checked(git_dir, common, common.parent)
+    except (OSError, UnicodeDecodeError):
+        return None
+    return None
+
+
+def _is_git_dir(folder: Path) -> bool:
+    return (folder / "HEAD").is_file() and (folder / "objects").is_dir() and (folder / "refs").is_dir()
+
+
+def _checked(git_dir: Path, common: Path, workdir: Path) -> tuple[Path, Path] | None:
+    if not ((git_dir / "HEAD").is_file() and _is_git_dir(common) and common.name == ".git"
+            and os.stat(common).st_uid == os.geteuid()):
+        return None
+    config = (common / "config").read_text(encoding="utf-8", errors="replace")
+    lines = {"".join(line.split()).lower() for line in config.splitlines()}
+    if "bare=true" in lines or any(line.startswith("worktree=") for line in lines):
+        return None
+    return common, workdir
 
 
 def resolve_commit(repo: Repo, rev: str) -> pygit2.Commit:
@@ -112,7 +172,8 @@ def head_of(folder: Path | str, *, git_dir: bool = False) -> str | None:
     """The commit HEAD names in another repository: the checkout at `folder`
     (a submodule's, say) or, with `git_dir`, that git dir itself, whose work
     tree may show only inside a view. None when there is none."""
-    flags = RepositoryOpenFlag.BARE | RepositoryOpenFlag.NO_SEARCH if git_dir else RepositoryOpenFlag.DEFAULT
+    opening = pygit2.enums.RepositoryOpenFlag
+    flags = opening.BARE | opening.NO_SEARCH if git_dir else opening.DEFAULT
     try:
         return str(pygit2.Repository(str(folder), flags=flags).head.target)
     except (pygit2.GitError, KeyError, ValueError):

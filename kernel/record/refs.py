@@ -12,11 +12,13 @@ writes a ref.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pygit2
 
@@ -40,10 +42,55 @@ class RefMove:
 
 
 def read(repo: Repo, name: str) -> str | None:
+    """The commit id ref `name` points at (followed through symbolic refs), or None."""
+    found = _from_files(repo.common_dir, name)
+    if found is not _ASK_GIT:
+        return found  # type: ignore[no-any-return]
     ref = repo.git.references.get(name)
     if ref is None:
         return None
     return str(ref.resolve().target)
+
+
+# Refs are read from git's files as git reads them, a loose file, else a line of
+# packed-refs, so that reading one never loads git's library; anything else
+# (a reftable, a value that is not an object id) is left to libgit2.
+_ASK_GIT: Any = object()
+_OBJECT_ID = re.compile(r"(?:[0-9a-f]{40}|[0-9a-f]{64})\Z")
+_packed: dict[Path, tuple[tuple[int, int, int], dict[str, str]]] = {}
+
+
+def _from_files(common: Path, name: str, depth: int = 0) -> Any:  # str | None | _ASK_GIT
+    if depth > 5 or (common / "reftable").exists() or ".." in name.split("/"):
+        return _ASK_GIT
+    try:
+        value = (common / name).read_text(encoding="ascii").strip()
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        packed = _packed_refs(common).get(name)
+        return packed if packed is None or _OBJECT_ID.match(packed) else _ASK_GIT
+    except (OSError, UnicodeDecodeError):
+        return _ASK_GIT
+    if value.startswith("ref: "):
+        return _from_files(common, value.removeprefix("ref: "), depth + 1)
+    return value if _OBJECT_ID.match(value) else _ASK_GIT
+
+
+def _packed_refs(common: Path) -> dict[str, str]:
+    path = common / "packed-refs"
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return {}
+    stamp = (info.st_ino, info.st_size, info.st_mtime_ns)
+    known = _packed.get(path)
+    if known is None or known[0] != stamp:
+        refs: dict[str, str] = {}
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            if line and line[0] not in "#^":
+                oid, _, ref = line.partition(" ")
+                refs[ref] = oid
+        known = _packed[path] = (stamp, refs)
+    return known[1]
 
 
 def _journal(repo: Repo) -> Path:

@@ -1,5 +1,6 @@
 """A command imports only what it uses: `jitos --version` neither the command
-line nor git nor the planner; `jitos status` not the planner."""
+line nor git nor the planner; `jitos status` not the planner, nor git's
+library once history is folded."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from jitos_cli import __version__
 def _imported(args: list[str], cwd: Path) -> tuple[str, set[str]]:
     done = subprocess.run(
         [sys.executable, "-X", "importtime", "-c",
-         f"import sys; from jitos_cli.main import main; sys.exit(main({args!r}))"],
+         f"import sys; from jitos_cli.main import run; sys.argv[1:] = {args!r}; run()"],
         cwd=cwd, capture_output=True, text=True, check=True)
     modules = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
     return done.stdout, modules
@@ -27,10 +28,16 @@ def test_version_is_answered_without_the_command_line_git_or_the_planner(tmp_pat
                     or m.startswith("kernel.planner")}, sorted(modules)
 
 
-def test_status_does_not_import_the_planner(jrepo: Path) -> None:
-    _, modules = _imported(["status"], jrepo)
-    assert "pygit2" in modules  # it reads the repository
+def test_status_does_not_import_the_planner_nor_git_once_history_is_folded(jrepo: Path) -> None:
+    first, modules = _imported(["status"], jrepo)  # folds history from git, saves the fold
+    assert "pygit2._pygit2" in modules and "1 events" in first
     assert not {m for m in modules if m.startswith("kernel.planner.") and m != "kernel.planner.limits"}
+    again, modules = _imported(["status"], jrepo)
+    assert again == first
+    assert not {m for m in modules if m.startswith("pygit2")}, sorted(m for m in modules if "pygit2" in m)
+    # A command that does read git objects loads it when it first uses it.
+    shown, modules = _imported(["log"], jrepo)
+    assert "pygit2._pygit2" in modules and "init" in shown
 
 
 def test_a_command_builds_only_its_own_parser_and_help_lists_them_all(capsys: object) -> None:
