@@ -109,7 +109,8 @@ def _verify(repo: Repo, head: str) -> VerifyResult:
         parent = rec.oid
 
     st = state.fold(chain)
-    problems += [why for why in (folds.stale(repo, state.STATE, chain), folds.stale(repo, tasks.TASKS, chain)) if why]
+    problems += [why for why in (folds.stale(repo, state.STATE, chain, st), folds.stale(repo, tasks.TASKS, chain))
+                 if why]
     problems += _check_refs(repo, st)
     objects, store_problems = _check_store(repo, chain)
     problems += store_problems

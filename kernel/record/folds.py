@@ -89,17 +89,26 @@ def folded(repo: Repo, fold: Fold[T]) -> T:
     return point.value
 
 
-def stale(repo: Repo, fold: Fold[T], records: list[Recorded]) -> str | None:
+def remember(repo: Repo, fold: Fold[T], value: T, head: str, seq: int) -> None:
+    """`value` is the fold up to event `seq` (`head`): the recorder that just
+    appended it knows, so the next `folded` in this process starts there."""
+    _memo[(str(repo.common_dir), fold.name)] = _Point(head, seq, value)
+
+
+def stale(repo: Repo, fold: Fold[T], records: list[Recorded], whole: T | None = None) -> str | None:
     """Why the saved checkpoint of `fold` disagrees with folding `records` (all
     of history, oldest first) from scratch up to the event it names; None when
-    it agrees or there is none to check."""
+    it agrees or there is none to check. `whole`: the fold of all `records`,
+    when the caller has it (used when the checkpoint is at the last event)."""
     point = _load(repo, fold)
     if point is None or point.head is None:
         return None
     at = point.seq - 1
     if not 0 <= at < len(records) or records[at].oid != point.head:
         return None  # not on this chain: never used, so nothing to report
-    if fold.encode(fold.apply(fold.empty(), records[:point.seq])) != fold.encode(point.value):
+    scratch = whole if whole is not None and point.seq == len(records) else \
+        fold.apply(fold.empty(), records[:point.seq])
+    if fold.encode(scratch) != fold.encode(point.value):
         return (f"the saved fold of {fold.name} at event {point.seq} differs from history folded from scratch; "
                 f"delete {_path(repo, fold)} (it is only a cache, rebuilt from history)")
     return None

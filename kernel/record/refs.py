@@ -12,6 +12,7 @@ writes a ref.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Iterator, Sequence
@@ -58,13 +59,18 @@ def read(repo: Repo, name: str) -> str | None:
 _ASK_GIT: Any = object()
 _OBJECT_ID = re.compile(r"(?:[0-9a-f]{40}|[0-9a-f]{64})\Z")
 _packed: dict[Path, tuple[tuple[int, int, int], dict[str, str]]] = {}
+_reftable: dict[str, bool] = {}  # whether a repository keeps its refs in a reftable
 
 
 def _from_files(common: Path, name: str, depth: int = 0) -> Any:  # str | None | _ASK_GIT
-    if depth > 5 or (common / "reftable").exists() or ".." in name.split("/"):
+    root = str(common)
+    if root not in _reftable:
+        _reftable[root] = os.path.exists(os.path.join(root, "reftable"))
+    if depth > 5 or _reftable[root] or "/../" in f"/{name}/":
         return _ASK_GIT
     try:
-        value = (common / name).read_text(encoding="ascii").strip()
+        with open(os.path.join(root, name), "rb") as handle:
+            value = handle.read().decode("ascii").strip()
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
         packed = _packed_refs(common).get(name)
         return packed if packed is None or _OBJECT_ID.match(packed) else _ASK_GIT

@@ -175,5 +175,7 @@ def ledger(repo: Repo, *, require_init: bool = True,
             history.require(repo)
         recording = Ledger(repo, current(repo))
         yield recording
-    if recording.state.head is not None:
-        packing.pack_later(repo.common_dir, recording.state.head, recording.state.seq)
+    done = recording.state
+    if done.head is not None:
+        folds.remember(repo, STATE, done, done.head, done.seq)
+        packing.pack_later(repo.common_dir, done.head, done.seq)
