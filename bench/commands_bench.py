@@ -383,12 +383,7 @@ def edit(ours: Path, ws_path: Path, backend: str, paths: list[str], r: int) -> N
 # -- report ----------------------------------------------------------------------
 
 
-def fmt_time(seconds: float) -> str:
-    if seconds >= 1:
-        return f"{seconds:.2f} s"
-    if seconds >= 0.001:
-        return f"{seconds * 1000:.0f} ms"
-    return f"{seconds * 1e6:.0f} µs"
+fmt_time = kb.fmt_time
 
 
 def cell(values: list[float], unit: str) -> str:

@@ -118,19 +118,23 @@ def _path(repo: Repo, fold: Fold[Any]) -> Path:
     return repo.jitos_dir / "cache" / f"fold-{fold.name}.json"
 
 
+_codes: dict[str, str | None] = {}
+
+
 def _code(fold: Fold[Any]) -> str | None:
-    """A digest of the fold's code, or None where it cannot be read (no checkpoints then)."""
-    digest = hashlib.sha1(fold.name.encode())
-    for name in (__name__, *fold.modules):
-        module = sys.modules.get(name)
-        origin = getattr(getattr(module, "__spec__", None), "origin", None)
-        try:
-            digest.update(Path(origin).read_bytes() if origin else b"")
-        except OSError:
-            return None
-        if not origin:
-            return None
-    return digest.hexdigest()
+    """A digest of the fold's code, or None where it cannot be read (no
+    checkpoints then); read once per process."""
+    if fold.name not in _codes:
+        digest: Any = hashlib.sha1(fold.name.encode())
+        for name in (__name__, *fold.modules):
+            origin = getattr(getattr(sys.modules.get(name), "__spec__", None), "origin", None) or ""
+            try:
+                digest.update(Path(origin).read_bytes())
+            except OSError:  # no source to read (or "" : the module is not loaded from a file)
+                digest = None
+                break
+        _codes[fold.name] = digest.hexdigest() if digest is not None else None
+    return _codes[fold.name]
 
 
 def _load(repo: Repo, fold: Fold[T]) -> _Point[T] | None:
