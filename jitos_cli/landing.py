@@ -67,6 +67,8 @@ def collapse_json(result: Any) -> dict[str, Any]:
         "outcome": result.outcome,
         "system": result.system,
         "conflicts": list(result.conflicts),
+        "conflict_details": [c.record() for c in result.details],
+        "merged": list(result.merged),
         "gate": None if g is None else {"command": list(g.command), "passed": g.passed, "cached": g.cached,
                                         "log": g.log, "exit": g.exit_code},
         "gate_skipped": result.gate_skipped,
@@ -99,7 +101,9 @@ def _render_landed(result: Any) -> None:
     if result.adopted:
         out(f"adopted {len(result.adopted)} commit(s) made on the branch outside jitos")
     if result.rebased:
-        out(f"re-based {result.sws} onto the current system")
+        merged = f", merging {len(result.merged)} file(s) line by line: {', '.join(result.merged[:5])}" \
+            if result.merged else ""
+        out(f"re-based {result.sws} onto the current system{merged}")
     if result.gate is not None:
         cached = " (cached)" if result.gate.cached else ""
         out(f"gate {style('passed', 'green')}{cached}: {' '.join(result.gate.command)}")
@@ -126,5 +130,5 @@ def _render_conflict(result: Any) -> None:
     where = "in your checkout of the branch (commit or stash them first)" if result.outcome == "checkout-dirty" \
         else "on both the system and the workspace"
     err(f"{style('conflict', 'red')}: {len(result.conflicts)} path(s) changed {where}; nothing applied:")
-    for path in result.conflicts:
-        err(f"  {path}")
+    for detail in result.details or result.conflicts:
+        err(f"  {detail if isinstance(detail, str) else detail.describe()}")

@@ -48,7 +48,7 @@ from kernel.errors import (
 from kernel.land import gate
 from kernel.land.adopt import adopt
 from kernel.land.gate import GatePolicy, GateResult, log_tail
-from kernel.land.merge import conflicts
+from kernel.land.merge import Conflict, merge
 from kernel.record import history, refs, state
 from kernel.record.history import SYSTEM_REF
 from kernel.record.locks import is_live
@@ -85,6 +85,8 @@ class CollapseResult:
     left_behind: tuple[str, ...] = ()
     gate_tail: tuple[str, ...] = ()  # the last lines of a red gate's log, to explain it on one screen
     kept: tuple[str, ...] = ()  # what history cannot hold, moved to <git dir>/jitos/kept/<id>/
+    merged: tuple[str, ...] = ()  # paths both sides changed, merged line by line
+    details: tuple[Conflict, ...] = ()  # for `conflict`: what kind each is, and its conflicting lines
 
     @property
     def exit_code(self) -> int:
@@ -116,7 +118,8 @@ class _Request:
 class _Ready:
     """A prepared workspace: re-based onto `system`, with `tree` (its head's)
     to gate and land, a recorded gate result for it if one may be reused, and
-    what all attempts so far adopted and whether they re-based."""
+    what all attempts so far adopted, whether they re-based and which paths
+    they merged line by line."""
 
     sws: Sws
     system: str
@@ -124,13 +127,15 @@ class _Ready:
     known: GateResult | None
     adopted: tuple[str, ...]
     rebased: bool
+    merged: tuple[str, ...] = ()
 
     def result(self, outcome: str, system: str, *, conflicts: tuple[str, ...] = (), gate: GateResult | None = None,
                gate_skipped: str | None = None, event: str = "", paths: tuple[str, ...] = (),
                left_behind: tuple[str, ...] = (), kept: tuple[str, ...] = ()) -> CollapseResult:
         """How this collapse ended: `outcome`, with the system as it then was."""
         return CollapseResult(self.sws.id, outcome == "committed", system, outcome, conflicts, gate, gate_skipped,
-                              self.adopted, self.rebased, event, paths, left_behind, kept=kept)
+                              self.adopted, self.rebased, event, paths, left_behind, kept=kept,
+                              merged=tuple(sorted(set(self.merged))))
 
 
 def collapse(
@@ -151,9 +156,10 @@ def collapse(
         policy = GatePolicy.from_options(repo)
     request = _Request(key, policy, message, dict(provenance or {}), on_gate)
     adopted: tuple[str, ...] = ()
+    merged: tuple[str, ...] = ()
     rebased = False
     for attempt in range(MAX_ATTEMPTS):
-        ready = _prepare(repo, request, snapshot=attempt == 0, adopted=adopted, rebased=rebased)
+        ready = _prepare(repo, request, snapshot=attempt == 0, adopted=adopted, rebased=rebased, merged=merged)
         if isinstance(ready, CollapseResult):
             return ready
         landed = _land(repo, request, ready, _gate(repo, request, ready))
@@ -161,7 +167,7 @@ def collapse(
             if landed.committed:
                 trash.empty_later(repo)  # the folder is deleted after the command has answered
             return landed
-        adopted, rebased = ready.adopted, ready.rebased  # the world moved while the gate ran
+        adopted, rebased, merged = ready.adopted, ready.rebased, ready.merged  # the world moved while the gate ran
     raise JitosError(f"the system kept moving during {MAX_ATTEMPTS} collapse attempts; try again")
 
 
@@ -169,7 +175,7 @@ def collapse(
 
 
 def _prepare(repo: Repo, request: _Request, *, snapshot: bool, adopted: tuple[str, ...],
-             rebased: bool) -> _Ready | CollapseResult:
+             rebased: bool, merged: tuple[str, ...]) -> _Ready | CollapseResult:
     """Under the lock: the workspace re-based onto the current system, ready to
     gate; or the result that ends the collapse here (a conflict, or nothing to land)."""
     with checkout.ledger(repo) as ledger:
@@ -188,13 +194,15 @@ def _prepare(repo: Repo, request: _Request, *, snapshot: bool, adopted: tuple[st
         system = ledger.state.system
         assert system is not None
         if ws.base != system:
-            clash = conflicts(repo, ws.base, system, ws.head)
-            if clash:
-                return _conflict(ledger, request, ws, system, clash, adopted, rebased)
-            ws = sws.rebase(repo, ledger, ws, system, request.links)
+            combined = merge(repo, ws.base, system, ws.head)
+            if combined.conflicts:
+                return _conflict(ledger, request, ws, system, combined.conflicts, adopted, rebased)
+            ws = sws.rebase(repo, ledger, ws, system, request.links, changes=combined.changes,
+                            merged=combined.merged)
             rebased = True
+            merged += combined.merged
         tree = repo.tree_of(ws.head)
-        ready = _Ready(ws, system, tree, None, adopted, rebased)
+        ready = _Ready(ws, system, tree, None, adopted, rebased, merged)
         if tree == repo.tree_of(system):
             return ready.result("empty", system)
         _require_objects(repo, ws.id, repo.tree_of(system), tree)
@@ -222,16 +230,17 @@ def _require_objects(repo: Repo, sws_id: str, old_tree: str, tree: str) -> None:
                              + " is missing from the object database; nothing landed — run `jitos verify`")
 
 
-def _conflict(ledger: Ledger, request: _Request, ws: Sws, system: str, clash: list[str],
+def _conflict(ledger: Ledger, request: _Request, ws: Sws, system: str, clash: tuple[Conflict, ...],
               adopted: tuple[str, ...], rebased: bool) -> CollapseResult:
     rec = ledger.record(
         "conflict",
         f"sws {ws.id}: cannot collapse, {len(clash)} path(s) changed on both sides",
-        data={"paths": clash, "base": ws.base, "system": system, "head": ws.head},
+        data={"paths": [c.path for c in clash], "conflicts": [c.record() for c in clash], "base": ws.base,
+              "system": system, "head": ws.head},
         links={"sws": ws.id, **request.links},
     )
-    return CollapseResult(ws.id, False, system, "conflict", tuple(clash), adopted=adopted, rebased=rebased,
-                          event=rec.oid)
+    return CollapseResult(ws.id, False, system, "conflict", tuple(c.path for c in clash), adopted=adopted,
+                          rebased=rebased, event=rec.oid, details=clash)
 
 
 # -- 2. gate -------------------------------------------------------------------

@@ -276,13 +276,17 @@ def private_writes(repo: Repo, sws_id: str, label: str) -> Iterator[Path | None]
         for_path(repo, path).empty_trash(repo)
 
 
-def rebase(repo: Repo, ledger: Ledger, sws: Sws, onto: str, links: Mapping[str, str] | None = None) -> Sws:
-    """Carry `sws`'s change (base → head) onto the system commit `onto`, whose
-    own changes must not clash with it (see `kernel.land.merge`): a snapshot
-    commit (parent: the old head), the overlay over the new base, a `rebase`
-    event, then the files. Caller holds the ledger."""
+def rebase(repo: Repo, ledger: Ledger, sws: Sws, onto: str, links: Mapping[str, str] | None = None, *,
+           changes: trees.Changes | None = None, merged: tuple[str, ...] = ()) -> Sws:
+    """Carry `sws`'s change (base → head) onto the system commit `onto`: its
+    own diff, or `changes` as merged with the system's (`kernel.land.merge`;
+    `merged` names the paths merged line by line). A snapshot commit (parent:
+    the old head), the overlay over the new base, a `rebase` event, then the
+    files. Caller holds the ledger."""
     base_tree, head_tree = repo.tree_of(sws.base), repo.tree_of(sws.head)
-    new_tree = trees.apply(repo.git, repo.tree_of(onto), trees.diff(repo.git, base_tree, head_tree))
+    if changes is None:
+        changes = trees.diff(repo.git, base_tree, head_tree)
+    new_tree = trees.apply(repo.git, repo.tree_of(onto), changes)
     when = canonical.now()
     sig = history.signature(when)
     msg = f"re-base {sws.id} onto {onto[:12]}\n\nJitos-Sws: {sws.id}\n"
@@ -297,7 +301,7 @@ def rebase(repo: Repo, ledger: Ledger, sws: Sws, onto: str, links: Mapping[str, 
         "rebase",
         f"sws {sws.id}: re-based onto system {onto[:12]} ({len(moved)} path(s) from the system)",
         data={"base": onto, "from": sws.base, "commit": commit, "tree": new_tree, "overlay": manifest,
-              "paths": sorted(moved)[:SHOWN_PATHS]},
+              "paths": sorted(moved)[:SHOWN_PATHS], **({"merged": sorted(merged)} if merged else {})},
         links={"sws": sws.id, **(links or {})},
         moves={sws.ref: commit},
         when=when,

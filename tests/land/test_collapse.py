@@ -146,14 +146,17 @@ def test_file_on_one_side_folder_on_the_other_conflicts(jrepo: Path) -> None:
     assert result.outcome == "conflict" and "docs" in result.conflicts or "docs/index.md" in result.conflicts
 
 
-def test_mode_change_and_deletion_are_paths_like_any_other(jrepo: Path) -> None:
+def test_a_mode_change_merges_with_a_content_change_as_git_merges_them(jrepo: Path) -> None:
     jr = open_repo(jrepo)
     ws = sws.new(jr)
     shell(ws, "chmod 755 src/app.py && rm README.md")
     sws.snapshot(jr, ws.id)
     commit_files(jrepo, {"src/app.py": "changed\n"}, "outside")
     result = collapse(open_repo(jrepo), ws.id, policy(jrepo, gate=PASS))
-    assert result.conflicts == ("src/app.py",)
+    assert result.committed, result
+    assert git(jrepo, "ls-tree", "main", "src/app.py").startswith("100755 ")
+    assert git(jrepo, "show", "main:src/app.py") == "changed"
+    assert "README.md" not in git(jrepo, "ls-tree", "--name-only", "main")
 
 
 def test_dirty_checkout_is_refused_before_anything_moves(jrepo: Path) -> None:
