@@ -1,32 +1,45 @@
-"""Merging a workspace's change with the system's, path by path, as git does.
+"""Merging a workspace's change with the system's, as git merges them.
 
-Only the paths each side changed since the workspace's base are looked at
-(trees are compared by id, so the cost follows the changes). A path one side
-changed is taken from that side; a path both changed the same way is taken
-once; a text file both changed differently is merged line by line with
-libgit2's three-way merge (git's xdiff merge), and lands when the changes do
-not overlap. Everything else both sides changed is a conflict, labelled:
+Only the paths each side changed since the workspace's base are compared
+first (trees by id, so the cost follows the changes). When no path was
+changed differently on both sides, the workspace's change applies as it is.
+Otherwise git itself merges: `git merge-tree --write-tree` (git's merge-ort:
+line-level merges, mode merges, renames followed) on two throwaway commits
+holding the system's and the workspace's trees over the base, so a collapse
+merges exactly when and exactly as `git merge` would. Where git is older
+than 2.38 (no `merge-tree --write-tree`), each text file both sides changed
+is merged with libgit2's three-way merge instead (git's xdiff merge; rare
+edge cases at the ends of files may then differ from git's).
+
+What does not merge is a conflict, labelled from git's own report:
 
 - `content`: overlapping line changes (the hunks name the conflicting line
-  ranges in the file written with conflict markers, first line 1);
-- `binary`: a file git sees as binary (a NUL byte in its first 8,000 bytes);
-- `mode`: both sides changed the file mode, differently;
+  ranges in the file as git writes it with conflict markers, first line 1);
+- `binary`: a file git sees as binary;
+- `mode`: a file added on both sides with different modes;
 - `deleted in the system` / `deleted in the workspace`: one side deleted
   what the other changed;
 - `symlink`, `submodule`: links git does not merge;
-- `file/folder`: a file on one side where the other has files below it.
+- `file/folder`: a file on one side where the other has files below it;
+- any other kind git reports (`rename/delete`, …) by git's name for it.
 
-Never writes a ref or a work tree; writes only the merged blobs.
+Never writes a ref or a work tree; writes only objects (merged blobs and
+trees, and the two throwaway commits git merges).
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 import pygit2
 
+from kernel.base.policy import environ_for_git_child
 from kernel.base.repo import Repo
+from kernel.errors import JitosError
 from kernel.workspace import trees
 from kernel.workspace.trees import Entry
 
@@ -65,14 +78,80 @@ class Merge:
         return [c.path for c in self.conflicts]
 
 
-def merge(repo: Repo, base: str, system: str, head: str, *, markers: bool = False) -> Merge:
-    """Merge `head`'s change since `base` with `system`'s. With `markers`, a
-    conflicting text file's entry in `changes` is the file with diff3-style
-    conflict markers (what `sws update` writes for a person to resolve)."""
-    b = repo.tree_of(base)
-    d_sys = trees.diff(repo.git, b, repo.tree_of(system))
+def merge(repo: Repo, base: str, system: str, head: str) -> Merge:
+    """Merge `head`'s change since `base` with `system`'s."""
+    b, s_tree = repo.tree_of(base), repo.tree_of(system)
+    d_sys = trees.diff(repo.git, b, s_tree)
     d_ws = trees.diff(repo.git, b, repo.tree_of(head))
-    base_tree = repo.tree(b)
+    both = {p for p in d_sys.keys() & d_ws.keys() if d_sys[p] != d_ws[p]}
+    if not both and not _file_folder(d_sys, d_ws):
+        return Merge(dict(d_ws), (), ())
+    by_git = _merge_tree(repo, b, s_tree, repo.tree_of(head), d_sys.keys() | d_ws.keys())
+    if by_git is None:
+        return _merge_by_file(repo, b, d_sys, d_ws)
+    tree, found = by_git
+    if found:
+        return Merge({}, (), found)
+    return Merge(trees.diff(repo.git, s_tree, tree), tuple(sorted(both)), ())
+
+
+def _merge_tree(repo: Repo, base_tree: str, system_tree: str, head_tree: str,
+                changed: AbstractSet[str]) -> tuple[str, tuple[Conflict, ...]] | None:
+    """git's merge of the two trees over `base_tree`: the tree it wrote (files
+    with conflict markers where it conflicted) and the conflicts among the
+    `changed` paths; None when this git has no `merge-tree --write-tree`."""
+    sig = pygit2.Signature("jitos", "jitos@localhost", 0, 0)
+    parent = repo.git.create_commit(None, sig, sig, "base", pygit2.Oid(hex=base_tree), [])
+    sides = {name: str(repo.git.create_commit(None, sig, sig, name, pygit2.Oid(hex=tree), [parent]))
+             for name, tree in (("system", system_tree), ("workspace", head_tree))}
+    done = subprocess.run(["git", f"--git-dir={repo.common_dir}", "merge-tree", "--write-tree", "--name-only",
+                           "--messages", "-z", sides["system"], sides["workspace"]],
+                          capture_output=True, check=False, env=environ_for_git_child())
+    if done.returncode not in (0, 1):
+        if b"--write-tree" in done.stderr or b"usage" in done.stderr:
+            return None
+        raise JitosError(f"git merge-tree failed: {done.stderr.decode(errors='replace').strip()}")
+    fields = done.stdout.split(b"\0")
+    tree = fields[0].decode()
+    if done.returncode == 0:
+        return tree, ()
+    at = fields.index(b"", 1) + 1  # after the conflicted paths: the messages
+    kinds: dict[str, str] = {}
+    while at < len(fields) - 1 and fields[at]:
+        count = int(fields[at])
+        paths = [os.fsdecode(p) for p in fields[at + 1:at + 1 + count]]
+        kind, message = fields[at + 1 + count].decode(), fields[at + 2 + count].decode(errors="replace")
+        at += count + 3
+        if kind.startswith("CONFLICT ("):
+            label = _label(kind.removeprefix("CONFLICT (").removesuffix(")"), message, sides)
+            for path in paths:  # not the names git gives what it moves aside (`d~side`)
+                if path in changed and kinds.get(path) != "binary":
+                    kinds[path] = label
+    result = repo.tree(tree)
+    found = []
+    for path, kind in sorted(kinds.items()):
+        entry = trees.entry_at(result, path)
+        if kind == "content" and entry is not None and entry.mode in (trees.LINK_MODE, trees.GITLINK_MODE):
+            kind = "symlink" if entry.mode == trees.LINK_MODE else "submodule"
+        lines = hunks(repo.blob(entry.oid).data) if kind == "content" and entry is not None else ()
+        if kind == "content" and not lines:
+            kind = "mode"  # the texts merged; what git could not settle is the file mode (add/add)
+        found.append(Conflict(path, kind, lines))
+    return tree, tuple(found)
+
+
+def _label(kind: str, message: str, sides: Mapping[str, str]) -> str:
+    """jitos's name for a conflict git reports as `CONFLICT (kind)`."""
+    if kind == "modify/delete":
+        return "deleted in the system" if f"deleted in {sides['system']}" in message else "deleted in the workspace"
+    return {"contents": "content", "file/directory": "file/folder", "distinct modes": "mode",
+            "binary": "binary"}.get(kind, kind)
+
+
+def _merge_by_file(repo: Repo, base_tree: str, d_sys: Mapping[str, Entry | None],
+                   d_ws: Mapping[str, Entry | None]) -> Merge:
+    """The merge where git cannot do it: path by path, libgit2 for text files."""
+    base = repo.tree(base_tree)
     changes: dict[str, Entry | None] = dict(d_ws)
     merged: list[str] = []
     found: dict[str, Conflict] = {}
@@ -80,18 +159,17 @@ def merge(repo: Repo, base: str, system: str, head: str, *, markers: bool = Fals
         ours, theirs = d_sys[path], d_ws[path]
         if ours == theirs:
             continue
-        outcome = _merge_path(repo, path, trees.entry_at(base_tree, path), ours, theirs, markers)
+        outcome = _merge_path(repo, path, trees.entry_at(base, path), ours, theirs)
         if isinstance(outcome, Conflict):
             found[path] = outcome
-            if outcome.kind != "content" or not markers:
-                continue
-            outcome = _marked(repo, path, trees.entry_at(base_tree, path), ours, theirs)
         else:
             merged.append(path)
-        changes[path] = outcome
+            changes[path] = outcome
     for path in _file_folder(d_sys, d_ws):
         found.setdefault(path, Conflict(path, "file/folder"))
-    return Merge(changes, tuple(merged), tuple(found[p] for p in sorted(found)))
+    if found:
+        return Merge({}, (), tuple(found[p] for p in sorted(found)))
+    return Merge(changes, tuple(merged), ())
 
 
 def conflicts(repo: Repo, base: str, system: str, head: str) -> list[str]:
@@ -113,8 +191,7 @@ def _file_folder(d_sys: Mapping[str, Entry | None], d_ws: Mapping[str, Entry | N
     return clash
 
 
-def _merge_path(repo: Repo, path: str, base: Entry | None, ours: Entry | None, theirs: Entry | None,
-                markers: bool) -> Entry | Conflict:
+def _merge_path(repo: Repo, path: str, base: Entry | None, ours: Entry | None, theirs: Entry | None) -> Entry | Conflict:
     """`ours` is the system's entry, `theirs` the workspace's; they differ."""
     if ours is None or theirs is None:
         return Conflict(path, "deleted in the system" if ours is None else "deleted in the workspace")
@@ -152,12 +229,6 @@ def _merged_mode(base: int | None, ours: int, theirs: int) -> int | None:
     return None
 
 
-def _marked(repo: Repo, path: str, base: Entry | None, ours: Entry | None, theirs: Entry | None) -> Entry:
-    assert ours is not None and theirs is not None
-    _, data = merge_file(repo, path, base, ours, theirs, diff3=True)
-    return Entry(str(repo.git.create_blob(data)), theirs.mode)
-
-
 def hunks(data: bytes) -> tuple[tuple[int, int], ...]:
     """The line ranges (first, last; first line 1) of each conflict, markers
     included, in a file merged with conflict markers."""
@@ -172,15 +243,12 @@ def hunks(data: bytes) -> tuple[tuple[int, int], ...]:
     return tuple(found)
 
 
-def merge_file(repo: Repo, path: str, base: Entry | None, ours: Entry, theirs: Entry, *,
-               diff3: bool = False) -> tuple[bool, bytes]:
+def merge_file(repo: Repo, path: str, base: Entry | None, ours: Entry, theirs: Entry) -> tuple[bool, bytes]:
     """libgit2's three-way merge of one file (git's xdiff merge at git's
-    level, markers labelled `system` and `workspace`, and `base` with
-    `diff3`): whether it merged cleanly, and the bytes (with markers when it
-    did not). `diff3` only changes how a conflict is written: xdiff merges
-    less eagerly in that style, so whether a file merges is always decided
-    without it. pygit2's own wrapper decodes the result as UTF-8 and takes no
-    options, so this calls libgit2 through pygit2's binding directly."""
+    level, markers labelled `system` and `workspace`): whether it merged
+    cleanly, and the bytes (with markers when it did not). pygit2's own
+    wrapper decodes the result as UTF-8 and takes no options, so this calls
+    libgit2 through pygit2's binding directly."""
     from pygit2.ffi import C, ffi
 
     keep = []
@@ -194,7 +262,7 @@ def merge_file(repo: Repo, path: str, base: Entry | None, ours: Entry, theirs: E
 
     options = ffi.new("git_merge_file_options *")
     options.version = 1
-    options.flags = C.GIT_MERGE_FILE_STYLE_DIFF3 if diff3 else C.GIT_MERGE_FILE_DEFAULT
+    options.flags = C.GIT_MERGE_FILE_DEFAULT
     options.marker_size = MARKER
     labels = [ffi.new("char[]", text) for text in (b"base", b"system", b"workspace")]
     options.ancestor_label, options.our_label, options.their_label = labels

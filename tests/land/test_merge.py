@@ -1,5 +1,6 @@
 """Line-level merging in the collapse re-base agrees with git, and everything
-it cannot merge is a labelled conflict with its lines."""
+it cannot merge is a labelled conflict with its lines (also where git is too
+old to merge trees and libgit2 merges file by file)."""
 
 import json
 import subprocess
@@ -116,18 +117,23 @@ B, X, L = trees.BLOB_MODE, trees.EXEC_MODE, trees.LINK_MODE
     ({"f": (b"a\n", B)}, {}, {"f": (b"b\n", B)}, "deleted in the system"),
     ({"f": (b"a\n", B)}, {"f": (b"b\n", B)}, {}, "deleted in the workspace"),
     ({"f": (b"a", L)}, {"f": (b"b", L)}, {"f": (b"c", L)}, "symlink"),
-    ({}, {"f": (b"one\n", B)}, {"f": (b"two\n", X)}, "mode"),
+    ({}, {"f": (b"one\n", B)}, {"f": (b"one\n", X)}, "mode"),
     ({}, {"d": (b"a file\n", B)}, {"d/x": (b"below\n", B)}, "file/folder"),
     ({}, {"f": (b"one\n", B)}, {"f": (b"two\n", B)}, "content"),
 ])
+@pytest.mark.parametrize("merger", ["git merge-tree", "libgit2, where git is older than 2.38"])
 def test_what_git_would_not_merge_is_a_labelled_conflict(jrepo: Path, base: dict[str, tuple[bytes, int]],
                                                          system: dict[str, tuple[bytes, int]],
-                                                         workspace: dict[str, tuple[bytes, int]], kind: str) -> None:
+                                                         workspace: dict[str, tuple[bytes, int]], kind: str,
+                                                         merger: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    if merger.startswith("libgit2"):
+        monkeypatch.setattr(merging, "_merge_tree", lambda *args: None)
     jr = open_repo(jrepo)
     b = _commit(jr.git, base, None)
     s, w = _commit(jr.git, system, b), _commit(jr.git, workspace, b)
     found = merging.merge(jr, b, s, w)
     assert [c.kind for c in found.conflicts] == [kind], found
+    assert not found.changes and not found.merged
     assert _merge_tree(jrepo, s, w)[1] == 1  # git: a conflict too
 
 
@@ -194,3 +200,15 @@ def test_a_workspace_merge_result_is_what_jitos_lands_not_only_what_it_predicts(
     assert collapse(open_repo(jrepo), a, _ungated(jrepo)).committed
     text = (jrepo / "lib.py").read_text()
     assert "x + 100" in text and "y * 3" in text
+
+
+def test_without_git_merge_tree_text_files_still_merge_line_by_line(jrepo: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(merging, "_merge_tree", lambda *args: None)
+    jr = open_repo(jrepo)
+    b = _commit(jr.git, {"f": (TWO_FUNCTIONS.encode(), B)}, None)
+    s = _commit(jr.git, {"f": (TWO_FUNCTIONS.replace("x + 1", "x + 2").encode(), B)}, b)
+    w = _commit(jr.git, {"f": (TWO_FUNCTIONS.replace("y * 2", "y * 3").encode(), B)}, b)
+    found = merging.merge(jr, b, s, w)
+    assert found.merged == ("f",) and not found.conflicts
+    assert trees.apply(jr.git, jr.tree_of(s), found.changes) == _merge_tree(jrepo, s, w)[0].splitlines()[0]
