@@ -1,6 +1,6 @@
 """Collapse benchmark: `kernel.land.collapse.collapse` against git plumbing on the same commits.
 
-    python bench/collapse.py [--sizes 1000,10000,50000] [--repeat N] [--out FILE] [--dir DIR]
+    python bench/collapse.py [--sizes 1000,10000,50000] [--repeat N] [--out FILE] [--dir DIR] [--merged N]
 
 For each size, the repository of `bench/kernel_bench.py` (same generator, imported from
 it): nested folders of 20-50 small text files, one commit on `main`, checked out,
@@ -9,7 +9,9 @@ it): nested folders of 20-50 small text files, one commit on `main`, checked out
   B  the system (the tip of `main`);
   W  a fresh workspace from B with 10 changed files, snapshotted;
   S  `main` advanced past B, in the user's checkout, by a commit changing 10
-     other files (so the collapse adopts S and re-bases W onto it).
+     other files and the first line of `--merged` (default 3) of W's files
+     (so the collapse adopts S, re-bases W onto it and merges those files
+     line by line).
 
 and measures, on those three commits:
 
@@ -34,6 +36,7 @@ repetition per size runs under cProfile: its top functions by own time are liste
 
 from __future__ import annotations
 
+import argparse
 import cProfile
 import io
 import os
@@ -175,9 +178,12 @@ def merge_base_option() -> bool:
     return "--merge-base" in done.stdout + done.stderr
 
 
-def prepare(repo: Any, root: Path, ws_paths: list[str], sys_paths: list[str], r: int) -> tuple[str, str, str, str]:
-    """A fresh workspace W from the system B with `ws_paths` changed, and `main`
-    advanced to S by a commit in the user's checkout changing `sys_paths`."""
+def prepare(repo: Any, root: Path, ws_paths: list[str], sys_paths: list[str], r: int,
+            merged: int = 0) -> tuple[str, str, str, str]:
+    """A fresh workspace W from the system B with `ws_paths` changed (a line
+    appended), and `main` advanced to S by a commit in the user's checkout
+    changing `sys_paths` and, at their first line, the first `merged` of
+    `ws_paths` (so the collapse merges those line by line)."""
     from kernel.record import state
     from kernel.workspace import sws
 
@@ -190,7 +196,11 @@ def prepare(repo: Any, root: Path, ws_paths: list[str], sys_paths: list[str], r:
     snap = sws.snapshot(repo, ws.id, f"bench edit {r}")
     assert len(snap.changed) == CHANGED, snap.changed
     kb.change(root, sys_paths, r)
-    git(root, "add", "--", *sys_paths)
+    for rel in ws_paths[:merged]:
+        text = (root / rel).read_text(encoding="utf-8")
+        (root / rel).write_text(f"first line, changed on the branch ({r})\n" + text.split("\n", 1)[1],
+                                encoding="utf-8")
+    git(root, "add", "--", *sys_paths, *ws_paths[:merged])
     git(root, "commit", "-q", "-m", f"outside change {r}")
     system = git(root, "rev-parse", "main").strip()
     time.sleep(1.1)
@@ -199,12 +209,12 @@ def prepare(repo: Any, root: Path, ws_paths: list[str], sys_paths: list[str], r:
 
 
 def tree_work(repo: Any, base: str, system: str, head: str) -> str:
-    from kernel.land import collapse
+    from kernel.land.merge import merge
     from kernel.workspace import trees
 
-    assert not collapse.conflicts(repo, base, system, head)
-    b, s, w = (str(repo.git[c].tree_id) for c in (base, system, head))
-    return trees.apply(repo.git, s, trees.diff(repo.git, b, w))
+    combined = merge(repo, base, system, head)
+    assert not combined.conflicts, combined.conflicts
+    return trees.apply(repo.git, str(repo.git[system].tree_id), combined.changes)
 
 
 def git_land_tree(root: Path, base: str, system: str, head: str, with_base: bool) -> str:
@@ -230,7 +240,7 @@ def collapse_ungated(repo: Any, sid: str) -> Any:
     return collapse(repo, sid, GatePolicy.from_options(repo, no_gate=True, reason="bench"))
 
 
-def bench_size(base_dir: Path, n: int, repeat: int, with_base: bool) -> Size:
+def bench_size(base_dir: Path, n: int, repeat: int, with_base: bool, merged: int = 0) -> Size:
     from kernel.base.repo import open_repo
     from kernel.record import initialise, state
 
@@ -252,7 +262,7 @@ def bench_size(base_dir: Path, n: int, repeat: int, with_base: bool) -> Size:
     for r in range(repeat + 1):
         profiled = r == repeat
         log(f"[{n} files] repetition {r + 1}/{repeat}" if not profiled else f"[{n} files] profiled run")
-        sid, b, s, w = prepare(repo, root, ws_paths, sys_paths, r)
+        sid, b, s, w = prepare(repo, root, ws_paths, sys_paths, r, merged)
         if not with_base:  # git picks the merge base itself: it must be B
             assert git(root, "merge-base", s, w).strip() == b
         results: dict[str, str] = {}
@@ -280,6 +290,7 @@ def bench_size(base_dir: Path, n: int, repeat: int, with_base: bool) -> Size:
             out.phases.append(dict(clock.spent))
         result = done["result"]
         assert result.committed and result.rebased and len(result.paths) == CHANGED, result
+        assert len(result.merged) == merged, result.merged
         assert not result.left_behind and not (repo.workspaces_dir / sid).exists(), result
         landed = str(repo.git[result.system].tree_id)
         assert all(tree == landed for tree in results.values()), (results, landed)
@@ -349,7 +360,11 @@ def report(sizes: list[Size], meta: dict[str, str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args, sizes = kb.parse_common(__doc__.split("\n\n")[0], argv)
+    own = argparse.ArgumentParser(add_help=False)
+    own.add_argument("--merged", type=int, default=3,
+                     help="how many of the workspace's 10 files the branch also changes (merged line by line)")
+    mine, rest = own.parse_known_args(argv)
+    args, sizes = kb.parse_common(__doc__.split("\n\n")[0], rest)
 
     base = Path(tempfile.mkdtemp(prefix="jitos-collapse-bench-", dir=args.dir))
     # The workspace is edited in place, so it is a git worktree; whole-command
@@ -363,7 +378,8 @@ def main(argv: list[str] | None = None) -> int:
             "git merge base": "given with `--merge-base B`" if with_base else
                               "found by git itself (`--merge-base` needs git 2.40; checked to be B)",
         }
-        results: list[Size] = kb.each_size(sizes, args, lambda n, repeat: bench_size(base, n, repeat, with_base))
+        results: list[Size] = kb.each_size(sizes, args, lambda n, repeat: bench_size(base, n, repeat, with_base,
+                                                                                            mine.merged))
         text = report(results, meta)
         print(text)
         if args.out:
