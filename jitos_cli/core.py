@@ -48,7 +48,7 @@ def workspace_json(ws: Any) -> dict[str, Any]:
 
 
 def prediction_json(p: Any) -> dict[str, Any]:
-    return {"clean": p.clean, "rebase": p.rebase, "conflicts": list(p.conflicts)}
+    return {"clean": p.clean, "rebase": p.rebase, "conflicts": list(p.conflicts), "unresolved": list(p.unresolved)}
 
 
 def status(json: JsonOpt = False) -> None:
@@ -95,7 +95,10 @@ def _show_task(task: dict[str, Any]) -> None:
 def _show_workspace(ws: Any, p: Any) -> None:
     label = f" ({ws.name})" if ws.name else ""
     moved = "no snapshot yet" if ws.head == ws.base else f"snapshot {ws.head[:12]}"
-    if p.conflicts:
+    if p.unresolved:
+        verdict = style(f"conflict markers to resolve in {len(p.unresolved)} file(s): {', '.join(p.unresolved[:3])}",
+                        "red")
+    elif p.conflicts:
         verdict = style(f"would conflict on {len(p.conflicts)} path(s): {', '.join(p.conflicts[:3])}", "red")
     else:
         verdict = style("would collapse cleanly" + (" (after re-base)" if p.rebase else ""), "green")

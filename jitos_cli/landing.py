@@ -127,8 +127,17 @@ def _render_red_gate(g: Any, tail: tuple[str, ...]) -> None:
 
 
 def _render_conflict(result: Any) -> None:
+    from kernel.land.merge import UNRESOLVED
+
     where = "in your checkout of the branch (commit or stash them first)" if result.outcome == "checkout-dirty" \
         else "on both the system and the workspace"
+    if result.details and all(d.kind == UNRESOLVED for d in result.details):
+        err(f"{style('conflict', 'red')}: {len(result.conflicts)} file(s) still hold the conflict markers "
+            f"`jitos sws update` wrote; resolve them, `jitos sws snapshot {result.sws}`, then collapse again; "
+            "nothing applied:")
+        for path in result.conflicts:
+            err(f"  {path}")
+        return
     err(f"{style('conflict', 'red')}: {len(result.conflicts)} path(s) changed {where}; nothing applied:")
     for detail in result.details or result.conflicts:
         err(f"  {detail if isinstance(detail, str) else detail.describe()}")

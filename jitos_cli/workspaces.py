@@ -136,6 +136,42 @@ def snapshot(key: IdArg, message: Annotated[str | None, typer.Option("-m", "--me
         out(f"{snap.sws}: recorded {len(snap.changed)} path(s) as {snap.head[:12]}")
 
 
+@sws_app.command("update")
+def update(key: IdArg, json: JsonOpt = False) -> int:
+    """Re-base the workspace onto the current system in place, merged as a
+    collapse merges; conflicts are written into it for you to resolve."""
+    from kernel.base.repo import open_repo
+    from kernel.land.update import update as do_update
+    from kernel.workspace.sws import workspace_path
+
+    result = do_update(open_repo(), key)
+    if json:
+        emit_json({"sws": result.sws, "outcome": result.outcome, "system": result.system,
+                   "adopted": list(result.adopted), "merged": list(result.merged),
+                   "conflicts": [c.path for c in result.conflicts],
+                   "conflict_details": [c.record() for c in result.conflicts], "event": result.event})
+        return result.exit_code
+    if result.adopted:
+        out(f"adopted {len(result.adopted)} commit(s) made on the branch outside jitos")
+    merged = f"; merged line by line: {', '.join(result.merged[:5])}" if result.merged else ""
+    if result.outcome == "current":
+        out(f"{result.sws} is already on the current system {result.system[:12]}")
+    elif result.outcome == "updated":
+        out(f"updated {result.sws} onto the current system {result.system[:12]}{merged}")
+    elif result.outcome == "conflict":
+        out(f"updated {result.sws} onto the current system {result.system[:12]}{merged}")
+        err(f"{style('conflict', 'red')}: {len(result.conflicts)} path(s) to resolve in "
+            f"{workspace_path(open_repo(), result.sws)}, then `jitos sws snapshot {result.sws}`:")
+        for conflict in result.conflicts:
+            err(f"  {conflict.describe()}")
+    else:
+        err(f"{style('conflict', 'red')}: {len(result.conflicts)} path(s) cannot be merged in place; "
+            "nothing applied:")
+        for conflict in result.conflicts:
+            err(f"  {conflict.describe()}")
+    return result.exit_code
+
+
 @sws_app.command("run")
 def run(key: IdArg, command: Annotated[list[str], typer.Argument(metavar="-- CMD…", help="The command (argv).")],
         json: JsonOpt = False) -> int:

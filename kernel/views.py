@@ -13,6 +13,7 @@ from typing import Any
 from kernel.base.repo import Repo
 from kernel.errors import NotFound
 from kernel.land.merge import conflicts
+from kernel.land.update import unresolved
 from kernel.record import history, refs, state
 from kernel.tasks.model import Task, all_tasks, live_state, load
 from kernel.workspace.backend import Choice, choice
@@ -49,6 +50,7 @@ class Prediction:
     clean: bool
     rebase: bool
     conflicts: tuple[str, ...]
+    unresolved: tuple[str, ...] = ()  # files still holding the conflict markers `sws update` wrote
 
 
 def _entry(rec: history.Recorded) -> LogEntry:
@@ -80,7 +82,8 @@ def status(repo: Repo) -> Status:
 def _predict(repo: Repo, sws: state.Sws, target: str | None) -> Prediction:
     """What collapsing the workspace's recorded head onto `target` would meet, merged in memory."""
     clash = tuple(conflicts(repo, sws.base, target, sws.head)) if target and sws.base != target else ()
-    return Prediction(not clash, sws.base != target, clash)
+    left = tuple(unresolved(repo, sws))
+    return Prediction(not clash and not left, sws.base != target, clash, left)
 
 
 def log(repo: Repo, limit: int | None = None, sws: str | None = None, task: str | None = None) -> list[LogEntry]:

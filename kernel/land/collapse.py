@@ -48,7 +48,8 @@ from kernel.errors import (
 from kernel.land import gate
 from kernel.land.adopt import adopt
 from kernel.land.gate import GatePolicy, GateResult, log_tail
-from kernel.land.merge import Conflict, merge
+from kernel.land.merge import UNRESOLVED, Conflict, merge
+from kernel.land.update import unresolved
 from kernel.record import history, refs, state
 from kernel.record.history import SYSTEM_REF
 from kernel.record.locks import is_live
@@ -189,6 +190,11 @@ def _prepare(repo: Repo, request: _Request, *, snapshot: bool, adopted: tuple[st
         _require_objects(repo, ws.id, repo.tree_of(ws.base), repo.tree_of(ws.head))
         if snapshot:  # later edits (made while a gate ran, or by the gate) are not landed
             sws.record_changes(repo, ledger, ws, label="before collapse")
+        left = unresolved(repo, ledger.state.sws[ws.id])
+        if left:  # `sws update` wrote conflict markers there that nobody has resolved yet
+            clash = tuple(Conflict(path, UNRESOLVED) for path in left)
+            return _conflict(ledger, request, ledger.state.sws[ws.id], ledger.state.system or "", clash, adopted,
+                             rebased)
         adopted += adopt(repo, ledger)
         ws = ledger.state.sws[ws.id]
         system = ledger.state.system

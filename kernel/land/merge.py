@@ -63,48 +63,64 @@ class Conflict:
         return {"path": self.path, "kind": self.kind, "hunks": [list(h) for h in self.hunks]}
 
 
+#: What `sws update` can leave in a workspace for a person to resolve: files
+#: with conflict markers, and the version one side changed of a path the
+#: other deleted. Anything else (binary, file/folder, …) stops an update.
+MARKABLE = frozenset({"content", "deleted in the system", "deleted in the workspace"})
+#: A file a collapse refuses because it still holds the markers `sws update` wrote.
+UNRESOLVED = "conflict markers from sws update"
+
+
 @dataclass(frozen=True, slots=True)
 class Merge:
     """The workspace's change as it applies onto the system: `changes` (path →
     entry, None deletes) to apply to the system's tree, the paths merged line
-    by line, and the conflicts (when there are any, `changes` must not be used)."""
+    by line, and the conflicts. With conflicts, `changes` is empty, unless
+    `marked`: then it holds them written for a person to resolve (files with
+    diff3-style conflict markers; the changed side of a deleted path)."""
 
     changes: Mapping[str, Entry | None]
     merged: tuple[str, ...]
     conflicts: tuple[Conflict, ...]
+    marked: bool = False
 
     @property
     def paths(self) -> list[str]:
         return [c.path for c in self.conflicts]
 
 
-def merge(repo: Repo, base: str, system: str, head: str) -> Merge:
-    """Merge `head`'s change since `base` with `system`'s."""
+def merge(repo: Repo, base: str, system: str, head: str, *, markers: bool = False) -> Merge:
+    """Merge `head`'s change since `base` with `system`'s. With `markers`,
+    conflicts of the `MARKABLE` kinds are written into `changes` (`marked`)."""
     b, s_tree = repo.tree_of(base), repo.tree_of(system)
     d_sys = trees.diff(repo.git, b, s_tree)
     d_ws = trees.diff(repo.git, b, repo.tree_of(head))
     both = {p for p in d_sys.keys() & d_ws.keys() if d_sys[p] != d_ws[p]}
     if not both and not _file_folder(d_sys, d_ws):
         return Merge(dict(d_ws), (), ())
-    by_git = _merge_tree(repo, b, s_tree, repo.tree_of(head), d_sys.keys() | d_ws.keys())
+    by_git = _merge_tree(repo, b, s_tree, repo.tree_of(head), d_sys.keys() | d_ws.keys(), markers)
     if by_git is None:
-        return _merge_by_file(repo, b, d_sys, d_ws)
+        return _merge_by_file(repo, b, d_sys, d_ws, markers)
     tree, found = by_git
-    if found:
+    marked = bool(found) and markers and all(c.kind in MARKABLE for c in found)
+    if found and not marked:
         return Merge({}, (), found)
-    return Merge(trees.diff(repo.git, s_tree, tree), tuple(sorted(both)), ())
+    merged = tuple(sorted(both - {c.path for c in found}))
+    return Merge(trees.diff(repo.git, s_tree, tree), merged, found, marked)
 
 
-def _merge_tree(repo: Repo, base_tree: str, system_tree: str, head_tree: str,
-                changed: AbstractSet[str]) -> tuple[str, tuple[Conflict, ...]] | None:
+def _merge_tree(repo: Repo, base_tree: str, system_tree: str, head_tree: str, changed: AbstractSet[str],
+                markers: bool = False) -> tuple[str, tuple[Conflict, ...]] | None:
     """git's merge of the two trees over `base_tree`: the tree it wrote (files
-    with conflict markers where it conflicted) and the conflicts among the
+    with conflict markers where it conflicted; diff3-style, labelled `system`,
+    `base` and `workspace`, with `markers`) and the conflicts among the
     `changed` paths; None when this git has no `merge-tree --write-tree`."""
     sig = pygit2.Signature("jitos", "jitos@localhost", 0, 0)
     parent = repo.git.create_commit(None, sig, sig, "base", pygit2.Oid(hex=base_tree), [])
     sides = {name: str(repo.git.create_commit(None, sig, sig, name, pygit2.Oid(hex=tree), [parent]))
              for name, tree in (("system", system_tree), ("workspace", head_tree))}
-    done = subprocess.run(["git", f"--git-dir={repo.common_dir}", "merge-tree", "--write-tree", "--name-only",
+    style = ["-c", "merge.conflictStyle=diff3"] if markers else []
+    done = subprocess.run(["git", f"--git-dir={repo.common_dir}", *style, "merge-tree", "--write-tree", "--name-only",
                            "--messages", "-z", sides["system"], sides["workspace"]],
                           capture_output=True, check=False, env=environ_for_git_child())
     if done.returncode not in (0, 1):
@@ -137,7 +153,29 @@ def _merge_tree(repo: Repo, base_tree: str, system_tree: str, head_tree: str,
         if kind == "content" and not lines:
             kind = "mode"  # the texts merged; what git could not settle is the file mode (add/add)
         found.append(Conflict(path, kind, lines))
+    if markers:
+        tree = _relabelled(repo, tree, found, {str(parent): "base", **{v: k for k, v in sides.items()}})
     return tree, tuple(found)
+
+
+def _relabelled(repo: Repo, tree: str, found: list[Conflict], names: Mapping[str, str]) -> str:
+    """`tree` with the conflict markers of `found` naming `system`, `base` and
+    `workspace` instead of the commits git merged (full or abbreviated ids)."""
+    result = repo.tree(tree)
+    changes: dict[str, Entry | None] = {}
+    for conflict in found:
+        entry = trees.entry_at(result, conflict.path)
+        if conflict.kind != "content" or entry is None:
+            continue
+        lines = repo.blob(entry.oid).data.split(b"\n")
+        for i, line in enumerate(lines):
+            if line[:MARKER] in (b"<" * MARKER, b"|" * MARKER, b">" * MARKER) and line[MARKER:MARKER + 1] == b" ":
+                label = line[MARKER + 1:].decode(errors="replace").split(":", 1)[0]
+                name = next((n for oid, n in names.items() if len(label) >= 7 and oid.startswith(label)), None)
+                if name is not None:
+                    lines[i] = line[:MARKER + 1] + name.encode()
+        changes[conflict.path] = Entry(str(repo.git.create_blob(b"\n".join(lines))), entry.mode)
+    return trees.apply(repo.git, tree, changes) if changes else tree
 
 
 def _label(kind: str, message: str, sides: Mapping[str, str]) -> str:
@@ -149,8 +187,9 @@ def _label(kind: str, message: str, sides: Mapping[str, str]) -> str:
 
 
 def _merge_by_file(repo: Repo, base_tree: str, d_sys: Mapping[str, Entry | None],
-                   d_ws: Mapping[str, Entry | None]) -> Merge:
-    """The merge where git cannot do it: path by path, libgit2 for text files."""
+                   d_ws: Mapping[str, Entry | None], markers: bool = False) -> Merge:
+    """The merge where git cannot do it: path by path, libgit2 for text files;
+    with `markers`, conflicts written as git's merge-tree writes them."""
     base = repo.tree(base_tree)
     changes: dict[str, Entry | None] = dict(d_ws)
     merged: list[str] = []
@@ -162,14 +201,20 @@ def _merge_by_file(repo: Repo, base_tree: str, d_sys: Mapping[str, Entry | None]
         outcome = _merge_path(repo, path, trees.entry_at(base, path), ours, theirs)
         if isinstance(outcome, Conflict):
             found[path] = outcome
+            if outcome.kind == "content" and ours is not None and theirs is not None:
+                _, data = merge_file(repo, path, trees.entry_at(base, path), ours, theirs, diff3=True)
+                changes[path] = Entry(str(repo.git.create_blob(data)), theirs.mode)
+            elif outcome.kind == "deleted in the workspace":
+                changes[path] = ours  # the system's changed version stays, as git leaves it
         else:
             merged.append(path)
             changes[path] = outcome
     for path in _file_folder(d_sys, d_ws):
         found.setdefault(path, Conflict(path, "file/folder"))
-    if found:
-        return Merge({}, (), tuple(found[p] for p in sorted(found)))
-    return Merge(changes, tuple(merged), ())
+    conflicts = tuple(found[p] for p in sorted(found))
+    if conflicts and not (markers and all(c.kind in MARKABLE for c in conflicts)):
+        return Merge({}, (), conflicts)
+    return Merge(changes, tuple(merged), conflicts, bool(conflicts))
 
 
 def conflicts(repo: Repo, base: str, system: str, head: str) -> list[str]:
@@ -243,12 +288,15 @@ def hunks(data: bytes) -> tuple[tuple[int, int], ...]:
     return tuple(found)
 
 
-def merge_file(repo: Repo, path: str, base: Entry | None, ours: Entry, theirs: Entry) -> tuple[bool, bytes]:
+def merge_file(repo: Repo, path: str, base: Entry | None, ours: Entry, theirs: Entry, *,
+               diff3: bool = False) -> tuple[bool, bytes]:
     """libgit2's three-way merge of one file (git's xdiff merge at git's
-    level, markers labelled `system` and `workspace`): whether it merged
-    cleanly, and the bytes (with markers when it did not). pygit2's own
-    wrapper decodes the result as UTF-8 and takes no options, so this calls
-    libgit2 through pygit2's binding directly."""
+    level, markers labelled `system` and `workspace`, and `base` with
+    `diff3`): whether it merged cleanly, and the bytes (with markers when it
+    did not). Whether a file merges is decided without `diff3` (xdiff merges
+    less eagerly in that style). pygit2's own wrapper decodes the result as
+    UTF-8 and takes no options, so this calls libgit2 through pygit2's
+    binding directly."""
     from pygit2.ffi import C, ffi
 
     keep = []
@@ -262,7 +310,7 @@ def merge_file(repo: Repo, path: str, base: Entry | None, ours: Entry, theirs: E
 
     options = ffi.new("git_merge_file_options *")
     options.version = 1
-    options.flags = C.GIT_MERGE_FILE_DEFAULT
+    options.flags = C.GIT_MERGE_FILE_STYLE_DIFF3 if diff3 else C.GIT_MERGE_FILE_DEFAULT
     options.marker_size = MARKER
     labels = [ffi.new("char[]", text) for text in (b"base", b"system", b"workspace")]
     options.ancestor_label, options.our_label, options.their_label = labels

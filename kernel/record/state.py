@@ -33,6 +33,7 @@ class Sws:
     created: int
     task: str | None = None
     overlay: str | None = None  # store digest of its latest overlay manifest
+    unresolved: tuple[str, ...] = ()  # files `sws update` left with conflict markers to resolve
 
     @property
     def ref(self) -> str:
@@ -79,7 +80,10 @@ class State:
             elif event.kind == "collapse":
                 updated = replace(updated, state=SWS_COLLAPSED)
             elif event.kind == "rebase":
-                updated = replace(updated, base=event.data["base"])
+                updated = replace(updated, base=event.data["base"], unresolved=())
+            elif event.kind == "conflict" and event.data.get("update"):
+                updated = replace(updated, unresolved=tuple(
+                    c["path"] for c in event.data.get("conflicts", []) if c.get("kind") == "content"))
             sws[sws_id] = updated
         counts = dict(self.counts)
         counts[event.kind] = counts.get(event.kind, 0) + 1
@@ -101,11 +105,13 @@ def fold(records: list[Recorded], start: State | None = None) -> State:
 
 def _encode(st: State) -> dict[str, Any]:
     return {"head": st.head, "seq": st.seq, "branch": st.branch, "refs": dict(st.refs), "counts": dict(st.counts),
-            "sws": [[s.id, s.name, s.base, s.head, s.state, s.created, s.task, s.overlay] for s in st.sws.values()]}
+            "sws": [[s.id, s.name, s.base, s.head, s.state, s.created, s.task, s.overlay, list(s.unresolved)]
+                    for s in st.sws.values()]}
 
 
 def _decode(data: dict[str, Any]) -> State:
-    sws = {row[0]: Sws(*row) for row in data["sws"]}
+    sws = {row[0]: Sws(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], tuple(row[8]))
+           for row in data["sws"]}
     return State(data["head"], data["seq"], data["branch"], dict(data["refs"]), sws, dict(data["counts"]))
 
 
