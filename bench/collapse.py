@@ -20,8 +20,9 @@ and measures, on those three commits:
              (trees, commit, rewrite the workspace's files), check the user's
              checkout for local edits, one commit + ref transaction, write the
              changed files into the checkout, remove the workspace;
-  tree work  what the re-base costs in trees alone: `collapse.conflicts(B, S, W)`
-             + `trees.diff(B, W)` + `trees.apply(S, …)`;
+  tree work  what the re-base costs in trees alone: `merge.merge(B, S, W)`
+             (trees compared by id; git merge-tree when both sides changed a
+             path) + `trees.apply(S, …)`;
   git        `git merge-tree --write-tree [--merge-base B] S W` + `git commit-tree`
              + `git update-ref` (compare-and-swap from S), the same merge by git.
 
@@ -72,7 +73,7 @@ PHASES = (
     ("fold", "fold history (each ledger session)"),
     ("scan", "scan the workspace before collapse"),
     ("adopt", "adopt outside commits"),
-    ("conflicts", "conflicts (trees)"),
+    ("conflicts", "merge (trees, git merge-tree when both sides changed a path)"),
     ("rebase", "re-base: trees + commit"),
     ("move", "re-base: rewrite the workspace's files"),
     ("checkouts", "find checkouts of the branch"),
@@ -119,7 +120,7 @@ def phase_clock() -> Iterator[PhaseClock]:
         (history, "append", "append"),
         (sws, "record_changes", "scan"),
         (collapse, "adopt", "adopt"),
-        (collapse, "conflicts", "conflicts"),
+        (collapse, "merge", "conflicts"),
         (sws, "rebase", "rebase"),
         (collapse, "checkouts_of", "checkouts"),
         (collapse, "local_edits", "edits"),
