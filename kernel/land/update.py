@@ -8,9 +8,11 @@ What merges cleanly is simply there. A conflict of a kind a person can
 resolve in place — overlapping lines, one side deleting what the other
 changed — is written into the workspace (files with diff3-style conflict
 markers `<<<<<<< system` / `||||||| base` / `======= ` / `>>>>>>> workspace`;
-the changed version of a deleted path) and recorded as a `conflict` event
-with `"update": true`: `status` and `why` show it, and a collapse refuses
-while those files still hold the markers. Any other conflict (binary,
+the changed version of a deleted path). The `rebase` event that writes them
+names the files with markers (`unresolved`), so no crash can leave markers a
+collapse does not know of; a `conflict` event with `"update": true` follows
+for `log` and `why`. `status` shows them, and a collapse refuses while those
+files still hold the markers. Any other conflict (binary,
 file/folder, …) changes nothing but history, as in a collapse.
 """
 
@@ -67,7 +69,9 @@ def update(repo: Repo, key: str) -> UpdateResult:
                 links={"sws": ws.id},
             )
             return UpdateResult(ws.id, "refused", system, adopted, conflicts=combined.conflicts, event=rec.oid)
-        ws = sws.rebase(repo, ledger, ws, system, changes=combined.changes, merged=combined.merged)
+        marked = tuple(c.path for c in combined.conflicts if c.kind == "content")
+        ws = sws.rebase(repo, ledger, ws, system, changes=combined.changes, merged=combined.merged,
+                        unresolved=marked)
         if not combined.conflicts:
             return UpdateResult(ws.id, "updated", system, adopted, combined.merged,
                                 event=ledger.state.head or "")

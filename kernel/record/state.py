@@ -80,10 +80,8 @@ class State:
             elif event.kind == "collapse":
                 updated = replace(updated, state=SWS_COLLAPSED)
             elif event.kind == "rebase":
-                updated = replace(updated, base=event.data["base"], unresolved=())
-            elif event.kind == "conflict" and event.data.get("update"):
-                updated = replace(updated, unresolved=tuple(
-                    c["path"] for c in event.data.get("conflicts", []) if c.get("kind") == "content"))
+                updated = replace(updated, base=event.data["base"],
+                                  unresolved=tuple(event.data.get("unresolved", ())))
             sws[sws_id] = updated
         counts = dict(self.counts)
         counts[event.kind] = counts.get(event.kind, 0) + 1

@@ -277,11 +277,14 @@ def private_writes(repo: Repo, sws_id: str, label: str) -> Iterator[Path | None]
 
 
 def rebase(repo: Repo, ledger: Ledger, sws: Sws, onto: str, links: Mapping[str, str] | None = None, *,
-           changes: trees.Changes | None = None, merged: tuple[str, ...] = ()) -> Sws:
+           changes: trees.Changes | None = None, merged: tuple[str, ...] = (),
+           unresolved: tuple[str, ...] = ()) -> Sws:
     """Carry `sws`'s change (base → head) onto the system commit `onto`: its
     own diff, or `changes` as merged with the system's (`kernel.land.merge`;
-    `merged` names the paths merged line by line). A snapshot commit (parent:
-    the old head), the overlay over the new base, a `rebase` event, then the
+    `merged` names the paths merged line by line, `unresolved` the files
+    `changes` writes with conflict markers, recorded in the same event so a
+    crash can never leave markers unmarked). A snapshot commit (parent: the
+    old head), the overlay over the new base, a `rebase` event, then the
     files. Caller holds the ledger."""
     base_tree, head_tree = repo.tree_of(sws.base), repo.tree_of(sws.head)
     if changes is None:
@@ -301,7 +304,8 @@ def rebase(repo: Repo, ledger: Ledger, sws: Sws, onto: str, links: Mapping[str, 
         "rebase",
         f"sws {sws.id}: re-based onto system {onto[:12]} ({len(moved)} path(s) from the system)",
         data={"base": onto, "from": sws.base, "commit": commit, "tree": new_tree, "overlay": manifest,
-              "paths": sorted(moved)[:SHOWN_PATHS], **({"merged": sorted(merged)} if merged else {})},
+              "paths": sorted(moved)[:SHOWN_PATHS], **({"merged": sorted(merged)} if merged else {}),
+              **({"unresolved": sorted(unresolved)} if unresolved else {})},
         links={"sws": sws.id, **(links or {})},
         moves={sws.ref: commit},
         when=when,

@@ -97,3 +97,25 @@ def test_a_conflict_that_cannot_be_written_in_place_changes_nothing(jrepo: Path,
     assert shown["conflict_details"] == [{"path": "data.bin", "kind": "binary", "hunks": []}]
     assert sws.get(open_repo(jrepo), ws.id).head == head
     assert edits.read(ws, "data.bin") == "a\0c"
+
+
+def test_killed_before_its_conflict_event_the_markers_still_block_a_collapse(
+        lib: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ws = _workspace(lib, "x + 1", "x + 100")
+    commit_files(lib, {"lib.py": TWO_FUNCTIONS.replace("x + 1", "x - 1")}, "the branch moves")
+    real = state.Ledger.record
+
+    def dies_at_the_conflict_event(self: state.Ledger, kind: str, *args: object, **kwargs: object) -> object:
+        if kind == "conflict":
+            raise KeyboardInterrupt  # the process dies right after the rebase event
+        return real(self, kind, *args, **kwargs)  # type: ignore[arg-type]
+
+    with monkeypatch.context() as patched:
+        patched.setattr(state.Ledger, "record", dies_at_the_conflict_event)
+        with pytest.raises(KeyboardInterrupt):
+            from kernel.land.update import update
+
+            update(open_repo(lib), ws.id)
+    assert "<<<<<<< system" in edits.read(ws, "lib.py")
+    assert state.load(open_repo(lib)).sws[ws.id].unresolved == ("lib.py",)
+    assert main(["collapse", ws.id, "--no-gate"]) == 3
