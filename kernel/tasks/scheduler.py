@@ -166,13 +166,20 @@ class Runner:
             provenance={"intent": task.intent, "task": self.tid, "step": ps["id"]},
         )
         extra = {"collapse": {"outcome": result.outcome, "system": result.system,
-                              "conflicts": list(result.conflicts)}}
+                              "conflicts": list(result.conflicts),
+                              **({"conflict_details": [c.record() for c in result.details]} if result.details
+                                 else {})}}
         if result.committed:
             return Outcome("ok", f"landed as {result.system[:12]}"), extra
         if result.outcome == "empty":
             return Outcome("ok", "nothing to land: the workspace adds nothing to the system"), extra
         if result.outcome == "gate-failed" and result.gate is not None:
             reason = f"gate failed: {' '.join(result.gate.command)} (exit {result.gate.exit_code})"
+        elif result.outcome == "conflict":
+            ws = task.sws
+            reason = (f"conflict: {', '.join(d.describe() for d in result.details[:5])} — `jitos sws update {ws}` "
+                      f"writes it into the workspace; resolve it, `jitos sws snapshot {ws}`, then "
+                      f"`jitos resume {self.tid} --retry-step`")
         else:
             reason = f"{result.outcome}: {', '.join(result.conflicts[:5])}"
         return Outcome("failed", reason), extra

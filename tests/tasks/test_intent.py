@@ -333,6 +333,16 @@ def test_a_collapse_conflict_stops_the_task_with_exit_3(buggy_repo: Callable[...
     done = jitos("resume", task.id, "--json", check=3)
     assert json.loads(done.stdout)["state"] == "failed"
     assert git(repo, "show", "main:slugify.py") == "# theirs"
+    # What to do is in the answer: update the workspace, resolve, snapshot, retry the step.
+    why = jitos("why", task.id).stdout
+    assert f"`jitos sws update {task.sws}`" in why and f"`jitos resume {task.id} --retry-step`" in why, why
+    assert jitos("sws", "update", task.sws, check=3).returncode == 3
+    edits.write(repo / ".git" / "jitos" / "ws" / task.sws, "slugify.py", "# both\n")
+    jitos("sws", "snapshot", task.sws)
+    # Resolved: the retried collapse gets past the conflict to the gate (this
+    # project's tests, which neither side's slugify.py passes: exit 4).
+    again = json.loads(jitos("resume", task.id, "--retry-step", "--json", check=4).stdout)
+    assert again["steps"][-1]["reason"].startswith("gate failed"), again
 
 
 READ_ONLY_METHODS = r"""
