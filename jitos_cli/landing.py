@@ -19,7 +19,8 @@ RerunOpt = Annotated[bool, typer.Option("--rerun-gate", help="Run the gate even 
 
 
 def collapse(
-    key: Annotated[str, typer.Argument(metavar="ID", help="Workspace id or name.")],
+    keys: Annotated[list[str] | None, typer.Argument(metavar="ID…", help="Workspace ids or names, landed in this order.")] = None,
+    all_ready: Annotated[bool, typer.Option("--all-ready", help="Every active workspace with a snapshot, oldest first.")] = False,
     gate: GateOpt = None,
     no_gate: NoGateOpt = False,
     reason: ReasonOpt = None,
@@ -27,14 +28,57 @@ def collapse(
     message: Annotated[str | None, typer.Option("-m", "--message", help="Collapse commit message.")] = None,
     json: JsonOpt = False,
 ) -> int:
-    """Gate the workspace merged onto the current system, then land it (fast-forward)."""
+    """Gate the workspace merged onto the current system, then land it
+    (fast-forward); several, or --all-ready: stacked, gated together, the
+    ones that break the gate found by bisection and left out."""
     from kernel.base.repo import open_repo
+    from kernel.errors import BadInput
     from kernel.land.collapse import collapse as do_collapse
     from kernel.land.gate import GatePolicy
 
     repo = open_repo()
+    if all_ready and keys:
+        raise BadInput("--all-ready takes no workspace ids; give either the ids or --all-ready")
+    if not all_ready and not keys:
+        raise BadInput("collapse needs a workspace id (or several, or --all-ready); see `jitos sws list`")
     policy = GatePolicy.from_options(repo, gate=gate, no_gate=no_gate, reason=reason, rerun=rerun_gate)
-    return render(do_collapse(repo, key, policy, message=message, on_gate=None if json else gate_notice), json)
+    notice = None if json else gate_notice
+    if keys and len(keys) == 1 and not all_ready:
+        return render(do_collapse(repo, keys[0], policy, message=message, on_gate=notice), json)
+    from kernel.land.queue import collapse_all, ready
+
+    chosen = ready(repo) if all_ready else list(keys or [])
+    if not chosen:
+        raise BadInput("no workspace is ready to collapse (none is active with a snapshot); see `jitos status`")
+    return render_queue(collapse_all(repo, chosen, policy, message=message, on_gate=notice), json)
+
+
+def render_queue(result: Any, json: bool) -> int:
+    """A queue's result: what landed, what was left out and why."""
+    if json:
+        emit_json({"landed": list(result.landed), "outcome": result.outcome, "system": result.system,
+                   "committed": result.outcome == "committed", "gate_runs": result.gate_runs,
+                   "left_out": [{"sws": c.sws, "why": c.why, "conflict_details": [d.record() for d in c.conflicts]}
+                                for c in result.culprits],
+                   "paths": list(result.paths), "conflicts": list(result.dirty), "event": result.event})
+        return int(result.exit_code)
+    for culprit in result.culprits:
+        what = "breaks the gate" if culprit.why == "gate-failed" else \
+            f"conflicts ({', '.join(d.describe() for d in culprit.conflicts[:3])})"
+        err(f"{style('left out', 'red')} {culprit.sws}: {what}")
+    if result.outcome == "committed":
+        out(f"{style('collapsed', 'green')} {', '.join(result.landed)} → {result.system[:12]} "
+            f"({len(result.paths)} path(s); {result.gate_runs} gate run(s))")
+    elif result.outcome == "checkout-dirty":
+        err(f"{style('conflict', 'red')}: {len(result.dirty)} path(s) changed in your checkout of the branch "
+            "(commit or stash them first); nothing applied:")
+        for path in result.dirty:
+            err(f"  {path}")
+    elif result.outcome == "empty":
+        out("nothing to land: the workspaces add nothing to the system")
+    else:
+        err("nothing landed: every workspace was left out")
+    return int(result.exit_code)
 
 
 def undo(

@@ -83,6 +83,10 @@ class State:
                 updated = replace(updated, base=event.data["base"],
                                   unresolved=tuple(event.data.get("unresolved", ())))
             sws[sws_id] = updated
+        if event.kind == "collapse":  # a queue lands several workspaces in one event
+            for other in event.data.get("queue", ()):
+                if other in sws and other != sws_id:
+                    sws[other] = replace(sws[other], state=SWS_COLLAPSED)
         counts = dict(self.counts)
         counts[event.kind] = counts.get(event.kind, 0) + 1
         return State(rec.oid, event.seq, branch, new_refs, sws, counts)
