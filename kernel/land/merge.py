@@ -132,6 +132,7 @@ def _merge_tree(repo: Repo, base_tree: str, system_tree: str, head_tree: str, ch
     if done.returncode == 0:
         return tree, ()
     at = fields.index(b"", 1) + 1  # after the conflicted paths: the messages
+    listed = [os.fsdecode(p) for p in fields[1:at - 1]]
     kinds: dict[str, str] = {}
     while at < len(fields) - 1 and fields[at]:
         count = int(fields[at])
@@ -143,6 +144,8 @@ def _merge_tree(repo: Repo, base_tree: str, system_tree: str, head_tree: str, ch
             for path in paths:  # not the names git gives what it moves aside (`d~side`)
                 if path in changed and kinds.get(path) != "binary":
                     kinds[path] = label
+    if not kinds:  # git conflicted on paths none of its messages tie to a change: still a conflict
+        kinds = dict.fromkeys(listed or ["(unknown path)"], "conflict")
     result = repo.tree(tree)
     found = []
     for path, kind in sorted(kinds.items()):

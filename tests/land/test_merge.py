@@ -212,3 +212,17 @@ def test_without_git_merge_tree_text_files_still_merge_line_by_line(jrepo: Path,
     found = merging.merge(jr, b, s, w)
     assert found.merged == ("f",) and not found.conflicts
     assert trees.apply(jr.git, jr.tree_of(s), found.changes) == _merge_tree(jrepo, s, w)[0].splitlines()[0]
+
+
+def test_a_file_the_system_renamed_and_the_workspace_edited_is_followed_as_git_follows_it(jrepo: Path) -> None:
+    jr = open_repo(jrepo)
+    text = b"".join(b"line %d\n" % i for i in range(20))
+    b = _commit(jr.git, {"old.txt": (text, B)}, None)
+    s = _commit(jr.git, {"new.txt": (text, B)}, b)
+    w = _commit(jr.git, {"old.txt": (text.replace(b"line 5\n", b"line five\n"), B)}, b)
+    found = merging.merge(jr, b, s, w)
+    assert not found.conflicts, found
+    landed = trees.apply(jr.git, jr.tree_of(s), found.changes)
+    assert landed == _merge_tree(jrepo, s, w)[0].splitlines()[0]
+    assert b"line five" in jr.blob(trees.entry_at(jr.tree(landed), "new.txt").oid).data  # type: ignore[union-attr]
+    assert trees.entry_at(jr.tree(landed), "old.txt") is None
