@@ -258,6 +258,14 @@ def own(sid: str, which: str) -> str:
     return "shared.txt" if which == "shared" else f"{sid}-{which}.txt"
 
 
+def tagged(path: str, text: str) -> str:
+    """A file's content names its path: no two files hold the same text, so
+    git's rename detection (which a collapse's merge follows, as `git merge`
+    does, and `tests/land/test_merge.py` checks) never pairs unrelated files
+    this path-by-path model keeps apart."""
+    return f"{path}: {text}"
+
+
 class Jitos(RuleBasedStateMachine):
     def __init__(self, root: Path) -> None:
         super().__init__()
@@ -296,6 +304,7 @@ class Jitos(RuleBasedStateMachine):
             self.world.remove(sid, rel)
             files.pop(rel, None)
         else:
+            text = tagged(rel, text)
             self.world.write(sid, rel, text)
             files[rel] = text
 
@@ -351,7 +360,7 @@ class Jitos(RuleBasedStateMachine):
                                 st.one_of(texts, st.none()), min_size=1))
     def commit_outside(self, files: dict[str, str | None]) -> None:
         branch = self.model.branch
-        files = {p: t for p, t in files.items() if t is not None or p in branch}
+        files = {p: None if t is None else tagged(p, t) for p, t in files.items() if t is not None or p in branch}
         after = {**branch, **{p: t for p, t in files.items() if t is not None}}
         for p in (p for p, t in files.items() if t is None):
             del after[p]
