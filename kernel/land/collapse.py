@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import pygit2
 
@@ -310,10 +311,7 @@ def _commit(repo: Repo, ledger: Ledger, request: _Request, ready: _Ready,
     branch = ledger.state.branch or ""
     old_tree = repo.tree_of(ready.system)
     changed = trees.diff(repo.git, old_tree, ready.tree)
-    roots = checkouts_of(repo, branch)
-    opened = {root: pygit2.Repository(str(root)) for root in roots}  # each index is loaded once
-    dirty = sorted({p for root in roots for p in local_edits(repo, root, old_tree, changed, opened[root])})
-    refuse_locked_index(roots)
+    opened, dirty = checkouts_in_the_way(repo, branch, old_tree, changed)
     if dirty:
         rec = ledger.record(
             "conflict",
@@ -322,15 +320,13 @@ def _commit(repo: Repo, ledger: Ledger, request: _Request, ready: _Ready,
             links={"sws": ready.sws.id, **request.links},
         )
         return ready.result("checkout-dirty", ready.system, conflicts=tuple(dirty), gate=result, event=rec.oid)
-    when = canonical.now()
-    text = _message(repo, ledger.state, request, ready.sws, len(changed), result)
-    commit = str(repo.git.create_commit(None, _author(repo, when), history.signature(when), text,
-                                        pygit2.Oid(hex=ready.tree), [pygit2.Oid(hex=ready.system)]))
-    note_checkout_update(repo, roots, f"refs/heads/{branch}", old_tree, commit, changed)
-    rec = _record_collapse(ledger, request, ready, result, commit, changed, when)
-    for root in roots:
-        write_paths(repo, root, dict(changed), opened[root])
-    done_checkout_update(repo)
+    commit, rec = land_commit(
+        repo, ledger, ready.system, ready.tree, changed, opened,
+        message=_message(repo, ledger.state, request, ready.sws, len(changed), result),
+        summary=lambda commit: f"sws {ready.sws.id}: collapsed into {branch} as {commit[:12]} ({len(changed)} path(s))",
+        data={"gate": gate_record(result), "gate_skipped": request.policy.skipped, "head": ready.sws.head},
+        links={"sws": ready.sws.id, **request.links},
+    )
     # Edits made while the gate ran (or files the gate wrote) were not tested,
     # so they did not land; the workspace folder stays while it holds any.
     left, kept = sws.remove_if_clean(repo, ledger.state.sws[ready.sws.id])
@@ -338,24 +334,50 @@ def _commit(repo: Repo, ledger: Ledger, request: _Request, ready: _Ready,
                         paths=tuple(sorted(changed)), left_behind=left, kept=kept)
 
 
-def _record_collapse(ledger: Ledger, request: _Request, ready: _Ready, result: GateResult | None,
-                     commit: str, changed: Mapping[str, trees.Entry | None], when: int) -> history.Recorded:
-    """The `collapse` event, moving the system ref and the branch in one transaction."""
+def checkouts_in_the_way(repo: Repo, branch: str, old_tree: str, changed: Mapping[str, trees.Entry | None]
+                         ) -> tuple[dict[Path, pygit2.Repository], list[str]]:
+    """The checkouts of `branch` (each opened once: its index is read once for
+    the check and the update) and the local edits there that landing
+    `changed` would overwrite; bad input when git holds one's index."""
+    roots = checkouts_of(repo, branch)
+    opened = {root: pygit2.Repository(str(root)) for root in roots}
+    dirty = sorted({p for root in roots for p in local_edits(repo, root, old_tree, changed, opened[root])})
+    refuse_locked_index(roots)
+    return opened, dirty
+
+
+def land_commit(repo: Repo, ledger: Ledger, system: str, tree: str, changed: Mapping[str, trees.Entry | None],
+                opened: Mapping[Path, pygit2.Repository], *, message: str, summary: Callable[[str], str],
+                data: Mapping[str, object], links: Mapping[str, str]) -> tuple[str, history.Recorded]:
+    """The one way work lands: a collapse commit (parent: `system`) holding
+    `tree`; the system ref and the branch moved to it in one transaction with
+    the `collapse` event (`data` added to its record); then the checkouts in
+    `opened` updated. Caller holds the ledger and found no local edits in the way."""
     branch = ledger.state.branch or ""
-    gate_data = None if result is None else {
-        "command": list(result.command), "passed": True, "cached": result.cached, "log": result.log,
-        "event": result.event}
-    return ledger.record(
-        "collapse",
-        f"sws {ready.sws.id}: collapsed into {branch} as {commit[:12]} ({len(changed)} path(s))",
-        data={"commit": commit, "parent": ready.system, "tree": ready.tree, "branch": branch, "gate": gate_data,
-              "gate_skipped": request.policy.skipped, "paths": sorted(changed)[:SHOWN], "changed": len(changed),
-              "head": ready.sws.head},
-        links={"sws": ready.sws.id, **request.links},
+    when = canonical.now()
+    commit = str(repo.git.create_commit(None, _author(repo, when), history.signature(when), message,
+                                        pygit2.Oid(hex=tree), [pygit2.Oid(hex=system)]))
+    old_tree = repo.tree_of(system)
+    note_checkout_update(repo, list(opened), f"refs/heads/{branch}", old_tree, commit, changed)
+    rec = ledger.record(
+        "collapse", summary(commit),
+        data={"commit": commit, "parent": system, "tree": tree, "branch": branch, "paths": sorted(changed)[:SHOWN],
+              "changed": len(changed), **data},
+        links=dict(links),
         moves={SYSTEM_REF: commit},
-        extra_moves=(refs.RefMove(f"refs/heads/{branch}", ready.system, commit),),
+        extra_moves=(refs.RefMove(f"refs/heads/{branch}", system, commit),),
         when=when,
     )
+    for root, checkout_repo in opened.items():
+        write_paths(repo, root, dict(changed), checkout_repo)
+    done_checkout_update(repo)
+    return commit, rec
+
+
+def gate_record(result: GateResult | None) -> dict[str, object] | None:
+    """How a collapse event records the gate that passed (None: no gate)."""
+    return None if result is None else {"command": list(result.command), "passed": True, "cached": result.cached,
+                                        "log": result.log, "event": result.event}
 
 
 # -- the collapse commit ---------------------------------------------------------

@@ -115,10 +115,9 @@ def _merge_tree(repo: Repo, base_tree: str, system_tree: str, head_tree: str, ch
     with conflict markers where it conflicted; diff3-style, labelled `system`,
     `base` and `workspace`, with `markers`) and the conflicts among the
     `changed` paths; None when this git has no `merge-tree --write-tree`."""
-    sig = pygit2.Signature("jitos", "jitos@localhost", 0, 0)
-    parent = repo.git.create_commit(None, sig, sig, "base", pygit2.Oid(hex=base_tree), [])
-    sides = {name: str(repo.git.create_commit(None, sig, sig, name, pygit2.Oid(hex=tree), [parent]))
-             for name, tree in (("system", system_tree), ("workspace", head_tree))}
+    parent = throwaway(repo, base_tree, None, "base")
+    sides = {name: throwaway(repo, tree, parent, name) for name, tree in (("system", system_tree),
+                                                                          ("workspace", head_tree))}
     style = ["-c", "merge.conflictStyle=diff3"] if markers else []
     done = subprocess.run(["git", f"--git-dir={repo.common_dir}", *style, "merge-tree", "--write-tree", "--name-only",
                            "--messages", "-z", sides["system"], sides["workspace"]],
@@ -157,7 +156,7 @@ def _merge_tree(repo: Repo, base_tree: str, system_tree: str, head_tree: str, ch
             kind = "mode"  # the texts merged; what git could not settle is the file mode (add/add)
         found.append(Conflict(path, kind, lines))
     if markers:
-        tree = _relabelled(repo, tree, found, {str(parent): "base", **{v: k for k, v in sides.items()}})
+        tree = _relabelled(repo, tree, found, {parent: "base", **{v: k for k, v in sides.items()}})
     return tree, tuple(found)
 
 
@@ -179,6 +178,15 @@ def _relabelled(repo: Repo, tree: str, found: list[Conflict], names: Mapping[str
                     lines[i] = line[:MARKER + 1] + name.encode()
         changes[conflict.path] = Entry(str(repo.git.create_blob(b"\n".join(lines))), entry.mode)
     return trees.apply(repo.git, tree, changes) if changes else tree
+
+
+def throwaway(repo: Repo, tree: str, parent: str | None, label: str) -> str:
+    """A commit holding `tree` (on `parent`), made only for git to merge or a
+    queue to stack on; nothing points at it. Fixed identity and time, so the
+    same trees give the same commit."""
+    sig = pygit2.Signature("jitos", "jitos@localhost", 0, 0)
+    parents = [pygit2.Oid(hex=parent)] if parent else []
+    return str(repo.git.create_commit(None, sig, sig, label, pygit2.Oid(hex=tree), parents))
 
 
 def _label(kind: str, message: str, sides: Mapping[str, str]) -> str:

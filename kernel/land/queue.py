@@ -23,30 +23,19 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-import pygit2
-
-from kernel.base import canonical
 from kernel.base.policy import check_program, refuse_inside_worker
 from kernel.base.repo import Repo
 from kernel.errors import EXIT_CONFLICT, EXIT_GATE_RED, EXIT_OK, BadInput, JitosError
 from kernel.land import gate
 from kernel.land.adopt import adopt
+from kernel.land.collapse import checkouts_in_the_way, gate_record, land_commit
 from kernel.land.gate import GatePolicy, GateResult
-from kernel.land.merge import UNRESOLVED, Conflict, merge
+from kernel.land.merge import UNRESOLVED, Conflict, merge, throwaway
 from kernel.land.update import unresolved
-from kernel.record import history, refs
-from kernel.record.history import SYSTEM_REF
+from kernel.record import refs
 from kernel.record.locks import is_live
 from kernel.record.state import SWS_ACTIVE, Ledger, Sws
 from kernel.workspace import checkout, sws, trash, trees
-from kernel.workspace.checkout import (
-    checkouts_of,
-    done_checkout_update,
-    local_edits,
-    note_checkout_update,
-    refuse_locked_index,
-    write_paths,
-)
 
 MAX_ATTEMPTS = 3
 SHOWN = 200
@@ -148,7 +137,7 @@ def _prepare(repo: Repo, keys: Sequence[str]) -> tuple[list[Sws], str, list[Culp
             if combined.conflicts:
                 culprits.append(_conflict(ledger, ws, stacked, combined.conflicts))
                 continue
-            stacked = _throwaway(repo, trees.apply(repo.git, repo.tree_of(stacked), combined.changes), stacked)
+            stacked = throwaway(repo, trees.apply(repo.git, repo.tree_of(stacked), combined.changes), stacked, "queue")
         return queue, system, culprits
 
 
@@ -164,12 +153,6 @@ def _conflict(ledger: Ledger, ws: Sws, onto: str, clash: tuple[Conflict, ...]) -
     return Culprit(ws.id, kind, clash)
 
 
-def _throwaway(repo: Repo, tree: str, parent: str) -> str:
-    """A commit holding `tree` on top of `parent`, only to stack and gate on."""
-    sig = pygit2.Signature("jitos", "jitos@localhost", 0, 0)
-    return str(repo.git.create_commit(None, sig, sig, "queue", pygit2.Oid(hex=tree), [pygit2.Oid(hex=parent)]))
-
-
 def _stack(repo: Repo, system: str, queue: Sequence[Sws]) -> str | None:
     """The commit of `queue` stacked on `system`, or None if they conflict stacked so."""
     stacked = system
@@ -177,7 +160,7 @@ def _stack(repo: Repo, system: str, queue: Sequence[Sws]) -> str | None:
         combined = merge(repo, ws.base, stacked, ws.head)
         if combined.conflicts:
             return None
-        stacked = _throwaway(repo, trees.apply(repo.git, repo.tree_of(stacked), combined.changes), stacked)
+        stacked = throwaway(repo, trees.apply(repo.git, repo.tree_of(stacked), combined.changes), stacked, "queue")
     return stacked
 
 
@@ -271,47 +254,25 @@ def _land(repo: Repo, policy: GatePolicy, system: str, landing: list[Sws], culpr
         if tree == old_tree:
             return QueueResult((), system, "empty", culprits, runs, result)
         changed = trees.diff(repo.git, old_tree, tree)
-        roots = checkouts_of(repo, branch)
-        opened = {root: pygit2.Repository(str(root)) for root in roots}
-        dirty = sorted({p for root in roots for p in local_edits(repo, root, old_tree, changed, opened[root])})
-        refuse_locked_index(roots)
+        opened, dirty = checkouts_in_the_way(repo, branch, old_tree, changed)
         if dirty:
             ledger.record("conflict", f"queue not collapsed, local edits in the {branch} checkout would be overwritten",
                           data={"paths": dirty, "checkout": True, "system": system,
                                 "queue": [ws.id for ws in landing]},
                           links={"sws": landing[0].id})
             return QueueResult((), system, "checkout-dirty", culprits, runs, result, dirty=tuple(dirty))
-        when = canonical.now()
         ids = [ws.id for ws in landing]
         text = (message.strip() if message else f"Collapse {', '.join(ids)}: {len(changed)} path(s)") + "\n\n" + \
             "\n".join([*(f"Jitos-Sws: {i}" for i in ids), f"Jitos-Event: collapse #{st.seq + 1}",
                        f"Jitos-Gate: {policy.trailer(result)}"]) + "\n"
-        sig = history.signature(when)
-        try:
-            author = repo.git.default_signature
-            author = pygit2.Signature(author.name, author.email, when, 0)
-        except (KeyError, pygit2.GitError):
-            author = sig
-        commit = str(repo.git.create_commit(None, author, sig, text, pygit2.Oid(hex=tree), [pygit2.Oid(hex=system)]))
-        note_checkout_update(repo, roots, f"refs/heads/{branch}", old_tree, commit, changed)
-        gate_data = None if result is None else {
-            "command": list(result.command), "passed": True, "cached": result.cached, "log": result.log,
-            "event": result.event}
-        rec = ledger.record(
-            "collapse",
-            f"queue {', '.join(ids)}: collapsed into {branch} as {commit[:12]} ({len(changed)} path(s))",
-            data={"commit": commit, "parent": system, "tree": tree, "branch": branch, "gate": gate_data,
-                  "gate_skipped": policy.skipped, "paths": sorted(changed)[:SHOWN], "changed": len(changed),
-                  "queue": ids, "heads": {ws.id: ws.head for ws in landing},
-                  "left_out": [c.sws for c in culprits]},
+        commit, rec = land_commit(
+            repo, ledger, system, tree, changed, opened, message=text,
+            summary=lambda commit: f"queue {', '.join(ids)}: collapsed into {branch} as {commit[:12]} "
+                                   f"({len(changed)} path(s))",
+            data={"gate": gate_record(result), "gate_skipped": policy.skipped, "queue": ids,
+                  "heads": {ws.id: ws.head for ws in landing}, "left_out": [c.sws for c in culprits]},
             links={"sws": ids[0]},
-            moves={SYSTEM_REF: commit},
-            extra_moves=(refs.RefMove(f"refs/heads/{branch}", system, commit),),
-            when=when,
         )
-        for root in roots:
-            write_paths(repo, root, dict(changed), opened[root])
-        done_checkout_update(repo)
         for ws in landing:
             sws.remove_if_clean(repo, ledger.state.sws[ws.id])
         return QueueResult(tuple(ids), commit, "committed", culprits, runs, result, rec.oid, tuple(sorted(changed)))
