@@ -153,6 +153,49 @@ def _intent_completed(path: Path) -> None:
     assert git(path, "status", "--porcelain") == ""
 
 
+def _two_workspaces(path: Path) -> None:
+    from kernel.base.repo import open_repo
+    from kernel.workspace import sws
+
+    _workspace_with_edit(path, record=True)
+    other = sws.new(open_repo(path))
+    edits.write(other, "other.txt", "from the second workspace\n")
+    jitos("sws", "snapshot", other.id)
+
+
+def _queue_finish(path: Path) -> None:
+    active = [sid for sid in ("s1", "s2") if _state(path, sid) == "active"]
+    if active:
+        jitos("collapse", *active, "--gate", "true")
+
+
+def _queue_completed(path: Path) -> None:
+    _collapse_completed(path)
+    assert git(path, "show", "main:other.txt") == "from the second workspace"
+    assert _state(path, "s2") == "collapsed"
+
+
+LINES = "".join(f"line {i}\n" for i in range(1, 11))
+
+
+def _behind(path: Path) -> None:
+    from kernel.base.repo import open_repo
+    from kernel.workspace import sws
+
+    commit_files(path, {"lines.txt": LINES}, "lines")
+    jitos("init")
+    ws = sws.new(open_repo(path))
+    edits.write(ws, "lines.txt", LINES.replace("line 2\n", "line two\n"))
+    jitos("sws", "snapshot", ws.id)
+    commit_files(path, {"lines.txt": LINES.replace("line 9\n", "line nine\n")}, "the branch moves")
+
+
+def _update_completed(path: Path) -> None:
+    text = git(path, "show", "refs/jitos/sws/s1:lines.txt")
+    assert "line two" in text and "line nine" in text
+    assert json.loads(jitos("sws", "update", "s1", "--json").stdout)["outcome"] == "current"
+
+
 SCENARIOS = [
     Scenario("snapshot", lambda p: _workspace_with_edit(p, record=False), ("sws", "snapshot", "s1"),
              lambda p: jitos("sws", "snapshot", "s1") and None, _snapshot_completed),
@@ -164,6 +207,9 @@ SCENARIOS = [
              _discard_finish, _discard_completed),
     Scenario("undo", _landed, ("undo", "--gate", "true"), _undo_finish, _undo_completed),
     Scenario("intent", _buggy, ("intent", "fix the bug"), _intent_finish, _intent_completed),
+    Scenario("queue", _two_workspaces, ("collapse", "s1", "s2", "--gate", "true"), _queue_finish, _queue_completed),
+    Scenario("update", _behind, ("sws", "update", "s1"), lambda p: jitos("sws", "update", "s1") and None,
+             _update_completed),
 ]
 
 
@@ -319,7 +365,7 @@ def _killed_after_event(path: Path, template: Path, trace: Path, args: tuple[str
 def test_a_task_killed_right_after_its_task_or_collapse_event_is_finished_by_resume(
         kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path, template = _template(tmp_path, _buggy, monkeypatch)
-    _trace(SCENARIOS[-1], path, template, tmp_path / "trace")
+    _trace(next(s for s in SCENARIOS if s.name == "intent"), path, template, tmp_path / "trace")
     _killed_after_event(path, template, tmp_path / "trace", ("intent", "fix the bug"), kind)
     monkeypatch.chdir(path)
     task = json.loads(jitos("status", "--json").stdout)["tasks"][0]
