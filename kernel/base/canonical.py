@@ -39,10 +39,10 @@ def dumps(value: Any, *, loaded: bool = False) -> bytes:
 
 
 def _no_floats(text: str) -> Any:
-    raise ValueError(f"canonical records hold no floats (found {text})")
+    raise ValueError(f"canonical records hold no floats (found {text})")  # NaN and Infinity included
 
 
-_DECODER = json.JSONDecoder(parse_float=_no_floats)
+_DECODER = json.JSONDecoder(parse_float=_no_floats, parse_constant=_no_floats)
 
 
 def loads(data: bytes) -> Any:

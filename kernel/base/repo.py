@@ -151,7 +151,9 @@ def _checked(git_dir: Path, common: Path, workdir: Path) -> tuple[Path, Path] | 
         return None
     config = (common / "config").read_text(encoding="utf-8", errors="replace")
     lines = {"".join(line.split()).lower() for line in config.splitlines()}
-    if "bare=true" in lines or any(line.startswith("worktree=") for line in lines):
+    bare = [line for line in lines if line == "bare" or line.startswith("bare=")]
+    if any(line not in ("bare=false", "bare=no", "bare=off", "bare=0") for line in bare) \
+            or any(line.startswith("worktree=") for line in lines):
         return None
     return common, workdir
 

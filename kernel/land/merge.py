@@ -64,9 +64,10 @@ class Conflict:
 
 
 #: What `sws update` can leave in a workspace for a person to resolve: files
-#: with conflict markers, and the version one side changed of a path the
-#: other deleted. Anything else (binary, file/folder, …) stops an update.
-MARKABLE = frozenset({"content", "deleted in the system", "deleted in the workspace"})
+#: with conflict markers, which a collapse refuses while they hold them.
+#: Anything else (a deletion against an edit, binary, file/folder, …) stops an
+#: update, since nothing in the file would show that a decision is pending.
+MARKABLE = frozenset({"content"})
 #: A file a collapse refuses because it still holds the markers `sws update` wrote.
 UNRESOLVED = "conflict markers from sws update"
 
@@ -119,9 +120,12 @@ def _merge_tree(repo: Repo, base_tree: str, system_tree: str, head_tree: str, ch
     sides = {name: throwaway(repo, tree, parent, name) for name, tree in (("system", system_tree),
                                                                           ("workspace", head_tree))}
     style = ["-c", "merge.conflictStyle=diff3"] if markers else []
-    done = subprocess.run(["git", f"--git-dir={repo.common_dir}", *style, "merge-tree", "--write-tree", "--name-only",
+    # Run where `git merge` would run: in your checkout, whose .gitattributes
+    # (merge drivers, marker sizes) git applies; never where jitos was started.
+    where = ["-C", str(repo.workdir)] if repo.workdir else [f"--git-dir={repo.common_dir}", "-c", "core.bare=true"]
+    done = subprocess.run(["git", *where, *style, "merge-tree", "--write-tree", "--name-only",
                            "--messages", "-z", sides["system"], sides["workspace"]],
-                          capture_output=True, check=False, env=environ_for_git_child())
+                          capture_output=True, check=False, env=environ_for_git_child(), cwd=repo.common_dir)
     if done.returncode not in (0, 1):
         if b"--write-tree" in done.stderr or b"usage" in done.stderr:
             return None
@@ -172,10 +176,11 @@ def _relabelled(repo: Repo, tree: str, found: list[Conflict], names: Mapping[str
         lines = repo.blob(entry.oid).data.split(b"\n")
         for i, line in enumerate(lines):
             if line[:MARKER] in (b"<" * MARKER, b"|" * MARKER, b">" * MARKER) and line[MARKER:MARKER + 1] == b" ":
-                label = line[MARKER + 1:].decode(errors="replace").split(":", 1)[0]
+                ending = b"\r" if line.endswith(b"\r") else b""  # a CRLF file keeps its line ends
+                label = line[MARKER + 1:len(line) - len(ending)].decode(errors="replace").split(":", 1)[0]
                 name = next((n for oid, n in names.items() if len(label) >= 7 and oid.startswith(label)), None)
                 if name is not None:
-                    lines[i] = line[:MARKER + 1] + name.encode()
+                    lines[i] = line[:MARKER + 1] + name.encode() + ending
         changes[conflict.path] = Entry(str(repo.git.create_blob(b"\n".join(lines))), entry.mode)
     return trees.apply(repo.git, tree, changes) if changes else tree
 
@@ -291,6 +296,7 @@ def hunks(data: bytes) -> tuple[tuple[int, int], ...]:
     found: list[tuple[int, int]] = []
     start = 0
     for number, line in enumerate(data.split(b"\n"), start=1):
+        line = line.rstrip(b"\r")
         if line.startswith(b"<" * MARKER) and not start:
             start = number
         elif line.startswith(b">" * MARKER) and start:

@@ -85,8 +85,9 @@ def collapse_all(repo: Repo, keys: Sequence[str], policy: GatePolicy, *, message
         queue, system, culprits = _prepare(repo, keys)
         good = [ws for ws in queue if ws.id not in {c.sws for c in culprits}]
         verdicts: dict[str, GateResult | None] = {}
-        bad = _bisect(repo, policy, system, good, verdicts, runs, on_gate)
-        culprits += [Culprit(ws.id, "gate-failed") for ws in bad]
+        bad, gated_red = _bisect(repo, policy, system, good, verdicts, runs, on_gate)
+        # A workspace only ever in stacks that would not merge is a conflict, not a red gate.
+        culprits += [Culprit(ws.id, "gate-failed" if ws.id in gated_red else "conflict") for ws in bad]
         landing = [ws for ws in good if ws not in bad]
         stacked = _stack(repo, system, landing) if landing else None
         if stacked is not None and repo.tree_of(stacked) not in verdicts:  # the set bisection leaves, if not yet gated
@@ -167,17 +168,22 @@ def _stack(repo: Repo, system: str, queue: Sequence[Sws]) -> str | None:
 # -- 2. gate, and bisect when red -------------------------------------------------
 
 
-def _bisect(repo: Repo, policy: GatePolicy, system: str, queue: list[Sws],
-            verdicts: dict[str, GateResult | None], runs: list[int], on_gate: GateNotice | None) -> list[Sws]:
-    """The workspaces of `queue` that make the gate red (none when all pass together)."""
+def _bisect(repo: Repo, policy: GatePolicy, system: str, queue: list[Sws], verdicts: dict[str, GateResult | None],
+            runs: list[int], on_gate: GateNotice | None) -> tuple[list[Sws], set[str]]:
+    """The workspaces of `queue` that make the gate red (none when all pass
+    together), and the ids of those that were in a stack the gate failed."""
+    gated_red: set[str] = set()
 
     def green(subset: list[Sws]) -> bool:
         stacked = _stack(repo, system, subset)
-        if stacked is None:
+        if stacked is None:  # these do not merge stacked so: as red, but no gate ran
             return False
         result = _gated(repo, policy, stacked, runs, on_gate)
         verdicts[repo.tree_of(stacked)] = result
-        return result is None or result.passed
+        passed = result is None or result.passed
+        if not passed:
+            gated_red.update(ws.id for ws in subset)
+        return passed
 
     def culprits(known_good: list[Sws], suspects: list[Sws]) -> list[Sws]:
         # known_good stacked passes; known_good + suspects does not.
@@ -192,8 +198,8 @@ def _bisect(repo: Repo, policy: GatePolicy, system: str, queue: list[Sws],
         return bad if green(kept + right) else bad + culprits(kept, right)
 
     if not queue or green(queue):
-        return []
-    return culprits([], queue)
+        return [], gated_red
+    return culprits([], queue), gated_red
 
 
 def _gated(repo: Repo, policy: GatePolicy, commit: str, runs: list[int],

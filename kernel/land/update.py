@@ -4,11 +4,9 @@ Under the jitos lock: the workspace's unrecorded edits are snapshotted first
 (so its previous state stays reachable, as the re-base commit's parent),
 commits made on the branch outside jitos are adopted, and the workspace is
 re-based onto the system, merged as a collapse merges (`kernel.land.merge`).
-What merges cleanly is simply there. A conflict of a kind a person can
-resolve in place — overlapping lines, one side deleting what the other
-changed — is written into the workspace (files with diff3-style conflict
-markers `<<<<<<< system` / `||||||| base` / `======= ` / `>>>>>>> workspace`;
-the changed version of a deleted path). The `rebase` event that writes them
+What merges cleanly is simply there. Overlapping lines are written into the
+workspace for a person to resolve (diff3-style conflict markers `<<<<<<<
+system` / `||||||| base` / `=======` / `>>>>>>> workspace`). The `rebase` event that writes them
 names the files with markers (`unresolved`), so no crash can leave markers a
 collapse does not know of; a `conflict` event with `"update": true` follows
 for `log` and `why`. `status` shows them, and a collapse refuses while those
@@ -58,7 +56,9 @@ def update(repo: Repo, key: str) -> UpdateResult:
         system = ledger.state.system
         assert system is not None
         if ws.base == system:
-            return UpdateResult(ws.id, "current", system, adopted)
+            left = unresolved(repo, ws)  # an earlier update's markers, not resolved yet
+            return UpdateResult(ws.id, "conflict" if left else "current", system, adopted,
+                                conflicts=tuple(Conflict(p, "content") for p in left))
         combined = merge(repo, ws.base, system, ws.head, markers=True)
         if combined.conflicts and not combined.marked:
             rec = ledger.record(
@@ -73,8 +73,9 @@ def update(repo: Repo, key: str) -> UpdateResult:
         ws = sws.rebase(repo, ledger, ws, system, changes=combined.changes, merged=combined.merged,
                         unresolved=marked)
         if not combined.conflicts:
-            return UpdateResult(ws.id, "updated", system, adopted, combined.merged,
-                                event=ledger.state.head or "")
+            left = unresolved(repo, ws)  # an earlier update's markers, carried over
+            return UpdateResult(ws.id, "conflict" if left else "updated", system, adopted, combined.merged,
+                                tuple(Conflict(p, "content") for p in left), event=ledger.state.head or "")
         rec = ledger.record(
             "conflict",
             f"sws {ws.id}: updated onto system {system[:12]}; {len(combined.conflicts)} path(s) to resolve "
@@ -102,6 +103,6 @@ def unresolved(repo: Repo, ws: Sws) -> list[str]:
 
 def has_markers(data: bytes) -> bool:
     """Whether a file still holds a conflict as `sws update` writes one."""
-    lines = data.split(b"\n")
+    lines = [line.rstrip(b"\r") for line in data.split(b"\n")]
     return any(line == b"<" * MARKER + b" system" for line in lines) and \
         any(line == b">" * MARKER + b" workspace" for line in lines)

@@ -10,7 +10,10 @@ history says, so it is used only when
 * it names the commit it describes, and that commit is on the chain under the
   history ref at the sequence number it claims (history rewritten or replaced
   under it: the checkpoint is ignored);
-* its bytes hash to the digest it holds (a torn or edited file is ignored);
+* its bytes, with the event it names, hash to the digest it holds (a torn or
+  edited file is ignored; this is a check against damage, not against a
+  forger, who can recompute it: on the worktree backend a step could plant
+  one, which the step guard removes when the step ends);
 * it was written by the same fold code: the digest of the modules that define
   the fold is part of its key, so a jitos that folds differently never reads
   an older jitos's checkpoint.
@@ -142,7 +145,7 @@ def _load(repo: Repo, fold: Fold[T]) -> _Point[T] | None:
     try:
         header, _, body = _path(repo, fold).read_bytes().partition(b"\n")
         meta = json.loads(header)
-        if code is None or meta["code"] != code or meta["sum"] != hashlib.sha1(body).hexdigest():
+        if code is None or meta["code"] != code or meta["sum"] != _digest(meta["head"], meta["seq"], body):
             return None
         head, seq = meta["head"], meta["seq"]
         if not (isinstance(head, str) and isinstance(seq, int) and seq > 0):
@@ -152,13 +155,18 @@ def _load(repo: Repo, fold: Fold[T]) -> _Point[T] | None:
         return None
 
 
+def _digest(head: object, seq: object, body: bytes) -> str:
+    """What a checkpoint's `sum` covers: the event it names and its value."""
+    return hashlib.sha1(f"{head} {seq}\n".encode() + body).hexdigest()
+
+
 def _save(repo: Repo, fold: Fold[T], point: _Point[T]) -> None:
     code = _code(fold)
     if code is None or point.head is None:
         return
     body = json.dumps(fold.encode(point.value), separators=(",", ":")).encode()  # keeps dict order
     header = json.dumps({"code": code, "head": point.head, "seq": point.seq,
-                         "sum": hashlib.sha1(body).hexdigest()}, sort_keys=True).encode()
+                         "sum": _digest(point.head, point.seq, body)}, sort_keys=True).encode()
     path = _path(repo, fold)
     try:
         path.parent.mkdir(exist_ok=True)

@@ -79,9 +79,9 @@ class State:
                 updated = replace(updated, state=SWS_DISCARDED)
             elif event.kind == "collapse":
                 updated = replace(updated, state=SWS_COLLAPSED)
-            elif event.kind == "rebase":
-                updated = replace(updated, base=event.data["base"],
-                                  unresolved=tuple(event.data.get("unresolved", ())))
+            elif event.kind == "rebase":  # files an earlier update left with markers stay to be checked
+                updated = replace(updated, base=event.data["base"], unresolved=tuple(sorted(
+                    set(current.unresolved) | set(event.data.get("unresolved", ())))))
             sws[sws_id] = updated
         if event.kind == "collapse":  # a queue lands several workspaces in one event
             for other in event.data.get("queue", ()):

@@ -21,5 +21,8 @@ def test_floats_and_other_keys_are_refused_on_the_way_out(value: object) -> None
 def test_a_float_read_back_is_refused_so_loaded_values_need_no_second_check() -> None:
     with pytest.raises(ValueError, match="no floats"):
         canonical.loads(b'{"a":[1,2.5]}\n')
+    for constant in (b"NaN", b"Infinity", b"-Infinity"):
+        with pytest.raises(ValueError, match="no floats"):
+            canonical.loads(b'{"a":' + constant + b'}\n')
     value = canonical.loads(b'{"a":[1,{"b":"c"}],"n":-3}\n')
     assert canonical.dumps(value, loaded=True) == canonical.dumps(value) == b'{"a":[1,{"b":"c"}],"n":-3}\n'

@@ -33,7 +33,8 @@ def test_from_anywhere_in_a_checkout_or_a_linked_worktree_the_same_as_libgit2(jr
         assert opened.git.path.rstrip("/") == str(lean[0])
 
 
-@pytest.mark.parametrize("case", ["inside .git", "bare", "core.worktree", "submodule-like", "other owner"])
+@pytest.mark.parametrize("case", ["inside .git", "bare", "core.bare spelled 1", "core.bare alone", "core.worktree",
+                                  "submodule-like", "other owner"])
 def test_anything_unusual_is_left_to_libgit2(jrepo: Path, tmp_path: Path, case: str,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     start = jrepo
@@ -42,6 +43,12 @@ def test_anything_unusual_is_left_to_libgit2(jrepo: Path, tmp_path: Path, case: 
     elif case == "bare":
         git(tmp_path, "clone", "-q", "--bare", str(jrepo), "bare.git")
         start = tmp_path / "bare.git"
+    elif case == "core.bare spelled 1":
+        with (jrepo / ".git" / "config").open("a") as config:
+            config.write("[core]\n\tbare = 1\n")
+    elif case == "core.bare alone":
+        with (jrepo / ".git" / "config").open("a") as config:
+            config.write("[core]\n\tbare\n")
     elif case == "core.worktree":
         git(jrepo, "config", "core.worktree", str(jrepo))
     elif case == "submodule-like":

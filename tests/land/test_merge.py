@@ -226,3 +226,16 @@ def test_a_file_the_system_renamed_and_the_workspace_edited_is_followed_as_git_f
     assert landed == _merge_tree(jrepo, s, w)[0].splitlines()[0]
     assert b"line five" in jr.blob(trees.entry_at(jr.tree(landed), "new.txt").oid).data  # type: ignore[union-attr]
     assert trees.entry_at(jr.tree(landed), "old.txt") is None
+
+
+def test_the_merge_does_not_depend_on_where_jitos_runs(jrepo: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    jr = open_repo(jrepo)
+    b = _commit(jr.git, {"f": (b"a\nb\nc\n", B)}, None)
+    s = _commit(jr.git, {"f": (b"a\nX\nc\n", B)}, b)
+    w = _commit(jr.git, {"f": (b"a\nY\nc\n", B)}, b)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / ".gitattributes").write_text("* merge=union\n")  # would make it merge, if git read it
+    monkeypatch.chdir(elsewhere)
+    assert [c.kind for c in merging.merge(jr, b, s, w).conflicts] == ["content"]

@@ -119,3 +119,54 @@ def test_killed_before_its_conflict_event_the_markers_still_block_a_collapse(
     assert "<<<<<<< system" in edits.read(ws, "lib.py")
     assert state.load(open_repo(lib)).sws[ws.id].unresolved == ("lib.py",)
     assert main(["collapse", ws.id, "--no-gate"]) == 3
+
+
+def test_a_later_update_keeps_the_markers_an_earlier_one_left_unresolved(
+        lib: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ws = _workspace(lib, "x + 1", "x + 100")
+    commit_files(lib, {"lib.py": TWO_FUNCTIONS.replace("x + 1", "x - 1")}, "the branch moves")
+    assert _json(capsys, "sws", "update", ws.id, code=3)["outcome"] == "conflict"
+    assert _json(capsys, "sws", "update", ws.id, code=3)["conflicts"] == ["lib.py"]  # still to resolve
+    commit_files(lib, {"other.txt": "unrelated\n"}, "the branch moves on")
+    again = _json(capsys, "sws", "update", ws.id, code=3)
+    assert again["conflicts"] == ["lib.py"] and "other.txt" in edits.files(ws)
+    assert main(["collapse", ws.id, "--no-gate"]) == 3
+    assert "<<<<<<<" not in git(lib, "show", "main:lib.py")
+
+
+def test_markers_in_a_crlf_file_are_named_and_block_a_collapse(jrepo: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    import subprocess
+
+    crlf = TWO_FUNCTIONS.replace("\n", "\r\n")
+    (jrepo / "lib.py").write_bytes(crlf.encode())
+    git(jrepo, "add", "lib.py")
+    git(jrepo, "commit", "-qm", "crlf")
+    jr = open_repo(jrepo)
+    ws = sws.new(jr, "main")
+    edits.edit(ws, "sed -i 's/x + 1/x + 100/' lib.py")  # in place: the CRLF line ends stay
+    sws.snapshot(jr, ws.id)
+    (jrepo / "lib.py").write_bytes(crlf.replace("x + 1", "x - 1").encode())
+    git(jrepo, "commit", "-qam", "the branch moves")
+    assert _json(capsys, "sws", "update", ws.id, code=3)["outcome"] == "conflict"
+    data = subprocess.run(["git", "show", f"refs/jitos/sws/{ws.id}:lib.py"], cwd=jrepo, capture_output=True,
+                          check=True).stdout
+    lines = data.split(b"\n")
+    assert b"<<<<<<< system\r" in lines and b">>>>>>> workspace\r" in lines, lines
+    assert main(["collapse", ws.id, "--no-gate"]) == 3
+
+
+def test_a_deletion_against_an_edit_is_not_written_in_place(jrepo: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    commit_files(jrepo, {"gone.txt": "soon deleted\n"}, "a file")
+    jr = open_repo(jrepo)
+    ws = sws.new(jr, "main")
+    edits.write(ws, "gone.txt", "edited in the workspace\n")
+    sws.snapshot(jr, ws.id)
+    git(jrepo, "rm", "-q", "gone.txt")
+    git(jrepo, "commit", "-qm", "the branch deletes it")
+    head = sws.get(open_repo(jrepo), ws.id).head
+    shown = _json(capsys, "sws", "update", ws.id, code=3)
+    assert shown["outcome"] == "refused"
+    assert shown["conflict_details"] == [{"path": "gone.txt", "kind": "deleted in the system", "hunks": []}]
+    assert sws.get(open_repo(jrepo), ws.id).head == head

@@ -1,7 +1,6 @@
 """Saved folds: a command folds only the events after the last checkpoint,
 and a checkpoint that does not describe this history is never used."""
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -34,7 +33,7 @@ def _rewrite(path: Path, change: object) -> None:
     change(value)  # type: ignore[operator]
     body = json.dumps(value, separators=(",", ":")).encode()
     meta = json.loads(header)
-    meta["sum"] = hashlib.sha1(body).hexdigest()
+    meta["sum"] = folds._digest(meta["head"], meta["seq"], body)
     path.write_bytes(json.dumps(meta).encode() + b"\n" + body)
 
 

@@ -351,7 +351,7 @@ def test_a_step_forging_a_saved_fold_or_the_namespace_answer_is_not_believed(
         "rows[0][1] = 'FORGED'\n"
         "body = json.dumps(rows, separators=(',', ':')).encode()\n"
         "meta = json.loads(header)\n"
-        "meta['sum'] = hashlib.sha1(body).hexdigest()\n"
+        "meta['sum'] = hashlib.sha1(f\"{meta['head']} {meta['seq']}\\n\".encode() + body).hexdigest()\n"
         "saved.write_bytes(json.dumps(meta).encode() + b'\\n' + body)\n"
         "probe = jitos / 'cache' / 'namespaces'\n"
         "if probe.exists():\n"
