@@ -24,6 +24,9 @@ from kernel.record.locks import is_live
 
 PLANNED, RUNNING, WAITING, DONE, FAILED, INTERRUPTED, CANCELLED = (
     "planned", "running", "waiting", "done", "failed", "interrupted", "cancelled")
+#: A step that needs no more work: passed, or replaced by steps the task added
+#: (a collapse that met a conflict the task goes on to resolve).
+FINISHED = ("ok", "superseded")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +37,7 @@ class StepState:
     after: tuple[str, ...]
     idempotent: bool
     retries: int
-    status: str = "pending"  # pending | running | waiting | ok | failed | interrupted
+    status: str = "pending"  # pending | running | waiting | ok | failed | interrupted | superseded
     attempts: int = 0
     reason: str = ""
     events: tuple[str, ...] = ()
@@ -68,7 +71,7 @@ class Task:
                               ("running", RUNNING)):
             if status in statuses:
                 return state
-        return DONE if all(s == "ok" for s in statuses) else RUNNING
+        return DONE if all(s in FINISHED for s in statuses) else RUNNING
 
     @property
     def blocked_by_conflict(self) -> bool:
@@ -97,7 +100,7 @@ class Task:
         if state == DONE:
             return f"done: every step passed and the work landed as {str(self.system)[:12]}" if self.system \
                 else f"done: every step passed; the plan lands nothing, so workspace {self.sws} keeps the result"
-        current = next(s for s in self.steps if s.status not in ("ok", "pending"))
+        current = next(s for s in self.steps if s.status not in (*FINISHED, "pending"))
         if state == WAITING:
             return f"waiting on a person at step {current.id}: {current.reason} — then `jitos resume {self.id}`"
         if state == FAILED:
@@ -151,6 +154,19 @@ def _dispatched(task: Task, rec: Recorded) -> Task:
                      events=current.events + (rec.oid,))
 
 
+def _extended(task: Task, rec: Recorded) -> Task:
+    """Steps the task added to its plan while it ran (resolving a conflict)."""
+    data = rec.event.data
+    assert task.plan is not None
+    plan = {**task.plan, "steps": [*task.plan["steps"], *data["steps"]],
+            "tree": [*task.plan.get("tree", []), *data.get("tree", [])]}
+    added = tuple(
+        StepState(s["id"], s["name"], s["worker"], tuple(s["after"]), bool(s["idempotent"]), int(s["retries"]))
+        for s in data["steps"]
+    )
+    return replace(task, plan=plan, steps=task.steps + added)
+
+
 def _resulted(task: Task, rec: Recorded) -> Task:
     step_id, data = rec.event.links.get("step"), rec.event.data
     if not step_id:
@@ -164,6 +180,7 @@ def _resulted(task: Task, rec: Recorded) -> Task:
 # What each kind of event does to the task it links; other kinds only join its events.
 _APPLY: dict[str, Callable[[Task, Recorded], Task]] = {
     "plan": _planned,
+    "extend": _extended,
     "sws-new": lambda task, rec: replace(task, sws=rec.event.links.get("sws")),
     "dispatch": _dispatched,
     "result": _resulted,

@@ -41,6 +41,8 @@ from kernel.tasks.workers import Interrupted, Outcome, running_steps
 from kernel.workspace import checkout, sws
 from kernel.workspace.backend import for_path
 
+RESOLVE_PREFIX = "resolve-conflict."  # the ids of steps a task adds to resolve its collapse's conflict
+
 
 @dataclass(frozen=True, slots=True)
 class Progress:
@@ -177,12 +179,63 @@ class Runner:
             reason = f"gate failed: {' '.join(result.gate.command)} (exit {result.gate.exit_code})"
         elif result.outcome == "conflict":
             ws = task.sws
-            reason = (f"conflict: {', '.join(d.describe() for d in result.details[:5])} — `jitos sws update {ws}` "
-                      f"writes it into the workspace; resolve it, `jitos sws snapshot {ws}`, then "
+            found = ', '.join(d.describe() for d in result.details[:5])
+            added = self._resolve_conflict(task, ps)
+            if added:
+                return Outcome("superseded", f"conflict: {found} — written into the workspace by `sws update`; "
+                                             f"the task resolves it in step(s) {', '.join(added)}"), extra
+            fix = f"`jitos sws update {ws}` writes it into the workspace; resolve it" \
+                if all(d.kind == "content" for d in result.details) else \
+                f"put the version you want into the workspace ({sws.workspace_path(self.repo, ws)})"
+            reason = (f"conflict: {found} — {fix}, `jitos sws snapshot {ws}`, then "
                       f"`jitos resume {self.tid} --retry-step`")
         else:
             reason = f"{result.outcome}: {', '.join(result.conflicts[:5])}"
         return Outcome("failed", reason), extra
+
+    def _resolve_conflict(self, task: tasks.Task, ps: Mapping[str, Any]) -> list[str]:
+        """After the collapse step `ps` met a conflict: bring the workspace onto
+        the system with the conflicts written into it (`sws update`) and, when
+        the methods provide `resolve-conflict`, add its steps to the plan (an
+        `extend` event). Once per task; a collapse step re-run after a crash
+        finds the steps already added. Their ids; none when there are none."""
+        from kernel.land.update import update
+        from kernel.planner.model import TaskCall
+        from kernel.planner.render import plan_dict
+        from kernel.planner.request import plan_request
+
+        assert task.sws is not None
+        if ps["id"].startswith(RESOLVE_PREFIX):
+            return []  # the added collapse met a conflict again: a person takes it from here
+        added = [s.id for s in task.steps if s.id.startswith(RESOLVE_PREFIX)]
+        if added:
+            return added  # added before a crash cut this step short: they still resolve it
+        try:
+            planned = plan_request("", task=TaskCall("resolve-conflict", ("the conflicting files",)), cwd=self.repo.workdir,
+                                   max_plans=1, config=dict(self.config))
+        except JitosError:
+            return []  # the methods have no resolve-conflict: a person takes it from here
+        if not planned.result.plans:
+            return []
+        updated = update(self.repo, task.sws, task=self.tid)
+        if updated.outcome != "conflict":
+            return []
+        described = ", ".join(c.describe() for c in updated.conflicts)
+        planned = plan_request("", task=TaskCall("resolve-conflict", (described,)), cwd=self.repo.workdir,
+                               max_plans=1, config=dict(self.config))
+        plan = plan_dict(planned.result.plans[0])
+        rename = {s["id"]: RESOLVE_PREFIX + s["id"] for s in plan["steps"]}
+        rename.update({d["id"]: RESOLVE_PREFIX + d["id"] for d in plan["tree"]})
+        steps = [{**s, "id": rename[s["id"]], "after": [rename[a] for a in s["after"]],
+                  "parent": rename.get(s.get("parent"), s.get("parent"))} for s in plan["steps"]]
+        tree = [{**d, "id": rename[d["id"]], "parent": rename.get(d["parent"], ps["parent"]),
+                 "children": [rename[c] for c in d["children"]]} for d in plan["tree"]]
+        with checkout.ledger(self.repo) as ledger:
+            ledger.record("extend", f"task {self.tid}: resolve the conflict in {described[:60]} "
+                                    f"({len(steps)} step(s) added)",
+                          data={"steps": steps, "tree": tree, "replaces": ps["id"], "method": plan["method"]},
+                          links={"task": self.tid, "step": ps["id"]})
+        return [s["id"] for s in steps]
 
     def _close_collapse_in_flight(self, task: tasks.Task, ps: Mapping[str, Any],
                                   st: tasks.StepState) -> tasks.Task | None:
@@ -315,7 +368,7 @@ class Runner:
             outcome, stop = self._attempt(task, ps, attempt)
             if stop:
                 return False
-            if outcome.status == "ok":
+            if outcome.status in tasks.FINISHED:
                 return True
             if outcome.final:
                 return False
@@ -379,7 +432,7 @@ def _next_group(task: tasks.Task) -> list[tasks.StepState]:
     batchable, then the batchable steps right after it that are ready too. A
     prefix of the canonical order, never sized by -j, so history is the same
     for every -j. Empty when nothing is left, or nothing is ready."""
-    todo = [s for s in task.steps if s.status != "ok"]
+    todo = [s for s in task.steps if s.status not in tasks.FINISHED]
     ready = {s.id for s in todo if all(task.step(d).status == "ok" for d in s.after)}
     group: list[tasks.StepState] = []
     for s in todo:

@@ -10,6 +10,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from kernel.base.repo import open_repo
 from kernel.record import history
 from kernel.tasks.intent import declare, resume
@@ -323,26 +325,37 @@ def test_ctrl_c_records_the_step_as_interrupted_and_keeps_the_workspace(buggy_re
     assert verify(open_repo(repo)).ok
 
 
-def test_a_collapse_conflict_stops_the_task_with_exit_3(buggy_repo: Callable[..., Path]) -> None:
+def test_a_conflict_the_task_cannot_resolve_stops_it_with_exit_3_and_says_what_to_do(
+        buggy_repo: Callable[..., Path]) -> None:
     repo = buggy_repo(methods={"review.toml": HUMAN_METHODS})
     task = declare(open_repo(repo), "review the slug code")
     assert task.sws is not None
     edits.write(repo / ".git" / "jitos" / "ws" / task.sws, "slugify.py", "# mine\n")
-    (repo / "slugify.py").write_text("# theirs\n")
-    git(repo, "commit", "-qam", "outside edit")
+    git(repo, "rm", "-q", "slugify.py")  # deleted on the branch, edited in the workspace: not for markers
+    git(repo, "commit", "-qm", "outside deletion")
     done = jitos("resume", task.id, "--json", check=3)
     assert json.loads(done.stdout)["state"] == "failed"
-    assert git(repo, "show", "main:slugify.py") == "# theirs"
-    # What to do is in the answer: update the workspace, resolve, snapshot, retry the step.
+    assert git(repo, "ls-tree", "main", "slugify.py") == ""
     why = jitos("why", task.id).stdout
-    assert f"`jitos sws update {task.sws}`" in why and f"`jitos resume {task.id} --retry-step`" in why, why
-    assert jitos("sws", "update", task.sws, check=3).returncode == 3
-    edits.write(repo / ".git" / "jitos" / "ws" / task.sws, "slugify.py", "# both\n")
+    assert "deleted in the system" in why and "put the version you want into the workspace" in why, why
+    assert f"`jitos resume {task.id} --retry-step`" in why
+    kinds = [r.event.kind for r in history.events(open_repo(repo))]
+    assert "extend" not in kinds
+
+
+def test_a_conflict_resolved_by_hand_lets_the_retried_collapse_go_on(buggy_repo: Callable[..., Path]) -> None:
+    repo = buggy_repo(methods={"review.toml": HUMAN_METHODS})
+    task = declare(open_repo(repo), "review the slug code")
+    assert task.sws is not None
+    edits.write(repo / ".git" / "jitos" / "ws" / task.sws, "slugify.py", "# mine\n")
+    git(repo, "rm", "-q", "slugify.py")
+    git(repo, "commit", "-qm", "outside deletion")
+    jitos("resume", task.id, check=3)
+    edits.remove(repo / ".git" / "jitos" / "ws" / task.sws, "slugify.py")  # the person accepts the deletion
     jitos("sws", "snapshot", task.sws)
-    # Resolved: the retried collapse gets past the conflict to the gate (this
-    # project's tests, which neither side's slugify.py passes: exit 4).
-    again = json.loads(jitos("resume", task.id, "--retry-step", "--json", check=4).stdout)
-    assert again["steps"][-1]["reason"].startswith("gate failed"), again
+    # The retried collapse gets past the conflict: the workspace now adds nothing, so the task is done.
+    again = json.loads(jitos("resume", task.id, "--retry-step", "--json").stdout)
+    assert again["state"] == "done" and again["steps"][-1]["reason"].startswith("nothing to land"), again
 
 
 READ_ONLY_METHODS = r"""
@@ -371,3 +384,67 @@ def test_a_step_that_only_reads_writes_to_a_private_folder_that_is_discarded(
     assert task.state == "done" and task.steps[0].reason == "exit 0"  # its write succeeded, privately
     assert not shown_outside(repo, "s1", "written-by-a-reader").exists()
     assert not list((repo / ".git" / "jitos" / "tmp").glob("private-*"))  # and was discarded
+
+
+RESOLVING_AGENT = (
+    "import pathlib, re, sys\n"
+    "if 'conflict markers' in sys.argv[-1]:\n"
+    "    p = pathlib.Path('slugify.py')\n"
+    "    block = re.compile(r'<<<<<<< system\\n.*?=======\\n(.*?)>>>>>>> workspace\\n', re.S)\n"
+    "    p.write_text(block.sub(lambda m: m.group(1), p.read_text()))\n"
+    "print('agent saw:', sys.argv[-1])\n"
+)
+
+
+def test_a_task_whose_collapse_conflicts_resolves_it_with_its_methods_and_lands(
+        buggy_repo: Callable[..., Path]) -> None:
+    from tests.tasks.conftest import BUGGY
+
+    repo = buggy_repo(agent_source=RESOLVING_AGENT, methods={"review.toml": HUMAN_METHODS})
+    task = declare(open_repo(repo), "review the slug code")
+    assert task.sws is not None and task.state == "waiting"
+    fixed = BUGGY.replace("title.split()", "title.lower().split()")
+    edits.write(repo / ".git" / "jitos" / "ws" / task.sws, "slugify.py", fixed)  # the person's review: the fix
+    (repo / "slugify.py").write_text(BUGGY.replace("title.split()", "title.strip().split()"))  # the same line
+    git(repo, "commit", "-qam", "outside edit of the same line")
+    done = resume(open_repo(repo), task.id)
+    assert done.state == "done", done.why()
+    steps = {s.id: s.status for s in done.steps}
+    assert steps["collapse"] == "superseded"
+    assert [i for i in steps if i.startswith("resolve-conflict.")] and all(
+        status == "ok" for i, status in steps.items() if i.startswith("resolve-conflict."))
+    assert "title.lower().split()" in git(repo, "show", "main:slugify.py")
+    assert "<<<<<<<" not in git(repo, "show", "main:slugify.py")
+    kinds = [r.event.kind for r in history.events(open_repo(repo))]
+    assert "extend" in kinds and kinds.count("collapse") == 1
+    assert verify(open_repo(repo)).ok
+
+
+def test_killed_after_adding_the_resolving_steps_resume_goes_on_with_them(
+        buggy_repo: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    from kernel.tasks import scheduler
+    from tests.tasks.conftest import BUGGY
+
+    repo = buggy_repo(agent_source=RESOLVING_AGENT, methods={"review.toml": HUMAN_METHODS})
+    task = declare(open_repo(repo), "review the slug code")
+    assert task.sws is not None
+    edits.write(repo / ".git" / "jitos" / "ws" / task.sws, "slugify.py",
+                BUGGY.replace("title.split()", "title.lower().split()"))
+    (repo / "slugify.py").write_text(BUGGY.replace("title.split()", "title.strip().split()"))
+    git(repo, "commit", "-qam", "outside edit of the same line")
+    real = scheduler.Runner.result
+
+    def dies_before_the_collapse_result(self: scheduler.Runner, task: object, ps: dict[str, object],
+                                        *args: object, **kwargs: object) -> object:
+        if ps["id"] == "collapse":
+            raise KeyboardInterrupt  # killed right after the extend event
+        return real(self, task, ps, *args, **kwargs)  # type: ignore[arg-type]
+
+    with monkeypatch.context() as patched:
+        patched.setattr(scheduler.Runner, "result", dies_before_the_collapse_result)
+        with pytest.raises(KeyboardInterrupt):
+            resume(open_repo(repo), task.id)
+    assert "extend" in [r.event.kind for r in history.events(open_repo(repo))]
+    done = resume(open_repo(repo), task.id)
+    assert done.state == "done", done.why()
+    assert "title.lower().split()" in git(repo, "show", "main:slugify.py")
