@@ -21,7 +21,7 @@ for it from a throwaway commit and discarded afterwards (`sws-new`,
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from kernel.base.policy import check_program, refuse_inside_worker
 from kernel.base.repo import Repo
@@ -32,13 +32,12 @@ from kernel.land.collapse import checkouts_in_the_way, gate_record, land_commit
 from kernel.land.gate import GatePolicy, GateResult
 from kernel.land.merge import UNRESOLVED, Conflict, merge, throwaway
 from kernel.land.update import unresolved
-from kernel.record import refs
+from kernel.record import refs, state
 from kernel.record.locks import is_live
 from kernel.record.state import SWS_ACTIVE, Ledger, Sws
 from kernel.workspace import checkout, sws, trash, trees
 
 MAX_ATTEMPTS = 3
-SHOWN = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +57,7 @@ class QueueResult:
     gate: GateResult | None = None
     event: str = ""
     paths: tuple[str, ...] = ()
-    dirty: tuple[str, ...] = field(default_factory=tuple)
+    dirty: tuple[str, ...] = ()
 
     @property
     def exit_code(self) -> int:
@@ -82,17 +81,17 @@ def collapse_all(repo: Repo, keys: Sequence[str], policy: GatePolicy, *, message
         raise BadInput(f"a workspace is named twice in {' '.join(keys)}; name each once")
     runs = [0]
     for _ in range(MAX_ATTEMPTS):
-        queue, system, culprits = _prepare(repo, keys)
+        queue, system, culprits, stacks = _prepare(repo, keys)
         good = [ws for ws in queue if ws.id not in {c.sws for c in culprits}]
         verdicts: dict[str, GateResult | None] = {}
-        bad, gated_red = _bisect(repo, policy, system, good, verdicts, runs, on_gate)
+        bad, gated_red = _bisect(repo, policy, stacks, good, verdicts, runs, on_gate)
         # A workspace only ever in stacks that would not merge is a conflict, not a red gate.
         culprits += [Culprit(ws.id, "gate-failed" if ws.id in gated_red else "conflict") for ws in bad]
         landing = [ws for ws in good if ws not in bad]
-        stacked = _stack(repo, system, landing) if landing else None
-        if stacked is not None and repo.tree_of(stacked) not in verdicts:  # the set bisection leaves, if not yet gated
+        stacked = stacks.of(landing)
+        if landing and stacked is not None and repo.tree_of(stacked) not in verdicts:  # not gated yet
             verdicts[repo.tree_of(stacked)] = _gated(repo, policy, stacked, runs, on_gate)
-        done = _land(repo, policy, system, landing, tuple(culprits), verdicts, runs[0], message)
+        done = _land(repo, policy, system, landing, stacked, tuple(culprits), verdicts, runs[0], message)
         if done is not None:
             if done.outcome == "committed":
                 trash.empty_later(repo)
@@ -102,8 +101,6 @@ def collapse_all(repo: Repo, keys: Sequence[str], policy: GatePolicy, *, message
 
 def ready(repo: Repo) -> list[str]:
     """`--all-ready`: the active workspaces with a snapshot and no running task, oldest first."""
-    from kernel.record import state
-
     st = state.load(repo)
     return [ws.id for ws in sorted(st.sws.values(), key=lambda w: w.created)
             if ws.state == SWS_ACTIVE and ws.head != ws.base and not (ws.task and is_live(repo, ws.task))]
@@ -112,7 +109,7 @@ def ready(repo: Repo) -> list[str]:
 # -- 1. prepare: snapshot, adopt, stack ------------------------------------------
 
 
-def _prepare(repo: Repo, keys: Sequence[str]) -> tuple[list[Sws], str, list[Culprit]]:
+def _prepare(repo: Repo, keys: Sequence[str]) -> tuple[list[Sws], str, list[Culprit], _Stacks]:
     with checkout.ledger(repo) as ledger:
         queue = [sws.find_active(ledger.state, key) for key in keys]
         for ws in queue:
@@ -130,16 +127,17 @@ def _prepare(repo: Repo, keys: Sequence[str]) -> tuple[list[Sws], str, list[Culp
             left = unresolved(repo, ws)
             if left:
                 culprits.append(_conflict(ledger, ws, system, tuple(Conflict(p, UNRESOLVED) for p in left)))
-        stacked = system
+        stacks = _Stacks(repo, system)
+        stacked: list[Sws] = []
         for ws in queue:
             if any(c.sws == ws.id for c in culprits):
                 continue
-            combined = merge(repo, ws.base, stacked, ws.head)
-            if combined.conflicts:
-                culprits.append(_conflict(ledger, ws, stacked, combined.conflicts))
-                continue
-            stacked = throwaway(repo, trees.apply(repo.git, repo.tree_of(stacked), combined.changes), stacked, "queue")
-        return queue, system, culprits
+            clash = stacks.conflicts(stacked, ws)
+            if clash:
+                culprits.append(_conflict(ledger, ws, stacks.of(stacked) or system, clash))
+            else:
+                stacked.append(ws)
+        return queue, system, culprits, stacks
 
 
 def _conflict(ledger: Ledger, ws: Sws, onto: str, clash: tuple[Conflict, ...]) -> Culprit:
@@ -154,28 +152,50 @@ def _conflict(ledger: Ledger, ws: Sws, onto: str, clash: tuple[Conflict, ...]) -
     return Culprit(ws.id, kind, clash)
 
 
-def _stack(repo: Repo, system: str, queue: Sequence[Sws]) -> str | None:
-    """The commit of `queue` stacked on `system`, or None if they conflict stacked so."""
-    stacked = system
-    for ws in queue:
-        combined = merge(repo, ws.base, stacked, ws.head)
-        if combined.conflicts:
-            return None
-        stacked = throwaway(repo, trees.apply(repo.git, repo.tree_of(stacked), combined.changes), stacked, "queue")
-    return stacked
+class _Stacks:
+    """Workspaces stacked on the system, each merged onto the ones before it:
+    every stack is remembered, so bisection, which gates many stacks sharing
+    a start, merges each workspace onto a given stack once."""
+
+    def __init__(self, repo: Repo, system: str) -> None:
+        self.repo = repo
+        self.known: dict[tuple[str, ...], str | None] = {(): system}
+        self.clashes: dict[tuple[str, ...], tuple[Conflict, ...]] = {}
+
+    def of(self, queue: Sequence[Sws]) -> str | None:
+        """The commit of `queue` stacked, or None if it does not merge stacked so."""
+        ids = tuple(ws.id for ws in queue)
+        if ids not in self.known:
+            self.conflicts(queue[:-1], queue[-1])
+        return self.known[ids]
+
+    def conflicts(self, below: Sequence[Sws], ws: Sws) -> tuple[Conflict, ...]:
+        """What `ws` conflicts on merged onto `below` stacked (nothing: it stacks)."""
+        ids = (*(w.id for w in below), ws.id)
+        if ids not in self.known:
+            under = self.of(below)
+            if under is None:
+                self.known[ids], self.clashes[ids] = None, ()
+            else:
+                combined = merge(self.repo, ws.base, under, ws.head)
+                self.clashes[ids] = combined.conflicts
+                self.known[ids] = None if combined.conflicts else throwaway(
+                    self.repo, trees.apply(self.repo.git, self.repo.tree_of(under), combined.changes), under, "queue")
+        return self.clashes.get(ids, ())
 
 
 # -- 2. gate, and bisect when red -------------------------------------------------
 
 
-def _bisect(repo: Repo, policy: GatePolicy, system: str, queue: list[Sws], verdicts: dict[str, GateResult | None],
-            runs: list[int], on_gate: GateNotice | None) -> tuple[list[Sws], set[str]]:
+def _bisect(repo: Repo, policy: GatePolicy, stacks: _Stacks, queue: list[Sws],
+            verdicts: dict[str, GateResult | None], runs: list[int],
+            on_gate: GateNotice | None) -> tuple[list[Sws], set[str]]:
     """The workspaces of `queue` that make the gate red (none when all pass
     together), and the ids of those that were in a stack the gate failed."""
     gated_red: set[str] = set()
 
     def green(subset: list[Sws]) -> bool:
-        stacked = _stack(repo, system, subset)
+        stacked = stacks.of(subset)
         if stacked is None:  # these do not merge stacked so: as red, but no gate ran
             return False
         result = _gated(repo, policy, stacked, runs, on_gate)
@@ -211,8 +231,6 @@ def _gated(repo: Repo, policy: GatePolicy, commit: str, runs: list[int],
         return None
     tree = repo.tree_of(commit)
     if not policy.rerun:
-        from kernel.record import state
-
         known = gate.cached(state.load(repo), repo, tree, argv)
         if known is not None:
             return known
@@ -239,8 +257,11 @@ def _gated(repo: Repo, policy: GatePolicy, commit: str, runs: list[int],
 # -- 3. land what passed, in one transaction ----------------------------------------
 
 
-def _land(repo: Repo, policy: GatePolicy, system: str, landing: list[Sws], culprits: tuple[Culprit, ...],
-          verdicts: dict[str, GateResult | None], runs: int, message: str | None) -> QueueResult | None:
+def _land(repo: Repo, policy: GatePolicy, system: str, landing: list[Sws], stacked: str | None,
+          culprits: tuple[Culprit, ...], verdicts: dict[str, GateResult | None], runs: int,
+          message: str | None) -> QueueResult | None:
+    """Under the lock: land `landing` (stacked: `stacked`) unless anything it was
+    prepared from moved meanwhile (None: start over)."""
     with checkout.ledger(repo) as ledger:
         st = ledger.state
         branch = st.branch or ""
@@ -250,8 +271,7 @@ def _land(repo: Repo, policy: GatePolicy, system: str, landing: list[Sws], culpr
             return None
         if not landing:
             return QueueResult((), system, "nothing", culprits, runs)
-        stacked = _stack(repo, system, landing)
-        assert stacked is not None, "stacked cleanly while gated"
+        assert stacked is not None, "what bisection leaves stacks cleanly"
         tree = repo.tree_of(stacked)
         result = verdicts.get(tree) if policy.argv else None
         if policy.argv and (result is None or not result.passed):

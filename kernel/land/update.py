@@ -6,11 +6,12 @@ commits made on the branch outside jitos are adopted, and the workspace is
 re-based onto the system, merged as a collapse merges (`kernel.land.merge`).
 What merges cleanly is simply there. Overlapping lines are written into the
 workspace for a person to resolve (diff3-style conflict markers `<<<<<<<
-system` / `||||||| base` / `=======` / `>>>>>>> workspace`). The `rebase` event that writes them
-names the files with markers (`unresolved`), so no crash can leave markers a
-collapse does not know of; a `conflict` event with `"update": true` follows
-for `log` and `why`. `status` shows them, and a collapse refuses while those
-files still hold the markers. Any other conflict (binary,
+system` / `||||||| base` / `=======` / `>>>>>>> workspace`). The `rebase`
+event that writes them names the files with markers (`unresolved`), so no
+crash can leave markers a collapse does not know of; a `conflict` event with
+`"update": true` follows for `log` and `why`. `status` shows them, and a
+collapse refuses while those files still hold the markers, also after later
+updates. Any other conflict (a deletion against an edit, binary,
 file/folder, …) changes nothing but history, as in a collapse.
 """
 
