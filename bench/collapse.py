@@ -22,14 +22,15 @@ and measures, on those three commits:
              changed files into the checkout, remove the workspace;
   tree work  what the re-base costs in trees alone: `merge.merge(B, S, W)`
              (trees compared by id; git merge-tree when both sides changed a
-             path) + `trees.apply(S, …)`;
+             path, whose tree is then the result) or `trees.apply(S, …)`;
   git        `git merge-tree --write-tree [--merge-base B] S W` + `git commit-tree`
              + `git update-ref` (compare-and-swap from S), the same merge by git.
 
 The three results must be the same tree (checked). Objects the tree-work and git
 sides write are deleted again after each, so every side writes its own trees
 (an existing object is only "freshened", which would favour whoever runs second);
-the two run in a rotating order, the collapse last. The disk is synced before
+the two run in a rotating order, the collapse last, each with no tree read
+before in the process (as a fresh command starts). The disk is synced before
 each timed call. Each repetition also times the phases of the collapse (time
 spent in each kernel step, nested steps subtracted), and one extra, untimed
 repetition per size runs under cProfile: its top functions by own time are listed.
@@ -209,13 +210,20 @@ def prepare(repo: Any, root: Path, ws_paths: list[str], sys_paths: list[str], r:
     return ws.id, base, system, snap.head
 
 
+def cold() -> None:
+    """Forget the trees this process has read, as a fresh `jitos` command starts."""
+    from kernel.workspace import trees
+
+    trees._RAW.clear()
+
+
 def tree_work(repo: Any, base: str, system: str, head: str) -> str:
     from kernel.land.merge import merge
     from kernel.workspace import trees
 
     combined = merge(repo, base, system, head)
     assert not combined.conflicts, combined.conflicts
-    return trees.apply(repo.git, str(repo.git[system].tree_id), combined.changes)
+    return combined.tree or trees.apply(repo.git, str(repo.git[system].tree_id), combined.changes)
 
 
 def git_land_tree(root: Path, base: str, system: str, head: str, with_base: bool) -> str:
@@ -271,6 +279,7 @@ def bench_size(base_dir: Path, n: int, repeat: int, with_base: bool, merged: int
             for side in kb.rotate(["trees", "git"], r):
                 git(root, "update-ref", "refs/bench/landed", s)
                 with forgotten(objects):
+                    cold()
                     if side == "trees":
                         out.trees.append(timed_store(results, "trees", partial(tree_work, repo, b, s, w)))
                     else:
@@ -278,6 +287,7 @@ def bench_size(base_dir: Path, n: int, repeat: int, with_base: bool, merged: int
                     git(root, "update-ref", "-d", "refs/bench/landed")
         land = partial(collapse_ungated, repo, sid)
         done: dict[str, Any] = {}
+        cold()
         if profiled:
             prof = cProfile.Profile()
             os.sync()

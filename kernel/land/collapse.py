@@ -205,7 +205,7 @@ def _prepare(repo: Repo, request: _Request, *, snapshot: bool, adopted: tuple[st
             if combined.conflicts:
                 return _conflict(ledger, request, ws, system, combined.conflicts, adopted, rebased)
             ws = sws.rebase(repo, ledger, ws, system, request.links, changes=combined.changes,
-                            merged=combined.merged)
+                            merged=combined.merged, tree=combined.tree)
             rebased = True
             merged += combined.merged
         tree = repo.tree_of(ws.head)

@@ -1,8 +1,9 @@
 """Merging a workspace's change with the system's, as git merges them.
 
-Only the paths each side changed since the workspace's base are compared
-first (trees by id, so the cost follows the changes). When no path was
-changed differently on both sides, the workspace's change applies as it is.
+The three trees are walked together into the folders both sides changed
+only (trees compared by id, so the cost follows what the two changes share).
+When no path was changed differently on both sides, the workspace's change
+applies as it is.
 Otherwise git itself merges: `git merge-tree --write-tree` (git's merge-ort:
 line-level merges, mode merges, renames followed) on two throwaway commits
 holding the system's and the workspace's trees over the base, so a collapse
@@ -32,7 +33,6 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Mapping
-from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 import pygit2
@@ -84,6 +84,7 @@ class Merge:
     merged: tuple[str, ...]
     conflicts: tuple[Conflict, ...]
     marked: bool = False
+    tree: str | None = None  # the system's tree with `changes` applied, when the merge already wrote it
 
     @property
     def paths(self) -> list[str]:
@@ -93,29 +94,27 @@ class Merge:
 def merge(repo: Repo, base: str, system: str, head: str, *, markers: bool = False) -> Merge:
     """Merge `head`'s change since `base` with `system`'s. With `markers`,
     conflicts of the `MARKABLE` kinds are written into `changes` (`marked`)."""
-    b, s_tree = repo.tree_of(base), repo.tree_of(system)
-    d_sys = trees.diff(repo.git, b, s_tree)
-    d_ws = trees.diff(repo.git, b, repo.tree_of(head))
-    both = {p for p in d_sys.keys() & d_ws.keys() if d_sys[p] != d_ws[p]}
-    if not both and not _file_folder(d_sys, d_ws):
-        return Merge(dict(d_ws), (), ())
-    by_git = _merge_tree(repo, b, s_tree, repo.tree_of(head), d_sys.keys() | d_ws.keys(), markers)
+    b, s_tree, w_tree = repo.tree_of(base), repo.tree_of(system), repo.tree_of(head)
+    both = trees.changed_on_both(repo.git, b, s_tree, w_tree)
+    if not both:
+        return Merge(trees.diff(repo.git, b, w_tree), (), ())
+    by_git = _merge_tree(repo, b, s_tree, w_tree, markers)
     if by_git is None:
-        return _merge_by_file(repo, b, d_sys, d_ws, markers)
+        return _merge_by_file(repo, b, trees.diff(repo.git, b, s_tree), trees.diff(repo.git, b, w_tree), markers)
     tree, found = by_git
     marked = bool(found) and markers and all(c.kind in MARKABLE for c in found)
     if found and not marked:
         return Merge({}, (), found)
     merged = tuple(sorted(both - {c.path for c in found}))
-    return Merge(trees.diff(repo.git, s_tree, tree), merged, found, marked)
+    return Merge(trees.diff(repo.git, s_tree, tree), merged, found, marked, tree)
 
 
-def _merge_tree(repo: Repo, base_tree: str, system_tree: str, head_tree: str, changed: AbstractSet[str],
+def _merge_tree(repo: Repo, base_tree: str, system_tree: str, head_tree: str,
                 markers: bool = False) -> tuple[str, tuple[Conflict, ...]] | None:
     """git's merge of the two trees over `base_tree`: the tree it wrote (files
     with conflict markers where it conflicted; diff3-style, labelled `system`,
-    `base` and `workspace`, with `markers`) and the conflicts among the
-    `changed` paths; None when this git has no `merge-tree --write-tree`."""
+    `base` and `workspace`, with `markers`) and the conflicts among the paths
+    either side changed; None when this git has no `merge-tree --write-tree`."""
     parent = throwaway(repo, base_tree, None, "base")
     sides = {name: throwaway(repo, tree, parent, name) for name, tree in (("system", system_tree),
                                                                           ("workspace", head_tree))}
@@ -136,6 +135,12 @@ def _merge_tree(repo: Repo, base_tree: str, system_tree: str, head_tree: str, ch
         return tree, ()
     at = fields.index(b"", 1) + 1  # after the conflicted paths: the messages
     listed = [os.fsdecode(p) for p in fields[1:at - 1]]
+    trees_of = [repo.tree(t) for t in (base_tree, system_tree, head_tree)]
+
+    def changed(path: str) -> bool:  # not one of the names git gives what it moves aside (`d~side`)
+        was, *sides = (trees.entry_at(t, path) for t in trees_of)
+        return any(entry != was for entry in sides)
+
     kinds: dict[str, str] = {}
     while at < len(fields) - 1 and fields[at]:
         count = int(fields[at])
@@ -144,8 +149,8 @@ def _merge_tree(repo: Repo, base_tree: str, system_tree: str, head_tree: str, ch
         at += count + 3
         if kind.startswith("CONFLICT ("):
             label = _label(kind.removeprefix("CONFLICT (").removesuffix(")"), message, sides)
-            for path in paths:  # not the names git gives what it moves aside (`d~side`)
-                if path in changed and kinds.get(path) != "binary":
+            for path in paths:
+                if changed(path) and kinds.get(path) != "binary":
                     kinds[path] = label
     if not kinds:  # git conflicted on paths none of its messages tie to a change: still a conflict
         kinds = dict.fromkeys(listed or ["(unknown path)"], "conflict")

@@ -179,8 +179,8 @@ class _Stacks:
             else:
                 combined = merge(self.repo, ws.base, under, ws.head)
                 self.clashes[ids] = combined.conflicts
-                self.known[ids] = None if combined.conflicts else throwaway(
-                    self.repo, trees.apply(self.repo.git, self.repo.tree_of(under), combined.changes), under, "queue")
+                tree = combined.tree or trees.apply(self.repo.git, self.repo.tree_of(under), combined.changes)
+                self.known[ids] = None if combined.conflicts else throwaway(self.repo, tree, under, "queue")
         return self.clashes.get(ids, ())
 
 

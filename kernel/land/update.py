@@ -74,7 +74,7 @@ def update(repo: Repo, key: str, *, task: str | None = None) -> UpdateResult:
             return UpdateResult(ws.id, "refused", system, adopted, conflicts=combined.conflicts, event=rec.oid)
         marked = tuple(c.path for c in combined.conflicts if c.kind == "content")
         ws = sws.rebase(repo, ledger, ws, system, changes=combined.changes, merged=combined.merged,
-                        unresolved=marked)
+                        unresolved=marked, tree=combined.tree)
         if not combined.conflicts:
             left = unresolved(repo, ws)  # an earlier update's markers, carried over
             return UpdateResult(ws.id, "conflict" if left else "updated", system, adopted, combined.merged,

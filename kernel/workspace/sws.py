@@ -278,18 +278,19 @@ def private_writes(repo: Repo, sws_id: str, label: str) -> Iterator[Path | None]
 
 def rebase(repo: Repo, ledger: Ledger, sws: Sws, onto: str, links: Mapping[str, str] | None = None, *,
            changes: trees.Changes | None = None, merged: tuple[str, ...] = (),
-           unresolved: tuple[str, ...] = ()) -> Sws:
+           unresolved: tuple[str, ...] = (), tree: str | None = None) -> Sws:
     """Carry `sws`'s change (base → head) onto the system commit `onto`: its
     own diff, or `changes` as merged with the system's (`kernel.land.merge`;
     `merged` names the paths merged line by line, `unresolved` the files
     `changes` writes with conflict markers, recorded in the same event so a
-    crash can never leave markers unmarked). A snapshot commit (parent: the
+    crash can never leave markers unmarked; `tree`, the system's tree with
+    `changes` applied, when the merge already wrote it). A snapshot commit (parent: the
     old head), the overlay over the new base, a `rebase` event, then the
     files. Caller holds the ledger."""
     base_tree, head_tree = repo.tree_of(sws.base), repo.tree_of(sws.head)
     if changes is None:
         changes = trees.diff(repo.git, base_tree, head_tree)
-    new_tree = trees.apply(repo.git, repo.tree_of(onto), changes)
+    new_tree = tree or trees.apply(repo.git, repo.tree_of(onto), changes)
     when = canonical.now()
     sig = history.signature(when)
     msg = f"re-base {sws.id} onto {onto[:12]}\n\nJitos-Sws: {sws.id}\n"

@@ -11,7 +11,9 @@ Writes only tree objects; never reads or writes a work tree, an index or a ref.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+import re
+from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
 import pygit2
@@ -31,12 +33,59 @@ class Entry(NamedTuple):
 Changes = Mapping[str, Entry | None]
 
 
-def _items(repo: pygit2.Repository, oid: str | None) -> dict[str, tuple[str, int]]:
+#: A tree's entries as git stores them (`<mode> <name>\0<20-byte id>`), read
+#: once per process: a tree's id names its content in every repository, so
+#: nothing here can go stale. Two trees are compared by these raw entries, and
+#: only the ones that differ are decoded: one collapse compares a few hundred
+#: trees along the changed paths (two diffs from the base, the merge, the
+#: re-base), where decoding every entry of each into Python would cost more
+#: than git's own merge of them.
+_RAW: dict[str, frozenset[bytes]] = {}
+_RAW_KEPT = 8192
+_ENTRY = re.compile(rb"[0-7]+ [^\0]*\0.{20}", re.DOTALL)
+
+
+def _raw(repo: pygit2.Repository, oid: str) -> frozenset[bytes]:
+    known = _RAW.get(oid)
+    if known is None:
+        kind, data = repo.odb.read(oid)[:2]
+        if kind != pygit2.enums.ObjectType.TREE:
+            raise ValueError(f"{oid} is not a tree")
+        known = frozenset(_ENTRY.findall(data))
+        if len(_RAW) >= _RAW_KEPT:
+            _RAW.clear()
+        _RAW[oid] = known
+    return known
+
+
+def _decoded(chunks: Iterable[bytes]) -> dict[str, tuple[str, int]]:
+    out = {}
+    for chunk in chunks:
+        text, _, rest = chunk.partition(b" ")
+        mode = int(text, 8)
+        if mode & 0o170000 == 0o100000:  # as libgit2 reads them: old modes such as 100664 are files
+            mode = EXEC_MODE if mode & 0o111 else BLOB_MODE
+        out[os.fsdecode(rest[:-21])] = (rest[-20:].hex(), mode)
+    return out
+
+
+def _items(repo: pygit2.Repository, oid: str | None) -> Mapping[str, tuple[str, int]]:
     if oid is None:
         return {}
-    tree = repo[oid]
-    assert isinstance(tree, pygit2.Tree)
-    return {obj.name: (str(obj.id), int(obj.filemode)) for obj in tree}  # type: ignore[misc]
+    if len(oid) != 40:  # not a SHA-1 repository: let libgit2 read the entries
+        tree = repo[oid]
+        assert isinstance(tree, pygit2.Tree)
+        return {obj.name: (str(obj.id), int(obj.filemode)) for obj in tree}  # type: ignore[misc]
+    return _decoded(_raw(repo, oid))
+
+
+def _changed_items(repo: pygit2.Repository, a: str | None, b: str | None
+                   ) -> tuple[Mapping[str, tuple[str, int]], Mapping[str, tuple[str, int]]]:
+    """The entries of `a` and of `b` that are not in both, decoded."""
+    if a is None or b is None or len(a) != 40 or len(b) != 40:
+        return _items(repo, a), _items(repo, b)
+    left, right = _raw(repo, a), _raw(repo, b)
+    return _decoded(left - right), _decoded(right - left)
 
 
 def diff(repo: pygit2.Repository, a: str | None, b: str | None, prefix: str = "") -> dict[str, Entry | None]:
@@ -44,12 +93,34 @@ def diff(repo: pygit2.Repository, a: str | None, b: str | None, prefix: str = ""
     out: dict[str, Entry | None] = {}
     if a == b:
         return out
-    left, right = _items(repo, a), _items(repo, b)
+    left, right = _changed_items(repo, a, b)
     for name in sorted(left.keys() | right.keys()):
         l_entry, r_entry = left.get(name), right.get(name)
         if l_entry != r_entry:
             _diff_name(repo, prefix + name, l_entry, r_entry, out)
     return out
+
+
+def changed_on_both(repo: pygit2.Repository, base: str | None, ours: str | None, theirs: str | None,
+                    prefix: str = "") -> set[str]:
+    """The paths `ours` and `theirs` both changed from `base`, differently: a
+    file both changed (or one deleted), or a name that is a folder on one side
+    and not on the other. Walks only into folders both sides changed, so the
+    cost follows what the two changes share, not what each changed."""
+    found: set[str] = set()
+    if ours == theirs or base == ours or base == theirs:
+        return found
+    was_items = _items(repo, base)
+    mine, yours = _changed_items(repo, ours, theirs)  # a name in neither: the same on both sides
+    for name in mine.keys() | yours.keys():
+        was, one, other = was_items.get(name), mine.get(name), yours.get(name)
+        if one == was or other == was:
+            continue  # only one side changed it
+        if _is_leaf(one) or _is_leaf(other):
+            found.add(prefix + name)
+        else:  # folders (or a folder one side deleted): which files below both changed
+            found |= changed_on_both(repo, _tree_id(was), _tree_id(one), _tree_id(other), prefix + name + "/")
+    return found
 
 
 def _diff_name(repo: pygit2.Repository, path: str, l_entry: tuple[str, int] | None,
@@ -63,6 +134,10 @@ def _diff_name(repo: pygit2.Repository, path: str, l_entry: tuple[str, int] | No
         out[path] = Entry(*r_entry)
     elif l_entry and not l_tree and (not r_entry or r_tree):
         out[path] = None
+
+
+def _is_leaf(entry: tuple[str, int] | None) -> bool:
+    return entry is not None and entry[1] != TREE_MODE
 
 
 def _tree_id(entry: tuple[str, int] | None) -> str | None:
