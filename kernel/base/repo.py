@@ -15,7 +15,7 @@ from typing import TypeVar
 import pygit2
 
 from kernel.base.config import Config, load_config
-from kernel.base.store import Store
+from kernel.base.store import CLONES_PREFIX, STORE_REF, Store, carried_path
 from kernel.errors import BadInput, IntegrityError, NotFound
 
 T = TypeVar("T")
@@ -45,7 +45,7 @@ class Repo:
 
     @property
     def store(self) -> Store:
-        return Store(self.jitos_dir / "store")
+        return Store(self.jitos_dir / "store", _Carried(self))
 
     @property
     def lock_path(self) -> Path:
@@ -75,6 +75,48 @@ class Repo:
     def tree_of(self, commit: str) -> str:
         """The id of commit `commit`'s tree."""
         return str(self.commit(commit).tree_id)
+
+
+class _Carried:
+    """Store objects as git carries them: in the tree of `refs/jitos/store`,
+    then of each other clone's fetched `…/store` ref."""
+
+    def __init__(self, repo: Repo) -> None:
+        self.repo = repo
+
+    def _trees(self) -> list[pygit2.Tree]:
+        git = self.repo.git
+        names = sorted(n for n in git.references
+                       if n == STORE_REF or (n.startswith(CLONES_PREFIX) and n.endswith("/store")))
+        found = []
+        for name in names:
+            try:
+                found.append(git.references[name].peel(pygit2.Commit).tree)
+            except (KeyError, pygit2.GitError, ValueError):
+                continue
+        return found
+
+    def read(self, digest: str) -> bytes | None:
+        fan, rest = carried_path(digest)
+        for tree in self._trees():
+            try:
+                blob = tree[f"{fan}/{rest}"]
+            except KeyError:
+                continue
+            if isinstance(blob, pygit2.Blob):
+                return blob.data
+        return None
+
+    def find(self, prefix: str) -> list[str]:
+        found: set[str] = set()
+        for tree in self._trees():
+            try:
+                folder = tree[prefix[:2]]
+            except KeyError:
+                continue
+            if isinstance(folder, pygit2.Tree):
+                found |= {prefix[:2] + e.name for e in folder if e.name and e.name.startswith(prefix[2:])}
+        return sorted(found)
 
 
 def _typed(git: pygit2.Repository, oid: str, kind: type[T]) -> T:

@@ -13,6 +13,7 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol
 
 import blake3
 
@@ -28,12 +29,33 @@ def digest_bytes(data: bytes) -> str:
     return blake3.blake3(data).hexdigest()
 
 
-class Store:
-    """A write-once blake3 store rooted at `root`."""
+#: The ref whose tree carries this clone's store objects in git, and the
+#: prefix under which other clones' refs are fetched (`…/<clone>/store`).
+STORE_REF = "refs/jitos/store"
+CLONES_PREFIX = "refs/jitos/clones/"
 
-    def __init__(self, root: Path) -> None:
+
+def carried_path(digest: str) -> tuple[str, str]:
+    """Where a store object is filed in a git tree carrying it (`kernel.record.carry`): folder, name."""
+    return digest[:2], digest[2:]
+
+
+class Carried(Protocol):
+    """Store objects as git carries them (the store refs' trees)."""
+
+    def read(self, digest: str) -> bytes | None: ...
+
+    def find(self, prefix: str) -> list[str]: ...
+
+
+class Store:
+    """A write-once blake3 store rooted at `root`; an object it does not hold
+    is read from `carried` (git), as history carries it from other clones."""
+
+    def __init__(self, root: Path, carried: Carried | None = None) -> None:
         self.root = root
         self._tmp = root / "tmp"
+        self.carried = carried
 
     def create(self) -> None:
         self._tmp.mkdir(parents=True, exist_ok=True)
@@ -44,7 +66,7 @@ class Store:
         return self.root / digest[:2] / digest[2:]
 
     def has(self, digest: str) -> bool:
-        return self.path_of(digest).is_file()
+        return self.path_of(digest).is_file() or (self.carried is not None and self.carried.read(digest) is not None)
 
     def put(self, data: bytes) -> str:
         """Store `data`; return its digest. Storing existing content is a no-op."""
@@ -61,7 +83,13 @@ class Store:
         try:
             return path.read_bytes()
         except FileNotFoundError:
-            raise NotFound(f"object {digest[:12]} is not in the store at {self.root}") from None
+            data = self.carried.read(digest) if self.carried is not None else None
+            if data is None:
+                raise NotFound(f"object {digest[:12]} is not in the store at {self.root} nor carried by "
+                               "refs/jitos/store; `jitos fetch` from a clone that has it") from None
+            if digest_bytes(data) != digest:
+                raise IntegrityError(f"store object {digest} as git carries it hashes to {digest_bytes(data)}")
+            return data
 
     def get_prefix(self, prefix: str) -> bytes:
         """An object by a unique digest prefix of at least 8 characters."""
@@ -69,6 +97,8 @@ class Store:
             raise NotFound(f"{prefix!r} is not a digest prefix (8-64 lowercase hex characters)")
         folder = self.root / prefix[:2]
         matches = sorted(f for f in os.listdir(folder) if f.startswith(prefix[2:])) if folder.is_dir() else []
+        if self.carried is not None:
+            matches = sorted(set(matches) | {d[2:] for d in self.carried.find(prefix)})
         if len(matches) != 1:
             if not matches:
                 raise NotFound(f"no object in the store matches {prefix!r}; `jitos why ID` lists artifacts")

@@ -12,8 +12,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from kernel.base import canonical
 from kernel.base.repo import Repo
-from kernel.record import folds, history, packing, refs
+from kernel.base.store import STORE_REF
+from kernel.record import carry, folds, history, packing, refs
 from kernel.record.history import SWS_REF_PREFIX, SYSTEM_REF, Recorded
 
 SWS_ACTIVE = "active"
@@ -120,9 +122,10 @@ def _decode(data: dict[str, Any]) -> State:
 STATE = folds.Fold("state", (__name__,), State, lambda st, records: fold(list(records), st), _encode, _decode)
 
 
-def current(repo: Repo) -> State:
-    """The fold of the whole history, from the last checkpoint (`kernel.record.folds`)."""
-    return folds.folded(repo, STATE)
+def current(repo: Repo, ref: str = history.HISTORY_REF) -> State:
+    """The fold of the whole history (at `ref`: another clone's, as fetched),
+    from the last checkpoint (`kernel.record.folds`)."""
+    return folds.folded(repo, STATE, ref)
 
 
 def load(repo: Repo) -> State:
@@ -150,8 +153,15 @@ class Ledger:
         when: int | None = None,
     ) -> Recorded:
         """Append an event; `moves` maps jitos refs to their new target (None deletes);
-        each ref's expected old value is the one history recorded."""
-        cas = {name: (self.state.refs.get(name), new) for name, new in (moves or {}).items()}
+        each ref's expected old value is the one history recorded. The store
+        objects the event names move with it (`kernel.record.carry`)."""
+        when = canonical.now() if when is None else when
+        moves = dict(moves or {})
+        store = carry.carry(self.repo, self.state.refs.get(STORE_REF), self._to_carry(data or {}), when,
+                            f"event {self.state.seq + 1} ({kind})")
+        if store is not None:
+            moves[STORE_REF] = store
+        cas = {name: (self.state.refs.get(name), new) for name, new in moves.items()}
         rec = history.append(
             self.repo,
             self.state.head,
@@ -166,6 +176,15 @@ class Ledger:
         )
         self.state = self.state.apply(rec)
         return rec
+
+    def _to_carry(self, data: Mapping[str, Any]) -> list[str]:
+        """What this event names, and — in a history recorded before store
+        objects were carried — everything earlier events named."""
+        wanted = carry.named(self.repo, data)
+        if STORE_REF not in self.state.refs and self.state.seq:
+            earlier = [d for rec in history.events(self.repo) for d in carry.named(self.repo, rec.event.data)]
+            wanted = list(dict.fromkeys(earlier + wanted))
+        return wanted
 
 
 @contextmanager
