@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from jitos_cli import core, landing, planning, tasks, workspaces
+from jitos_cli import core, landing, planning, sharing, tasks, workspaces
 
 
 @dataclass(slots=True)
@@ -41,6 +41,9 @@ COMMANDS: dict[str, Callable[..., Any] | typer.Typer] = {
     "why": tasks.why,
     "show": tasks.show,
     "verify": core.verify,
+    "push": sharing.push,
+    "fetch": sharing.fetch,
+    "audit": sharing.audit,
     "gc": core.gc,
     "demo": tasks.demo,
     "plan": planning.plan,

@@ -9,11 +9,12 @@ what a result means or which exit code it gets (the kernel's results say).
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from jitos_cli.render import emit_json, err, out, style
+from jitos_cli.render import emit_json, err, out, style, write_junit
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output (see docs/json.md).")]
 
@@ -63,7 +64,9 @@ def status(json: JsonOpt = False) -> None:
                    "workspaces": {"backend": st.backend.backend, "isolation": st.backend.isolation,
                                   "reason": st.backend.reason},
                    "sws": [{**workspace_json(w), "collapse": prediction_json(st.predictions[w.id])}
-                           for w in st.workspaces]})
+                           for w in st.workspaces],
+                   "others": [{"clone": o.clone, "history": o.history, "events": o.events, "system": o.system,
+                               "sws": list(o.workspaces), "tasks": list(o.tasks)} for o in st.others]})
         return
     out(f"system  {st.system[:12]}  (branch {st.branch}, {st.events} events)")
     out(_isolation_line(st.backend))
@@ -73,6 +76,14 @@ def status(json: JsonOpt = False) -> None:
         out("no active workspaces — `jitos sws new` makes one")
     for ws in st.workspaces:
         _show_workspace(ws, st.predictions[ws.id])
+    for other in st.others:
+        out(f"from clone {style(other.clone, 'bold')} (fetched, {other.events} events, system {other.system[:12]}):")
+        for task in other.tasks:
+            _show_task(task)
+        for theirs in other.workspaces:
+            label = f" ({theirs['name']})" if theirs["name"] else ""
+            out(f"  {style(theirs['id'], 'bold')}{label}  base {theirs['base'][:12]}  snapshot {theirs['head'][:12]}"
+                f"  (`jitos collapse {theirs['id']}` lands it here)")
 
 
 def _isolation_line(chosen: Any) -> str:
@@ -119,20 +130,27 @@ def log(
     entries = do_log(open_repo(), limit=limit, sws=sws, task=task)
     if json:
         emit_json([{"id": e.id, "seq": e.seq, "kind": e.kind, "summary": e.summary, "time": e.time,
-                    "links": e.links, "data": e.data} for e in entries])
+                    "links": e.links, "data": e.data, "clone": e.clone} for e in entries])
         return
     for e in entries:
         when = dt.datetime.fromtimestamp(e.time, dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
-        out(f"{style(e.id[:12], 'yellow')} {e.seq:>4} {when} {e.kind:<12} {e.summary}")
+        origin = f" @{e.clone}" if e.clone else ""
+        out(f"{style(e.id[:12], 'yellow')} {e.seq:>4} {when} {e.kind:<12} {e.summary}{origin}")
 
 
-def verify(json: JsonOpt = False) -> int:
-    """Replay history and check every id, digest and ref."""
+def verify(
+    junit: Annotated[Path | None, typer.Option("--junit", metavar="FILE", help="Also write a JUnit XML report.")] = None,
+    json: JsonOpt = False,
+) -> int:
+    """Replay history (this clone's and every one fetched) and check every id, digest and ref."""
     from kernel.base.repo import open_repo
     from kernel.errors import IntegrityError
     from kernel.verify import verify as do_verify
 
     result = do_verify(open_repo())
+    if junit is not None:
+        write_junit(junit, "jitos verify", [("jitos.verify", "history", None)] if result.ok else
+                    [("jitos.verify", f"problem {i}", p) for i, p in enumerate(result.problems, start=1)])
     if json:
         emit_json({"ok": result.ok, "events": result.events, "objects": result.objects,
                    "problems": list(result.problems)})

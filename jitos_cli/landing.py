@@ -19,7 +19,8 @@ RerunOpt = Annotated[bool, typer.Option("--rerun-gate", help="Run the gate even 
 
 
 def collapse(
-    keys: Annotated[list[str] | None, typer.Argument(metavar="ID…", help="Workspace ids or names, landed in this order.")] = None,
+    keys: Annotated[list[str] | None, typer.Argument(metavar="ID…", help="Workspace ids or names (s1@CLONE: one "
+                                                                       "fetched from another clone), landed in this order.")] = None,
     all_ready: Annotated[bool, typer.Option("--all-ready", help="Every active workspace with a snapshot, oldest first.")] = False,
     gate: GateOpt = None,
     no_gate: NoGateOpt = False,
@@ -43,6 +44,10 @@ def collapse(
         raise BadInput("collapse needs a workspace id (or several, or --all-ready); see `jitos sws list`")
     policy = GatePolicy.from_options(repo, gate=gate, no_gate=no_gate, reason=reason, rerun=rerun_gate)
     notice = None if json else gate_notice
+    if keys:  # one fetched from another clone (s1@bob) becomes a workspace here first
+        from kernel.land.fetched import take
+
+        keys = [take(repo, key) for key in keys]
     if keys and len(keys) == 1 and not all_ready:
         return render(do_collapse(repo, keys[0], policy, message=message, on_gate=notice), json)
     from kernel.land.queue import collapse_all, ready

@@ -41,3 +41,21 @@ def out(text: str = "") -> None:
 def err(text: str) -> None:
     """A line of progress, a note or a problem, on stderr."""
     sys.stderr.write(text + "\n")
+
+
+def write_junit(path: Any, suite: str, cases: list[tuple[str, str, str | None]]) -> None:
+    """A JUnit XML file CI systems show: one test case per (class, name,
+    failure message or None: passed), in one suite."""
+    from pathlib import Path
+    from xml.etree import ElementTree as ET
+
+    failures = sum(1 for _, _, failure in cases if failure is not None)
+    root = ET.Element("testsuites", tests=str(len(cases)), failures=str(failures))
+    node = ET.SubElement(root, "testsuite", name=suite, tests=str(len(cases)), failures=str(failures), errors="0")
+    for classname, name, failure in cases:
+        case = ET.SubElement(node, "testcase", classname=classname, name=name)
+        if failure is not None:
+            ET.SubElement(case, "failure", message=failure.splitlines()[0][:500]).text = failure
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    ET.ElementTree(root).write(target, encoding="utf-8", xml_declaration=True)

@@ -117,7 +117,8 @@ def cancel(
         out(f"cancelled task {result.id}" + (f"; workspace {result.sws} discarded" if result.sws else ""))
 
 
-def why(key: Annotated[str, typer.Argument(metavar="ID", help="A task (t1), a step (t1/STEP) or a workspace (s1).")],
+def why(key: Annotated[str, typer.Argument(metavar="ID", help="A task (t1), a step (t1/STEP), a workspace (s1), "
+                                            "one from another clone (s1@CLONE), or a commit.")],
         json: JsonOpt = False) -> None:
     """Why something ran, failed or waits: the answer, and the events and logs behind it."""
     from kernel.base.repo import open_repo

@@ -13,7 +13,8 @@
     land/       from a workspace to the system: merge check, adopt, the gate,
                 collapse (prepare → gate → land), undo
     tasks/      intent → plan → steps: the task model, workers, the scheduler
-    views       status / log / why, and verify: folds over history, read-only
+    views       status / log / why, verify and audit: folds over history (this
+                clone's and those fetched from others), read-only
     demo        the built-in example, end to end
 
 A module imports only its own package and the layers above it in this list

@@ -15,22 +15,23 @@ from __future__ import annotations
 
 import re
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+
+import pygit2
 
 from kernel.base import canonical
 from kernel.base.policy import environ_for_git_child
 from kernel.base.repo import Repo
-from kernel.base.store import DIGEST_RE
+from kernel.base.store import CLONES_PREFIX, DIGEST_RE, STORE_REF, digest_bytes
 from kernel.errors import EXIT_OK, IntegrityError, JitosError
-from kernel.record import folds, history, refs, state
+from kernel.record import carry, clones, folds, history, refs, state
 from kernel.record.history import HISTORY_REF
 from kernel.tasks import model as tasks
 from kernel.workspace.checkout import checkout_update_pending
 from kernel.workspace.sws import workspace_path
 
-DIGEST_KEYS = frozenset({"stdout", "stderr", "overlay", "log", "config"})
 #: Keys of event data whose value is a git object id (commit or tree) jitos recorded.
 OBJECT_KEYS = frozenset({"base", "from", "commit", "parent", "head", "system", "tree", "onto"})
 _OID = re.compile(r"[0-9a-f]{40}\Z")
@@ -49,17 +50,6 @@ class VerifyResult:
         return EXIT_OK if self.ok else IntegrityError.exit_code
 
 
-def _digests(value: Any, key: str = "") -> Iterator[str]:
-    if isinstance(value, dict):
-        for k, v in value.items():
-            yield from _digests(v, k)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _digests(item, key)
-    elif isinstance(value, str) and key in DIGEST_KEYS and DIGEST_RE.match(value):
-        yield value
-
-
 def _object_ids(value: Any, key: str = "") -> Iterator[tuple[str, str]]:
     """(key, id) for every git object id event data names (`gate.event`: a history event)."""
     if isinstance(value, dict):
@@ -71,12 +61,55 @@ def _object_ids(value: Any, key: str = "") -> Iterator[tuple[str, str]]:
 
 
 def verify(repo: Repo) -> VerifyResult:
+    """This clone's history and every history fetched from other clones
+    (their problems start with `clone <name>:`); a clone that only fetched
+    verifies what it fetched."""
     with refs.locked(repo):  # finishes a move a dead process left journalled
-        head = history.require(repo)
-        return _verify(repo, head)
+        head = history.head(repo)
+        others = clones.known(repo)
+        if head is None and not others:
+            history.require(repo)
+        results = [_verify(repo, head)] if head is not None else []
+        results += [_verify_clone(repo, clone) for clone in others]
+        problems = tuple(p for r in results for p in r.problems)
+        return VerifyResult(not problems, sum(r.events for r in results), sum(r.objects for r in results), problems)
+
+
+def _verify_clone(repo: Repo, clone: str) -> VerifyResult:
+    """Another clone's history as fetched: its chain, every id, what its
+    store ref carries, the git objects it names, and its published refs
+    where its history says they are."""
+    head = history.head(repo, history.history_ref(clone))
+    assert head is not None
+    problems, chain = _chain(repo, head)
+    st = state.fold(chain)
+    for name, want in sorted(st.refs.items()):
+        have = refs.read(repo, clones.ref(clone, name))
+        if have != want:
+            problems.append(f"{clones.ref(clone, name)} is at {str(have)[:12]} but that clone's history says "
+                            f"{want[:12]} (`jitos fetch` again)")
+    objects, store_problems = _check_store(repo, chain, st)
+    problems += store_problems + _check_objects(repo, chain)
+    return VerifyResult(not problems, len(chain), objects, tuple(f"clone {clone}: {p}" for p in problems))
 
 
 def _verify(repo: Repo, head: str) -> VerifyResult:
+    problems, chain = _chain(repo, head)
+    st = state.fold(chain)
+    problems += [why for why in (folds.stale(repo, state.STATE, chain, st), folds.stale(repo, tasks.TASKS, chain))
+                 if why]
+    problems += _check_refs(repo, st)
+    objects, store_problems = _check_store(repo, chain, st)
+    problems += store_problems
+    problems += _check_objects(repo, chain)
+    problems += _check_workspaces(repo, st, chain)
+    return VerifyResult(not problems, len(chain), objects, tuple(problems))
+
+
+def _chain(repo: Repo, head: str) -> tuple[list[str], list[history.Recorded]]:
+    """The history under `head`, oldest first, and what is wrong with it as a
+    chain: unreadable, merges, records not canonical, sequence gaps, commits
+    that do not reproduce from their records."""
     problems: list[str] = []
     chain: list[history.Recorded] = []
     records: dict[str, bytes] = {}  # each event's canonical record, by commit id
@@ -107,16 +140,7 @@ def _verify(repo: Repo, head: str) -> VerifyResult:
                 f"from its record (recomputed {again[:12]})"
             )
         parent = rec.oid
-
-    st = state.fold(chain)
-    problems += [why for why in (folds.stale(repo, state.STATE, chain, st), folds.stale(repo, tasks.TASKS, chain))
-                 if why]
-    problems += _check_refs(repo, st)
-    objects, store_problems = _check_store(repo, chain)
-    problems += store_problems
-    problems += _check_objects(repo, chain)
-    problems += _check_workspaces(repo, st, chain)
-    return VerifyResult(not problems, len(chain), objects, tuple(problems))
+    return problems, chain
 
 
 def _check_refs(repo: Repo, st: state.State) -> list[str]:
@@ -124,7 +148,7 @@ def _check_refs(repo: Repo, st: state.State) -> list[str]:
     actual = {
         name: refs.read(repo, name)
         for name in repo.git.references
-        if name.startswith("refs/jitos/") and name != HISTORY_REF
+        if name.startswith("refs/jitos/") and name != HISTORY_REF and not name.startswith(CLONES_PREFIX)
     }
     if refs.refused_journal(repo).is_file():
         problems.append(f"a ref journal jitos did not write was refused, not replayed: {refs.refused_journal(repo)} "
@@ -143,39 +167,78 @@ def _check_refs(repo: Repo, st: state.State) -> list[str]:
     return problems
 
 
-def _check_store(repo: Repo, chain: list[history.Recorded]) -> tuple[int, list[str]]:
+def _check_store(repo: Repo, chain: list[history.Recorded], st: state.State) -> tuple[int, list[str]]:
+    """Every object in this clone's store and every one git carries
+    (`kernel.record.carry`) hashes to its name; every digest an event names,
+    and every content an overlay manifest names, is carried (or, in a history
+    that carries nothing yet, in the store)."""
     problems = []
     store = repo.store
-    count = 0
+    checked: set[str] = set()
     for digest in store.digests():
-        count += 1
+        checked.add(digest)
         try:
             store.check(digest)
         except JitosError as err:
             problems.append(str(err))
+    carried: set[str] | None = None
+    if st.refs.get(STORE_REF):
+        carried, bad = _carried(repo, st.refs[STORE_REF])
+        checked |= carried
+        problems += bad
+
+    def held(digest: str) -> bool:
+        return digest in carried if carried is not None else store.has(digest)
+
+    where = "refs/jitos/store does not carry" if carried is not None else "is missing"
     manifests: set[str] = set()
     for rec in chain:
-        for digest in _digests(dict(rec.event.data)):
-            if not store.has(digest):
-                problems.append(
-                    f"event seq {rec.event.seq} ({rec.event.kind}) names store object {digest[:12]}, which is missing"
-                )
-        overlay = rec.event.data.get("overlay")
-        if isinstance(overlay, str) and overlay not in manifests and store.has(overlay):
-            manifests.add(overlay)
-            problems += _check_manifest(repo, rec, overlay)
-    return count, problems
+        for key, digest in carry.digests(dict(rec.event.data)):
+            if not held(digest):
+                problems.append(f"event seq {rec.event.seq} ({rec.event.kind}) names store object {digest[:12]}, "
+                                f"which {where}")
+            elif key == carry.MANIFEST_KEY and digest not in manifests:
+                manifests.add(digest)
+                problems += _check_manifest(repo, rec, digest, held, where)
+    return len(checked), problems
 
 
-def _check_manifest(repo: Repo, rec: history.Recorded, digest: str) -> list[str]:
-    """Every file content an overlay manifest names is in the store."""
+def _carried(repo: Repo, store_commit: str) -> tuple[set[str], list[str]]:
+    """The digests the store ref's tree files, and each blob whose bytes do not hash to its name."""
+    found: set[str] = set()
+    problems: list[str] = []
     try:
-        entries = canonical.loads(repo.store.get(digest))["entries"]
-        named = sorted((rel, e["digest"]) for rel, e in entries.items() if "digest" in e)
+        tree = repo.commit(store_commit).tree
+    except JitosError as err:
+        return found, [f"refs/jitos/store: {err}"]
+    for fan in tree:
+        if not isinstance(fan, pygit2.Tree):
+            problems.append(f"refs/jitos/store holds {fan.name}, which is not a folder of objects")
+            continue
+        for blob in fan:
+            name = f"{fan.name}/{blob.name}"
+            digest = f"{fan.name}{blob.name}"
+            if not isinstance(blob, pygit2.Blob) or not DIGEST_RE.match(digest):
+                problems.append(f"refs/jitos/store holds {name}, which is not a store object")
+            elif blob.id not in repo.git:
+                problems.append(f"refs/jitos/store carries {name} as git blob {str(blob.id)[:12]}, which is missing "
+                                "(restore it from a clone, e.g. `jitos fetch` from one that has it)")
+            elif digest_bytes(blob.data) != digest:
+                problems.append(f"refs/jitos/store carries {name}, whose bytes hash to {digest_bytes(blob.data)}")
+            else:
+                found.add(digest)
+    return found, problems
+
+
+def _check_manifest(repo: Repo, rec: history.Recorded, digest: str, held: Callable[[str], bool],
+                    where: str) -> list[str]:
+    """Every file content an overlay manifest names is held."""
+    try:
+        named = carry.manifest_contents(repo.store.get(digest))
     except (JitosError, KeyError, TypeError, ValueError, AttributeError) as err:
         return [f"event seq {rec.event.seq} ({rec.event.kind}): overlay manifest {digest[:12]} is unreadable ({err})"]
-    return [f"event seq {rec.event.seq} ({rec.event.kind}): overlay manifest {digest[:12]} names {rel}'s content "
-            f"{content[:12]}, which is missing from the store" for rel, content in named if not repo.store.has(content)]
+    return [f"event seq {rec.event.seq} ({rec.event.kind}): overlay manifest {digest[:12]} names the content "
+            f"{content[:12]}, which {where}" for content in named if not held(content)]
 
 
 def _check_objects(repo: Repo, chain: list[history.Recorded]) -> list[str]:

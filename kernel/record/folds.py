@@ -61,15 +61,15 @@ class _Point(Generic[T]):
 _memo: dict[tuple[str, str], _Point[Any]] = {}
 
 
-def folded(repo: Repo, fold: Fold[T]) -> T:
-    """The fold of every event up to the history head."""
-    key = (str(repo.common_dir), fold.name)
-    start = _memo.get(key) or _load(repo, fold)
+def folded(repo: Repo, fold: Fold[T], ref: str = history.HISTORY_REF) -> T:
+    """The fold of every event up to the head of the history at `ref`."""
+    key = (str(repo.common_dir), fold.name + history.cache_name(ref))
+    start = _memo.get(key) or _load(repo, fold, ref)
     newer: list[Recorded] = []
-    if start is not None and start.head is not None and history.head(repo) == start.head:
+    if start is not None and start.head is not None and history.head(repo, ref) == start.head:
         pass  # nothing recorded since
     elif start is not None:
-        for rec in history.walk(repo):
+        for rec in history.walk(repo, ref=ref):
             if rec.oid == start.head:
                 break
             if rec.event.seq <= start.seq:  # passed where the checkpoint claims to be: not this chain
@@ -79,7 +79,7 @@ def folded(repo: Repo, fold: Fold[T]) -> T:
         else:
             start = None if start.head is not None else start
     if start is None:
-        records = history.events(repo)
+        records = history.events(repo, ref)
         point = _Point(records[-1].oid if records else None, len(records), fold.apply(fold.empty(), records))
         saved = records != []
     else:
@@ -88,7 +88,7 @@ def folded(repo: Repo, fold: Fold[T]) -> T:
         saved = len(newer) >= SAVE_AFTER or (newer != [] and key not in _memo)
     _memo[key] = point
     if saved:
-        _save(repo, fold, point)
+        _save(repo, fold, point, ref)
     return point.value
 
 
@@ -117,8 +117,8 @@ def stale(repo: Repo, fold: Fold[T], records: list[Recorded], whole: T | None = 
     return None
 
 
-def _path(repo: Repo, fold: Fold[Any]) -> Path:
-    return repo.jitos_dir / "cache" / f"fold-{fold.name}.json"
+def _path(repo: Repo, fold: Fold[Any], ref: str = history.HISTORY_REF) -> Path:
+    return repo.jitos_dir / "cache" / f"fold-{fold.name}{history.cache_name(ref)}.json"
 
 
 _codes: dict[str, str | None] = {}
@@ -140,10 +140,10 @@ def _code(fold: Fold[Any]) -> str | None:
     return _codes[fold.name]
 
 
-def _load(repo: Repo, fold: Fold[T]) -> _Point[T] | None:
+def _load(repo: Repo, fold: Fold[T], ref: str = history.HISTORY_REF) -> _Point[T] | None:
     code = _code(fold)
     try:
-        header, _, body = _path(repo, fold).read_bytes().partition(b"\n")
+        header, _, body = _path(repo, fold, ref).read_bytes().partition(b"\n")
         meta = json.loads(header)
         if code is None or meta["code"] != code or meta["sum"] != _digest(meta["head"], meta["seq"], body):
             return None
@@ -160,14 +160,14 @@ def _digest(head: object, seq: object, body: bytes) -> str:
     return hashlib.sha1(f"{head} {seq}\n".encode() + body).hexdigest()
 
 
-def _save(repo: Repo, fold: Fold[T], point: _Point[T]) -> None:
+def _save(repo: Repo, fold: Fold[T], point: _Point[T], ref: str = history.HISTORY_REF) -> None:
     code = _code(fold)
     if code is None or point.head is None:
         return
     body = json.dumps(fold.encode(point.value), separators=(",", ":")).encode()  # keeps dict order
     header = json.dumps({"code": code, "head": point.head, "seq": point.seq,
                          "sum": _digest(point.head, point.seq, body)}, sort_keys=True).encode()
-    path = _path(repo, fold)
+    path = _path(repo, fold, ref)
     try:
         path.parent.mkdir(exist_ok=True)
         write_atomic(path, header + b"\n" + body)

@@ -24,6 +24,7 @@ import pygit2
 from kernel.base import canonical, faults
 from kernel.base.files import write_atomic
 from kernel.base.repo import Repo
+from kernel.base.store import CLONES_PREFIX
 from kernel.errors import IntegrityError, NotInitialised
 from kernel.record import refs
 
@@ -31,7 +32,21 @@ FORMAT = 1
 HISTORY_REF = "refs/jitos/history"
 SYSTEM_REF = "refs/jitos/system"
 SWS_REF_PREFIX = "refs/jitos/sws/"
+# STORE_REF carries every store object an event names as git blobs
+# (`kernel.record.carry`); other clones' refs are fetched under CLONES_PREFIX:
+# `refs/jitos/clones/<clone>/history`, `…/store`, … .
 EVENT_FILE = "event.json"
+
+
+def history_ref(clone: str | None = None) -> str:
+    """This clone's history ref, or the one fetched from `clone`."""
+    return HISTORY_REF if clone is None else f"{CLONES_PREFIX}{clone}/history"
+
+
+def cache_name(ref: str) -> str:
+    """What a cache file about the history at `ref` adds to its name: nothing
+    for this clone's, `-<clone>` for one fetched from another clone."""
+    return "" if ref == HISTORY_REF else "-" + ref.removeprefix(CLONES_PREFIX).removesuffix("/history")
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,8 +121,8 @@ def write_commit(repo: Repo, event: Event, parent: str | None) -> str:
     return commit
 
 
-def head(repo: Repo) -> str | None:
-    return refs.read(repo, HISTORY_REF)
+def head(repo: Repo, ref: str = HISTORY_REF) -> str | None:
+    return refs.read(repo, ref)
 
 
 def read_event(repo: Repo, oid: str) -> tuple[Event, bytes, pygit2.Commit]:
@@ -122,9 +137,9 @@ def read_event(repo: Repo, oid: str) -> tuple[Event, bytes, pygit2.Commit]:
     return Event.from_record(canonical.loads(data)), data, commit
 
 
-def walk(repo: Repo, start: str | None = None) -> Iterator[Recorded]:
-    """Events newest first, following the (linear) chain from `start` or the head."""
-    oid = start or head(repo)
+def walk(repo: Repo, start: str | None = None, ref: str = HISTORY_REF) -> Iterator[Recorded]:
+    """Events newest first, following the (linear) chain from `start` or the head of `ref`."""
+    oid = start or head(repo, ref)
     while oid:
         event, _, commit = read_event(repo, oid)
         yield Recorded(oid, event)
@@ -136,15 +151,15 @@ def walk(repo: Repo, start: str | None = None) -> Iterator[Recorded]:
 _seen: dict[str, tuple[Recorded, ...]] = {}
 
 
-def events(repo: Repo) -> list[Recorded]:
-    """All events, oldest first: those this process or the saved chain
-    (`_saved`) already holds, then the newer ones read from git."""
-    key = str(repo.common_dir)
-    known = _seen.get(key) or _saved(repo)
+def events(repo: Repo, ref: str = HISTORY_REF) -> list[Recorded]:
+    """All events of the history at `ref`, oldest first: those this process or
+    the saved chain (`_saved`) already holds, then the newer ones read from git."""
+    key = str(repo.common_dir) + cache_name(ref)
+    known = _seen.get(key) or _saved(repo, ref)
     last = known[-1].oid if known else None
     newer: list[Recorded] = []
     stale = False
-    for rec in walk(repo):
+    for rec in walk(repo, ref=ref):
         if rec.oid == last:
             break
         newer.append(rec)
@@ -154,10 +169,10 @@ def events(repo: Repo) -> list[Recorded]:
     newer.reverse()
     found = known + tuple(newer)
     _seen[key] = found
-    if len(found) - (0 if stale else len(_saved(repo))) >= SAVE_EVERY:
-        _save(repo, found)
+    if len(found) - (0 if stale else len(_saved(repo, ref))) >= SAVE_EVERY:
+        _save(repo, found, ref)
     elif stale:
-        _chain_file(repo).unlink(missing_ok=True)
+        _chain_file(repo, ref).unlink(missing_ok=True)
         _saved_cache[key] = ()
     return list(found)
 
@@ -172,14 +187,14 @@ SAVE_EVERY = 256  # events read from git before the saved chain is written again
 _saved_cache: dict[str, tuple[Recorded, ...]] = {}
 
 
-def _chain_file(repo: Repo) -> Path:
-    return repo.jitos_dir / "cache" / "events.jsonl"
+def _chain_file(repo: Repo, ref: str = HISTORY_REF) -> Path:
+    return repo.jitos_dir / "cache" / f"events{cache_name(ref)}.jsonl"
 
 
-def _saved(repo: Repo) -> tuple[Recorded, ...]:
-    key = str(repo.common_dir)
+def _saved(repo: Repo, ref: str = HISTORY_REF) -> tuple[Recorded, ...]:
+    key = str(repo.common_dir) + cache_name(ref)
     if key not in _saved_cache:
-        _saved_cache[key] = _read_saved(_chain_file(repo))
+        _saved_cache[key] = _read_saved(_chain_file(repo, ref))
     return _saved_cache[key]
 
 
@@ -203,14 +218,14 @@ def _read_saved(path: Path) -> tuple[Recorded, ...]:
     return tuple(found)
 
 
-def _save(repo: Repo, chain: tuple[Recorded, ...]) -> None:
-    path = _chain_file(repo)
+def _save(repo: Repo, chain: tuple[Recorded, ...], ref: str = HISTORY_REF) -> None:
+    path = _chain_file(repo, ref)
     try:
         path.parent.mkdir(exist_ok=True)
         write_atomic(path, b"".join(r.oid.encode() + b" " + canonical.dumps(r.event.record()) for r in chain))
     except OSError:
         return  # a read-only git dir (a view) keeps reading from git
-    _saved_cache[str(repo.common_dir)] = chain
+    _saved_cache[str(repo.common_dir) + cache_name(ref)] = chain
 
 
 def commit_id(event: Event, parent: str | None, record: bytes | None = None) -> str:

@@ -53,6 +53,22 @@ def read(repo: Repo, name: str) -> str | None:
     return str(ref.resolve().target)
 
 
+def names(repo: Repo, prefix: str) -> list[str]:
+    """The refs whose names start with `prefix` (a folder: ends in `/`), read
+    from git's files (loose and packed) without loading libgit2 where it can."""
+    root = str(repo.common_dir)
+    if root not in _reftable:
+        _reftable[root] = os.path.exists(os.path.join(root, "reftable"))
+    if _reftable[root]:
+        return sorted(n for n in repo.git.references if n.startswith(prefix))
+    found = {n for n in _packed_refs(repo.common_dir) if n.startswith(prefix)}
+    folder = os.path.join(root, prefix)
+    for here, _, files in os.walk(folder):
+        rel = os.path.relpath(here, root).replace(os.sep, "/")
+        found |= {f"{rel}/{f}" for f in files if not f.endswith(".lock")}
+    return sorted(found)
+
+
 # Refs are read from git's files as git reads them, a loose file, else a line of
 # packed-refs, so that reading one never loads git's library; anything else
 # (a reftable, a value that is not an object id) is left to libgit2.

@@ -19,7 +19,7 @@ from typing import Any
 from kernel.base.repo import Repo
 from kernel.errors import EXIT_BAD_INPUT, EXIT_CONFLICT, EXIT_GATE_RED, EXIT_OK, NotFound
 from kernel.record import folds
-from kernel.record.history import Recorded
+from kernel.record.history import HISTORY_REF, Recorded
 from kernel.record.locks import is_live
 
 PLANNED, RUNNING, WAITING, DONE, FAILED, INTERRUPTED, CANCELLED = (
@@ -211,9 +211,10 @@ def _decode(rows: list[Any]) -> dict[str, Task]:
 TASKS = folds.Fold("tasks", (__name__,), dict, lambda start, records: fold(records, start), _encode, _decode)
 
 
-def tasks_of(repo: Repo) -> Mapping[str, Task]:
-    """Every task, by id, from the last checkpoint (`kernel.record.folds`); do not change it."""
-    return folds.folded(repo, TASKS)
+def tasks_of(repo: Repo, ref: str = HISTORY_REF) -> Mapping[str, Task]:
+    """Every task, by id, from the last checkpoint (`kernel.record.folds`); do
+    not change it. `ref`: another clone's history, as fetched."""
+    return folds.folded(repo, TASKS, ref)
 
 
 def load(repo: Repo, tid: str) -> Task:

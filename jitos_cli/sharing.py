@@ -1,0 +1,92 @@
+"""`jitos push`, `jitos fetch` and `jitos audit`: provenance through git
+remotes, and which commits on the branch landed gated. Each parses its
+options, calls one kernel function and renders the result."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from jitos_cli.core import JsonOpt
+from jitos_cli.render import emit_json, err, out, style, write_junit
+
+RemoteArg = Annotated[str, typer.Argument(metavar="REMOTE", help="A git remote name or URL (default: origin).")]
+
+
+def push(remote: RemoteArg = "origin", json: JsonOpt = False) -> None:
+    """Publish this clone's history, store objects and workspace snapshots under its own name on REMOTE."""
+    from kernel.base.repo import open_repo
+    from kernel.record.clones import push as do_push
+
+    done = do_push(open_repo(), remote)
+    if json:
+        emit_json({"remote": done.remote, "clone": done.clone, "refs": list(done.refs)})
+        return
+    out(f"pushed {len(done.refs)} ref(s) to {done.remote} as clone {done.clone} "
+        f"(refs/jitos/clones/{done.clone}/…)")
+
+
+def fetch(remote: RemoteArg = "origin", json: JsonOpt = False) -> int:
+    """Bring every other clone's history from REMOTE; nothing of this clone's is touched."""
+    from kernel.base.repo import open_repo
+    from kernel.errors import EXIT_OK, IntegrityError
+    from kernel.record.clones import fetch as do_fetch
+
+    done = do_fetch(open_repo(), remote)
+    if json:
+        emit_json({"remote": done.remote, "updated": list(done.updated), "unchanged": list(done.unchanged),
+                   "refused": [{"clone": c, "why": why} for c, why in done.refused]})
+        return IntegrityError.exit_code if done.refused else EXIT_OK
+    if not done.updated and not done.unchanged and not done.refused:
+        out(f"{done.remote} has no history from other clones")
+    for clone in done.updated:
+        out(f"clone {clone}: updated")
+    for clone in done.unchanged:
+        out(f"clone {clone}: up to date")
+    for clone, why in done.refused:
+        err(f"clone {clone}: refused, {why}")
+    return IntegrityError.exit_code if done.refused else EXIT_OK
+
+
+HOW_COLOUR = {"gated": "green", "ungated": "yellow", "adopted": "yellow", "unrecorded": "red"}
+
+
+def audit(
+    rev_range: Annotated[str | None, typer.Argument(metavar="[RANGE]", help="Commits as git gives them "
+                                                     "(default: since the last tag, else all of HEAD).")] = None,
+    require_gated: Annotated[bool, typer.Option("--require-gated", help="Exit 4 when any commit lacks a gate "
+                                                "that passed on exactly its tree.")] = False,
+    junit: Annotated[Path | None, typer.Option("--junit", metavar="FILE", help="Also write a JUnit XML report.")] = None,
+    json: JsonOpt = False,
+) -> int:
+    """For each commit in RANGE: the collapse and gate that landed it, or that it came from outside."""
+    from kernel.audit import audit as do_audit
+    from kernel.base.repo import open_repo
+
+    result = do_audit(open_repo(), rev_range)
+    if junit is not None:
+        write_junit(junit, "jitos audit", [
+            ("jitos.audit", f"{r.commit[:12]} {r.subject}",
+             None if r.how == "gated" or not require_gated else f"{r.how}: {r.detail}") for r in result.rows])
+    if json:
+        emit_json({"range": result.range, "ok": not result.ungated, "commits": [
+            {"commit": r.commit, "subject": r.subject, "how": r.how, "detail": r.detail,
+             "clone": r.landing.clone if r.landing else None,
+             "event": r.landing.event.id if r.landing else None,
+             "gate": ({"command": r.landing.gate.data.get("command"), "event": r.landing.gate.id}
+                      if r.landing and r.landing.gate else None),
+             **({k: v for k, v in r.landing.task.items()} if r.landing else {})} for r in result.rows]})
+        return result.exit_code(require_gated)
+    for r in result.rows:
+        out(f"{style(r.commit[:12], 'yellow')} {style(f'{r.how:<10}', HOW_COLOUR.get(r.how, 'bold'))} {r.subject}")
+        out(f"      {r.detail}")
+    gated = len(result.rows) - len(result.ungated)
+    out(f"{gated} of {len(result.rows)} commit(s) in {result.range} landed with a gate that passed on exactly "
+        "their tree")
+    code = result.exit_code(require_gated)
+    if code:
+        first = result.ungated[0]
+        err(f"not gated: {first.commit[:12]} {first.subject} ({first.how}); {len(result.ungated)} in all")
+    return code
