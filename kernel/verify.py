@@ -24,7 +24,7 @@ import pygit2
 from kernel.base import canonical
 from kernel.base.policy import environ_for_git_child
 from kernel.base.repo import Repo
-from kernel.base.store import CLONES_PREFIX, DIGEST_RE, STORE_REF, digest_bytes
+from kernel.base.store import CLONES_PREFIX, digest_bytes
 from kernel.errors import EXIT_OK, IntegrityError, JitosError
 from kernel.record import carry, clones, folds, history, refs, state
 from kernel.record.history import HISTORY_REF
@@ -77,7 +77,7 @@ def verify(repo: Repo) -> VerifyResult:
 
 def _verify_clone(repo: Repo, clone: str) -> VerifyResult:
     """Another clone's history as fetched: its chain, every id, what its
-    store ref carries, the git objects it names, and its published refs
+    events carry, the git objects it names, and its published refs
     where its history says they are."""
     head = history.head(repo, history.history_ref(clone))
     assert head is not None
@@ -125,7 +125,12 @@ def _chain(repo: Repo, head: str) -> tuple[list[str], list[history.Recorded]]:
         records[oid] = canonical.dumps(event.record(), loaded=True)
         if records[oid] != raw:
             problems.append(f"history commit {oid[:12]} (seq {event.seq}): event record is not canonical")
-        chain.append(history.Recorded(oid, event))
+        carried = history.carried_of(commit)
+        extra = sorted(e.name or "?" for e in commit.tree if e.name != history.EVENT_FILE and e.name not in carried)
+        if extra or (carried and event.v < 2):
+            problems.append(f"history commit {oid[:12]} (seq {event.seq}) holds {', '.join(extra or sorted(carried))}, "
+                            "which its format does not name")
+        chain.append(history.Recorded(oid, event, carried))
         oid = str(commit.parent_ids[0]) if commit.parent_ids else None
     chain.reverse()
 
@@ -133,7 +138,7 @@ def _chain(repo: Repo, head: str) -> tuple[list[str], list[history.Recorded]]:
     for expected_seq, rec in enumerate(chain, start=1):
         if rec.event.seq != expected_seq:
             problems.append(f"history commit {rec.oid[:12]}: seq {rec.event.seq}, expected {expected_seq}")
-        again = history.commit_id(rec.event, parent, records[rec.oid])
+        again = history.commit_id(rec.event, parent, records[rec.oid], rec.carried)
         if again != rec.oid:
             problems.append(
                 f"history commit {rec.oid[:12]} (seq {rec.event.seq}, {rec.event.kind}) does not reproduce "
@@ -148,7 +153,8 @@ def _check_refs(repo: Repo, st: state.State) -> list[str]:
     actual = {
         name: refs.read(repo, name)
         for name in repo.git.references
-        if name.startswith("refs/jitos/") and name != HISTORY_REF and not name.startswith(CLONES_PREFIX)
+        if name.startswith("refs/jitos/") and name != HISTORY_REF
+        and not name.startswith((CLONES_PREFIX, clones.INCOMING))  # other clones', checked with their history
     }
     if refs.refused_journal(repo).is_file():
         problems.append(f"a ref journal jitos did not write was refused, not replayed: {refs.refused_journal(repo)} "
@@ -168,10 +174,10 @@ def _check_refs(repo: Repo, st: state.State) -> list[str]:
 
 
 def _check_store(repo: Repo, chain: list[history.Recorded], st: state.State) -> tuple[int, list[str]]:
-    """Every object in this clone's store and every one git carries
-    (`kernel.record.carry`) hashes to its name; every digest an event names,
-    and every content an overlay manifest names, is carried (or, in a history
-    that carries nothing yet, in the store)."""
+    """Every object in this clone's store and every one history's commits
+    carry (`kernel.record.carry`) hashes to its name; every digest an event
+    names, and every content an overlay manifest names, is carried (in a
+    history still all in format 1: is in the store)."""
     problems = []
     store = repo.store
     checked: set[str] = set()
@@ -181,16 +187,15 @@ def _check_store(repo: Repo, chain: list[history.Recorded], st: state.State) -> 
             store.check(digest)
         except JitosError as err:
             problems.append(str(err))
-    carried: set[str] | None = None
-    if st.refs.get(STORE_REF):
-        carried, bad = _carried(repo, st.refs[STORE_REF])
-        checked |= carried
-        problems += bad
+    carrying = any(rec.event.v > 1 for rec in chain)
+    carried, bad = _carried(repo, chain)
+    checked |= carried
+    problems += bad
 
     def held(digest: str) -> bool:
-        return digest in carried if carried is not None else store.has(digest)
+        return digest in carried if carrying else store.has(digest)
 
-    where = "refs/jitos/store does not carry" if carried is not None else "is missing"
+    where = "no event of this history carries" if carrying else "is missing"
     manifests: set[str] = set()
     for rec in chain:
         for key, digest in carry.digests(dict(rec.event.data)):
@@ -203,28 +208,26 @@ def _check_store(repo: Repo, chain: list[history.Recorded], st: state.State) -> 
     return len(checked), problems
 
 
-def _carried(repo: Repo, store_commit: str) -> tuple[set[str], list[str]]:
-    """The digests the store ref's tree files, and each blob whose bytes do not hash to its name."""
+def _carried(repo: Repo, chain: list[history.Recorded]) -> tuple[set[str], list[str]]:
+    """The digests history's commits carry, and each carried blob that is
+    missing or whose bytes do not hash to its name."""
     found: set[str] = set()
     problems: list[str] = []
-    try:
-        tree = repo.commit(store_commit).tree
-    except JitosError as err:
-        return found, [f"refs/jitos/store: {err}"]
-    for fan in tree:
-        if not isinstance(fan, pygit2.Tree):
-            problems.append(f"refs/jitos/store holds {fan.name}, which is not a folder of objects")
-            continue
-        for blob in fan:
-            name = f"{fan.name}/{blob.name}"
-            digest = f"{fan.name}{blob.name}"
-            if not isinstance(blob, pygit2.Blob) or not DIGEST_RE.match(digest):
-                problems.append(f"refs/jitos/store holds {name}, which is not a store object")
-            elif blob.id not in repo.git:
-                problems.append(f"refs/jitos/store carries {name} as git blob {str(blob.id)[:12]}, which is missing "
-                                "(restore it from a clone, e.g. `jitos fetch` from one that has it)")
+    seen: set[str] = set()
+    for rec in chain:
+        for digest, oid in sorted(rec.carried.items()):
+            if oid in seen:
+                found.add(digest)
+                continue
+            seen.add(oid)
+            blob = repo.git.get(oid)
+            if not isinstance(blob, pygit2.Blob):
+                problems.append(f"event seq {rec.event.seq} carries store object {digest[:12]} as git blob "
+                                f"{oid[:12]}, which is missing (restore it from a clone, e.g. `jitos fetch` "
+                                "from one that has it)")
             elif digest_bytes(blob.data) != digest:
-                problems.append(f"refs/jitos/store carries {name}, whose bytes hash to {digest_bytes(blob.data)}")
+                problems.append(f"event seq {rec.event.seq} carries {digest[:12]} as git blob {oid[:12]}, whose "
+                                f"bytes hash to {digest_bytes(blob.data)[:12]}")
             else:
                 found.add(digest)
     return found, problems

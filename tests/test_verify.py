@@ -120,13 +120,13 @@ def test_a_store_object_named_only_by_an_overlay_manifest_is_carried_by_git_and_
     path = jr.store.path_of(content)
     path.chmod(0o644)
     path.unlink()
-    # the clone's own store lost it; git still carries it under refs/jitos/store
+    # the clone's own store lost it; the snapshot event's commit still carries it
     assert verify(open_repo(jrepo)).ok
     assert open_repo(jrepo).store.get(content) == b"kept in the manifest only\n"
-    carried = git(jrepo, "rev-parse", f"refs/jitos/store:{content[:2]}/{content[2:]}")
+    carried = git(jrepo, "rev-parse", f"refs/jitos/history:{content}")
     _delete_object(jrepo, carried)
     result = verify(open_repo(jrepo))
-    assert not result.ok and any(content[:2] in p and "missing" in p for p in result.problems), result.problems
+    assert not result.ok and any(content[:12] in p and "missing" in p for p in result.problems), result.problems
 
 
 def test_a_collapse_relying_on_a_gate_result_not_in_history_is_reported(jrepo: Path) -> None:
@@ -156,3 +156,34 @@ def test_output_that_prints_the_clone_s_folders_records_the_same_ids_in_every_cl
         jitos("collapse", "s1", "--gate", "sh -c 'pwd; git rev-parse --git-dir --show-toplevel'")
         heads.append(git(path, "rev-parse", "refs/jitos/history"))
     assert heads[0] == heads[1]
+
+
+def test_a_format_1_history_still_verifies_and_its_next_event_carries_everything_it_named(
+        repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Recorded by a jitos from before events carried store objects (format 1:
+    `event.json` only), then continued by this one."""
+    from kernel.record import carry, history
+    from kernel.record.initialise import init
+
+    with monkeypatch.context() as old:
+        old.setattr(history, "FORMAT", 1)
+        old.setattr(carry, "blobs", lambda repo, wanted: {})
+        init(open_repo(repo))
+        jr = open_repo(repo)
+        ws = sws.new(jr)
+        ran = sws.run(jr, ws.id, ["echo", "logged before carrying"])
+        edits.write(ws, "notes.txt", "an edit before carrying\n")
+        sws.snapshot(jr, ws.id, "edit")
+    jr = open_repo(repo)
+    assert {r.event.v for r in history.events(jr)} == {1} and verify(jr).ok
+    assert git(repo, "ls-tree", "--name-only", "refs/jitos/history") == "event.json"
+    sws.new(jr)  # the first format-2 event
+    newest = history.events(open_repo(repo))[-1]
+    assert newest.event.v == 2 and ran.stdout in newest.carried
+    for digest in list(jr.store.digests()):  # this clone's store lost everything; history still carries it
+        jr.store.path_of(digest).chmod(0o644)
+        jr.store.path_of(digest).unlink()
+    jr = open_repo(repo)
+    result = verify(jr)
+    assert result.ok, result.problems
+    assert jr.store.get(ran.stdout) == b"logged before carrying\n"

@@ -15,7 +15,7 @@ from typing import TypeVar
 import pygit2
 
 from kernel.base.config import Config, load_config
-from kernel.base.store import CLONES_PREFIX, STORE_REF, Store, carried_path
+from kernel.base.store import CLONES_PREFIX, DIGEST_RE, HISTORY_REF, Store
 from kernel.errors import BadInput, IntegrityError, NotFound
 
 T = TypeVar("T")
@@ -77,46 +77,54 @@ class Repo:
         return str(self.commit(commit).tree_id)
 
 
+# Per common dir: the history heads walked, and digest → blob id of what they carry.
+_CARRIED_INDEX: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {}
+
+
 class _Carried:
-    """Store objects as git carries them: in the tree of `refs/jitos/store`,
-    then of each other clone's fetched `…/store` ref."""
+    """Store objects as git carries them: blobs named by their digest in the
+    event commits of this clone's history and of every history fetched from
+    other clones (`kernel.record.carry`). Found by walking those histories'
+    trees once per process (and again when one of them moved): the store
+    reads here only what `.git/jitos/store/` lacks."""
 
     def __init__(self, repo: Repo) -> None:
         self.repo = repo
 
-    def _trees(self) -> list[pygit2.Tree]:
+    def _all(self) -> dict[str, str]:
         git = self.repo.git
         names = sorted(n for n in git.references
-                       if n == STORE_REF or (n.startswith(CLONES_PREFIX) and n.endswith("/store")))
-        found = []
-        for name in names:
-            try:
-                found.append(git.references[name].peel(pygit2.Commit).tree)
-            except (KeyError, pygit2.GitError, ValueError):
-                continue
+                       if n == HISTORY_REF or (n.startswith(CLONES_PREFIX) and n.endswith("/history")))
+        heads = tuple(str(git.references[n].target) for n in names)
+        key = str(self.repo.common_dir)
+        known = _CARRIED_INDEX.get(key)
+        if known is not None and known[0] == heads:
+            return known[1]
+        found: dict[str, str] = {}
+        seen: set[str] = set()
+        for head in heads:
+            oid: str | None = head
+            while oid and oid not in seen:
+                seen.add(oid)
+                commit = git.get(oid)
+                if not isinstance(commit, pygit2.Commit):
+                    break
+                for entry in commit.tree:
+                    if entry.name and DIGEST_RE.match(entry.name):
+                        found.setdefault(entry.name, str(entry.id))
+                oid = str(commit.parent_ids[0]) if commit.parent_ids else None
+        _CARRIED_INDEX[key] = (heads, found)
         return found
 
     def read(self, digest: str) -> bytes | None:
-        fan, rest = carried_path(digest)
-        for tree in self._trees():
-            try:
-                blob = tree[f"{fan}/{rest}"]
-            except KeyError:
-                continue
-            if isinstance(blob, pygit2.Blob):
-                return blob.data
-        return None
+        oid = self._all().get(digest)
+        if oid is None:
+            return None
+        blob = self.repo.git.get(oid)
+        return blob.data if isinstance(blob, pygit2.Blob) else None
 
     def find(self, prefix: str) -> list[str]:
-        found: set[str] = set()
-        for tree in self._trees():
-            try:
-                folder = tree[prefix[:2]]
-            except KeyError:
-                continue
-            if isinstance(folder, pygit2.Tree):
-                found |= {prefix[:2] + e.name for e in folder if e.name and e.name.startswith(prefix[2:])}
-        return sorted(found)
+        return sorted(d for d in self._all() if d.startswith(prefix))
 
 
 def _typed(git: pygit2.Repository, oid: str, kind: type[T]) -> T:

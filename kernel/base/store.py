@@ -29,19 +29,14 @@ def digest_bytes(data: bytes) -> str:
     return blake3.blake3(data).hexdigest()
 
 
-#: The ref whose tree carries this clone's store objects in git, and the
-#: prefix under which other clones' refs are fetched (`…/<clone>/store`).
-STORE_REF = "refs/jitos/store"
+#: The history ref, and the prefix under which other clones' refs are
+#: fetched (`…/<clone>/history`): their event commits carry store objects.
+HISTORY_REF = "refs/jitos/history"
 CLONES_PREFIX = "refs/jitos/clones/"
 
 
-def carried_path(digest: str) -> tuple[str, str]:
-    """Where a store object is filed in a git tree carrying it (`kernel.record.carry`): folder, name."""
-    return digest[:2], digest[2:]
-
-
 class Carried(Protocol):
-    """Store objects as git carries them (the store refs' trees)."""
+    """Store objects as git carries them (in history's event commits)."""
 
     def read(self, digest: str) -> bytes | None: ...
 
@@ -85,8 +80,8 @@ class Store:
         except FileNotFoundError:
             data = self.carried.read(digest) if self.carried is not None else None
             if data is None:
-                raise NotFound(f"object {digest[:12]} is not in the store at {self.root} nor carried by "
-                               "refs/jitos/store; `jitos fetch` from a clone that has it") from None
+                raise NotFound(f"object {digest[:12]} is not in the store at {self.root} nor carried by a "
+                               "history here; `jitos fetch` from a clone that has it") from None
             if digest_bytes(data) != digest:
                 raise IntegrityError(f"store object {digest} as git carries it hashes to {digest_bytes(data)}")
             return data

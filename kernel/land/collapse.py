@@ -227,8 +227,9 @@ def _require_objects(repo: Repo, sws_id: str, old_tree: str, tree: str) -> None:
     except KeyError as err:
         raise IntegrityError(f"workspace {sws_id}: a tree its snapshot names is missing ({err}); "
                              "nothing landed — run `jitos verify`") from None
+    odb = repo.git.odb  # a header check per blob, not a read
     missing = sorted(rel for rel, e in changed.items()
-                     if e is not None and e.mode != trees.GITLINK_MODE and e.oid not in repo.git)
+                     if e is not None and e.mode != trees.GITLINK_MODE and e.oid not in odb)
     if missing:
         oid = changed[missing[0]]
         assert oid is not None

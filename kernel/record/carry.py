@@ -1,32 +1,31 @@
 """Store objects travel with history.
 
 The blake3 store lives under one clone's git directory; git remotes carry only
-git objects. So every store object an event names — overlay manifests and the
+git objects. So each store object an event names — overlay manifests and the
 file contents they list, step logs, test output, a task's governing config —
-is also a git blob in the tree of `refs/jitos/store`, at
-`<first 2 hex>/<other 62 hex>` of its blake3 digest. The event moves that ref
-in its own ref transaction (a new commit on it, only when it carries objects
-not carried before), so the event's record names the store commit holding
-what it names: `git push`/`git fetch` of `refs/jitos/*` carries everything,
-`git gc` keeps it, and `jitos verify` checks each blob's bytes against the
-digest it is filed under. The digests stay the names.
+is also a blob in that event's own commit tree, named by its blake3 digest
+(next to `event.json`; event format 2). Whatever reaches the history ref
+reaches every object history names: `git push`/`git fetch` of `refs/jitos/*`
+carries it, `git gc` keeps it, and `jitos verify` checks each blob's bytes
+against the name it is filed under. The digests stay the names.
 
-A history recorded before this existed gets everything its earlier events
-named carried by its next event.
+What an event carries: every digest its data names (`DIGEST_KEYS`), and for
+an overlay manifest the file contents it lists that the workspace's previous
+manifest did not (those were carried by the event that named that one). An
+object already in git costs no write: only the tree entry. A history recorded
+in format 1 gets everything its earlier events named carried by its first
+format-2 event.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
-
-import pygit2
 
 from kernel.base import canonical
 from kernel.base.repo import Repo
-from kernel.base.store import DIGEST_RE, carried_path
+from kernel.base.store import DIGEST_RE
 from kernel.errors import JitosError
-from kernel.record import refs
 
 #: Keys of event data whose value is a store digest.
 DIGEST_KEYS = frozenset({"stdout", "stderr", "overlay", "log", "config"})
@@ -46,60 +45,53 @@ def digests(value: Any, key: str = "") -> Iterator[tuple[str, str]]:
         yield key, value
 
 
-def manifest_contents(data: bytes) -> list[str]:
-    """The file contents an overlay manifest names (raises ValueError/KeyError/… if it is not one)."""
+def manifest_contents(data: bytes) -> dict[str, str | None]:
+    """The file contents an overlay manifest names: digest → the git blob id
+    it records for it (None where it records none). Raises ValueError,
+    KeyError, … if it is not a manifest."""
     entries = canonical.loads(data)["entries"]
-    return sorted({e["digest"] for e in entries.values() if "digest" in e})
+    return {e["digest"]: e.get("blob") for e in sorted(entries.values(), key=lambda e: e.get("digest", ""))
+            if "digest" in e}
 
 
-def named(repo: Repo, data: Mapping[str, Any]) -> list[str]:
-    """Every store digest `data` names, with the contents of the manifests it names."""
-    found: dict[str, None] = {}
+def named(repo: Repo, data: Mapping[str, Any], previous: str | None = None) -> dict[str, str | None]:
+    """Every store digest `data` names, with the contents of the manifests it
+    names that the `previous` manifest (of the same workspace) did not list:
+    digest → its git blob id where a manifest records one."""
+    found: dict[str, str | None] = {}
+    before: dict[str, str | None] | None = None
     for key, digest in digests(dict(data)):
-        found[digest] = None
-        if key == MANIFEST_KEY:
-            try:
-                found.update(dict.fromkeys(manifest_contents(repo.store.get(digest))))
-            except (JitosError, ValueError, KeyError, TypeError, AttributeError):
-                pass  # a manifest that cannot be read carries nothing more; `jitos verify` says so
-    return list(found)
+        found.setdefault(digest, None)
+        if key == MANIFEST_KEY and digest != previous:
+            before = _contents(repo, previous) if before is None else before
+            found.update((c, blob) for c, blob in _contents(repo, digest).items() if c not in before)
+    return found
 
 
-def carry(repo: Repo, store: str | None, wanted: Iterable[str], when: int, what: str) -> str | None:
-    """A commit on `store` (the store ref's commit, or None) whose tree also
-    holds each of `wanted` not already in it; None when nothing is new. An
-    object this clone's store does not have is left out (`jitos verify`
-    reports what history names and nothing holds)."""
-    tree = repo.commit(store).tree if store else None
-    new: dict[str, dict[str, pygit2.Oid]] = {}
-    for digest in wanted:
-        fan, rest = carried_path(digest)
-        if tree is not None and _holds(tree, f"{fan}/{rest}"):
-            continue
-        try:
-            data = repo.store.get(digest)
-        except JitosError:
-            continue
-        new.setdefault(fan, {})[rest] = repo.git.create_blob(data)
-    if not new:
-        return None
-    root = repo.git.TreeBuilder(tree) if tree is not None else repo.git.TreeBuilder()
-    for fan, blobs in sorted(new.items()):
-        existing = tree[fan] if tree is not None and fan in tree else None
-        builder = repo.git.TreeBuilder(existing) if isinstance(existing, pygit2.Tree) else repo.git.TreeBuilder()
-        for rest, blob in sorted(blobs.items()):
-            builder.insert(rest, blob, pygit2.enums.FileMode.BLOB)
-        root.insert(fan, builder.write(), pygit2.enums.FileMode.TREE)
-    sig = pygit2.Signature(refs.IDENTITY[0], refs.IDENTITY[1], when, 0)
-    count = sum(len(b) for b in new.values())
-    message = f"carry {count} store object(s) for {what}\n"
-    parents = [pygit2.Oid(hex=store)] if store else []
-    return str(repo.git.create_commit(None, sig, sig, message, root.write(), parents))
-
-
-def _holds(tree: pygit2.Tree, path: str) -> bool:
+def _contents(repo: Repo, manifest: str | None) -> dict[str, str | None]:
+    if manifest is None:
+        return {}
     try:
-        tree[path]
-    except KeyError:
-        return False
-    return True
+        return manifest_contents(repo.store.get(manifest))
+    except (JitosError, ValueError, KeyError, TypeError, AttributeError):
+        return {}  # a manifest that cannot be read carries nothing more; `jitos verify` says so
+
+
+def blobs(repo: Repo, wanted: Mapping[str, str | None]) -> dict[str, str]:
+    """Each of `wanted` (digest → a blob id known for it, or None) as a git
+    blob: the known one when git has it, else written from this clone's
+    store. One the store does not have either is left out (`jitos verify`
+    reports what history names and nothing carries)."""
+    out = {}
+    odb = repo.git.odb if wanted else None
+    for digest, known in wanted.items():
+        if known is not None and odb is not None and known in odb:  # a header check, not a read
+            out[digest] = known
+            continue
+        path = repo.store.path_of(digest)
+        try:
+            data = path.read_bytes()
+        except OSError:
+            continue
+        out[digest] = str(repo.git.create_blob(data))
+    return out

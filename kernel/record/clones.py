@@ -5,7 +5,6 @@ with the refs its events name, under its own name on a remote, the way git
 keeps remote-tracking branches:
 
     refs/jitos/history  → refs/jitos/clones/<name>/history   (fast-forward only)
-    refs/jitos/store    → refs/jitos/clones/<name>/store     (fast-forward only)
     refs/jitos/system   → refs/jitos/clones/<name>/system
     refs/jitos/sws/*    → refs/jitos/clones/<name>/sws/*
     refs/jitos/kept/*   → refs/jitos/clones/<name>/kept/*
@@ -36,7 +35,7 @@ import pygit2
 
 from kernel.base.policy import environ_for_git_child
 from kernel.base.repo import Repo
-from kernel.base.store import CLONES_PREFIX, STORE_REF
+from kernel.base.store import CLONES_PREFIX
 from kernel.errors import BadInput, JitosError
 from kernel.record import refs
 from kernel.record.history import HISTORY_REF, SWS_REF_PREFIX, SYSTEM_REF
@@ -109,11 +108,11 @@ def push(repo: Repo, remote: str) -> Pushed:
     name = own(repo, create=True)
     assert name is not None
     mine = [n for n in repo.git.references
-            if n in (HISTORY_REF, STORE_REF, SYSTEM_REF) or n.startswith((SWS_REF_PREFIX, KEPT_PREFIX))]
+            if n in (HISTORY_REF, SYSTEM_REF) or n.startswith((SWS_REF_PREFIX, KEPT_PREFIX))]
     if HISTORY_REF not in mine:
         raise BadInput("this clone has no jitos history to push; run `jitos init` (or `jitos fetch` to read others')")
-    # history and store only ever grow: never forced, so a clash of names is refused, not overwritten
-    specs = [("" if n in (HISTORY_REF, STORE_REF) else "+") + f"{n}:{ref(name, n)}" for n in sorted(mine)]
+    # history only ever grows: never forced, so a clash of names is refused, not overwritten
+    specs = [("" if n == HISTORY_REF else "+") + f"{n}:{ref(name, n)}" for n in sorted(mine)]
     _git(repo, "push", "--atomic", "--quiet", remote, *specs, what=f"push to {remote}",
          hint=f"if another clone publishes as {name!r}, give this one its own name: `git config {CONFIG_KEY} NAME`")
     return Pushed(remote, name, tuple(sorted(mine)))
@@ -129,8 +128,8 @@ class Fetched:
 
 def fetch(repo: Repo, remote: str) -> Fetched:
     """Bring every other clone's published refs from `remote`. A clone's
-    history (and store) must contain what was fetched before, or that clone's
-    refs are all kept as they were."""
+    history must contain what was fetched before, or that clone's refs are
+    all kept as they were."""
     name = own(repo, create=True)
     staging = f"{INCOMING}{_safe(remote)}/"
     _drop(repo, staging)
@@ -164,11 +163,9 @@ def fetch(repo: Repo, remote: str) -> Fetched:
 def _not_growing(repo: Repo, clone: str, theirs: dict[str, str]) -> str | None:
     if "history" not in theirs:
         return "it publishes no history"
-    for kind in ("history", "store"):
-        old, new = refs.read(repo, f"{CLONES_PREFIX}{clone}/{kind}"), theirs.get(kind)
-        if old is not None and (new is None or not descends(repo, new, old)):
-            return (f"its {kind} on the remote does not contain the {kind} fetched before "
-                    f"({old[:12]}); kept what was fetched")
+    old, new = refs.read(repo, f"{CLONES_PREFIX}{clone}/history"), theirs["history"]
+    if old is not None and not descends(repo, new, old):
+        return f"its history on the remote does not contain the events fetched before ({old[:12]}); kept what was fetched"
     return None
 
 

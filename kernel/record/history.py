@@ -1,11 +1,17 @@
 """The history ref: an append-only, linear chain of canonical event commits.
 
 Each event is one commit on `refs/jitos/history`. Its tree holds the canonical
-event record (`event.json`); its message is the record's one-line summary and
-`Jitos-*` trailers; its author and committer are the fixed jitos identity at
-the event's recorded time. A commit is a pure function of (record, parent), so
-`jitos verify` can recompute every id. An append is a compare-and-swap of the
-history ref (and of any jitos ref the event moves) under the jitos lock.
+event record (`event.json`) and, from format 2 on, the store objects the
+event carries into git (`kernel.record.carry`): one blob per object, named by
+its blake3 digest. Its message is the record's one-line summary and `Jitos-*`
+trailers; its author and committer are the fixed jitos identity at the
+event's recorded time. A commit is a pure function of (record, carried
+objects, parent), so `jitos verify` can recompute every id. An append is a
+compare-and-swap of the history ref (and of any jitos ref the event moves)
+under the jitos lock.
+
+Format 1 (the first) trees hold `event.json` only; they are read and
+verified as they are.
 
 This module knows nothing about what events mean; `kernel.record.state` folds them.
 """
@@ -13,6 +19,7 @@ This module knows nothing about what events mean; `kernel.record.state` folds th
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,21 +28,21 @@ from typing import Any
 
 import pygit2
 
-from kernel.base import canonical, faults
+from kernel.base import canonical, faults, store
 from kernel.base.files import write_atomic
 from kernel.base.repo import Repo
 from kernel.base.store import CLONES_PREFIX
 from kernel.errors import IntegrityError, NotInitialised
 from kernel.record import refs
 
-FORMAT = 1
-HISTORY_REF = "refs/jitos/history"
+HISTORY_REF = store.HISTORY_REF  # (the store reads the objects its events carry)
+FORMAT = 2  # events this jitos records
+READS = (1, 2)  # event formats it reads and verifies
 SYSTEM_REF = "refs/jitos/system"
 SWS_REF_PREFIX = "refs/jitos/sws/"
-# STORE_REF carries every store object an event names as git blobs
-# (`kernel.record.carry`); other clones' refs are fetched under CLONES_PREFIX:
-# `refs/jitos/clones/<clone>/history`, `…/store`, … .
+# Other clones' refs are fetched under CLONES_PREFIX: `refs/jitos/clones/<clone>/history`, … .
 EVENT_FILE = "event.json"
+_DIGEST_NAME = re.compile(r"[0-9a-f]{64}\Z")
 
 
 def history_ref(clone: str | None = None) -> str:
@@ -60,10 +67,11 @@ class Event:
     data: Mapping[str, Any] = field(default_factory=dict)
     links: Mapping[str, str] = field(default_factory=dict)
     refs: Mapping[str, str | None] = field(default_factory=dict)
+    v: int = FORMAT
 
     def record(self) -> dict[str, Any]:
         return {
-            "v": FORMAT,
+            "v": self.v,
             "seq": self.seq,
             "kind": self.kind,
             "time": self.time,
@@ -75,8 +83,9 @@ class Event:
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> Event:
-        if record.get("v") != FORMAT:
-            raise IntegrityError(f"event format {record.get('v')!r} is not one this jitos reads (expects {FORMAT})")
+        if record.get("v") not in READS:
+            raise IntegrityError(f"event format {record.get('v')!r} is not one this jitos reads "
+                                 f"({', '.join(map(str, READS))}); a newer jitos recorded it: upgrade jitos")
         return cls(
             seq=record["seq"],
             kind=record["kind"],
@@ -85,15 +94,18 @@ class Event:
             data=record["data"],
             links=record["links"],
             refs=record["refs"],
+            v=record["v"],
         )
 
 
 @dataclass(frozen=True, slots=True)
 class Recorded:
-    """An event as it sits on the history ref: its commit id and the event."""
+    """An event as it sits on the history ref: its commit id, the event, and
+    the store objects its tree carries (blake3 digest → git blob id)."""
 
     oid: str
     event: Event
+    carried: Mapping[str, str] = field(default_factory=dict)
 
 
 def message(event: Event) -> str:
@@ -107,13 +119,15 @@ def signature(when: int) -> pygit2.Signature:
     return pygit2.Signature(refs.IDENTITY[0], refs.IDENTITY[1], when, 0)
 
 
-def write_commit(repo: Repo, event: Event, parent: str | None) -> str:
-    """Write the event's blob, tree and commit objects (no ref moves); return the commit id."""
+def write_commit(repo: Repo, event: Event, parent: str | None, carried: Mapping[str, str] | None = None) -> str:
+    """Write the event's blob, tree and commit objects (no ref moves), the
+    tree also holding the `carried` blobs (digest → blob id, written by the
+    caller); return the commit id."""
     git = repo.git
     blob = git.create_blob(canonical.dumps(event.record()))
-    builder = git.TreeBuilder()
-    builder.insert(EVENT_FILE, blob, pygit2.enums.FileMode.BLOB)
-    tree = builder.write()
+    # The tree's bytes as `commit_id` hashes them, written as they are: the
+    # carried blobs were just written or found in the object database.
+    tree = git.odb.write(pygit2.enums.ObjectType.TREE, _tree_body(blob.raw, carried or {}))
     sig = signature(event.time)
     parents = [pygit2.Oid(hex=parent)] if parent else []
     commit = str(git.create_commit(None, sig, sig, message(event), tree, parents))
@@ -137,12 +151,17 @@ def read_event(repo: Repo, oid: str) -> tuple[Event, bytes, pygit2.Commit]:
     return Event.from_record(canonical.loads(data)), data, commit
 
 
+def carried_of(commit: pygit2.Commit) -> dict[str, str]:
+    """The store objects an event commit's tree carries: blake3 digest → git blob id."""
+    return {e.name: str(e.id) for e in commit.tree if e.name and _DIGEST_NAME.match(e.name)}
+
+
 def walk(repo: Repo, start: str | None = None, ref: str = HISTORY_REF) -> Iterator[Recorded]:
     """Events newest first, following the (linear) chain from `start` or the head of `ref`."""
     oid = start or head(repo, ref)
     while oid:
         event, _, commit = read_event(repo, oid)
-        yield Recorded(oid, event)
+        yield Recorded(oid, event, carried_of(commit) if event.v > 1 else {})
         oid = str(commit.parent_ids[0]) if commit.parent_ids else None
 
 
@@ -206,12 +225,14 @@ def _read_saved(path: Path) -> tuple[Recorded, ...]:
     found: list[Recorded] = []
     parent: str | None = None
     try:
-        for line in lines:  # "<commit id> <the event's canonical record>"
-            oid, _, record = line.partition(b" ")
+        for line in lines:  # "<commit id> <carried: - or digest:blob,…> <the event's canonical record>"
+            oid, _, rest = line.partition(b" ")
+            listed, _, record = rest.partition(b" ")
+            carried = _carried_field(listed.decode("ascii"))
             event = Event.from_record(canonical.loads(record))
-            if commit_id(event, parent, record + b"\n") != oid.decode():
+            if carried is None or commit_id(event, parent, record + b"\n", carried) != oid.decode():
                 return ()
-            found.append(Recorded(oid.decode(), event))
+            found.append(Recorded(oid.decode(), event, carried))
             parent = oid.decode()
     except (IntegrityError, ValueError, KeyError, TypeError):
         return ()
@@ -222,22 +243,49 @@ def _save(repo: Repo, chain: tuple[Recorded, ...], ref: str = HISTORY_REF) -> No
     path = _chain_file(repo, ref)
     try:
         path.parent.mkdir(exist_ok=True)
-        write_atomic(path, b"".join(r.oid.encode() + b" " + canonical.dumps(r.event.record()) for r in chain))
+        write_atomic(path, b"".join(r.oid.encode() + b" " + _carried_line(r.carried).encode() + b" "
+                                    + canonical.dumps(r.event.record()) for r in chain))
     except OSError:
         return  # a read-only git dir (a view) keeps reading from git
     _saved_cache[str(repo.common_dir) + cache_name(ref)] = chain
 
 
-def commit_id(event: Event, parent: str | None, record: bytes | None = None) -> str:
-    """The id `write_commit` gives this event after `parent`, computed without
-    writing anything (git's object hashing: sha1 of "<type> <size>\\0<body>").
-    `record`, when given, is the event's stored bytes (the blob hashed as is)."""
+def _carried_line(carried: Mapping[str, str]) -> str:
+    return ",".join(f"{d}:{o}" for d, o in sorted(carried.items())) or "-"
+
+
+def _carried_field(text: str) -> dict[str, str] | None:
+    """The carried objects of a saved chain line; None when it is not one."""
+    if text == "-":
+        return {}
+    found = {}
+    for item in text.split(","):
+        digest, _, oid = item.partition(":")
+        if not _DIGEST_NAME.match(digest) or not re.fullmatch(r"[0-9a-f]{40}", oid):
+            return None
+        found[digest] = oid
+    return found
+
+
+def _tree_body(record_blob: bytes, carried: Mapping[str, str]) -> bytes:
+    """An event commit's tree, as git stores it: `event.json` and each carried
+    blob (named by its digest), files all, in git's order (by name)."""
+    entries = [(EVENT_FILE.encode(), record_blob)] + [(d.encode(), bytes.fromhex(o)) for d, o in carried.items()]
+    return b"".join(b"100644 " + name + b"\0" + oid for name, oid in sorted(entries))
+
+
+def commit_id(event: Event, parent: str | None, record: bytes | None = None,
+              carried: Mapping[str, str] | None = None) -> str:
+    """The id `write_commit` gives this event after `parent` (its tree also
+    carrying `carried`), computed without writing anything (git's object
+    hashing: sha1 of "<type> <size>\\0<body>"). `record`, when given, is the
+    event's stored bytes (the blob hashed as is)."""
 
     def object_id(kind: bytes, body: bytes) -> bytes:
         return hashlib.sha1(kind + b" " + str(len(body)).encode() + b"\0" + body).digest()
 
     blob = object_id(b"blob", canonical.dumps(event.record()) if record is None else record)
-    tree = object_id(b"tree", b"100644 " + EVENT_FILE.encode() + b"\0" + blob)
+    tree = object_id(b"tree", _tree_body(blob, carried or {}))
     who = f"{refs.IDENTITY[0]} <{refs.IDENTITY[1]}> {event.time} +0000"
     head = f"tree {tree.hex()}\n" + (f"parent {parent}\n" if parent else "")
     body = f"{head}author {who}\ncommitter {who}\n\n{message(event)}".encode()
@@ -269,6 +317,7 @@ def append(
     moves: Mapping[str, tuple[str | None, str | None]] | None = None,
     extra_moves: tuple[refs.RefMove, ...] = (),
     when: int | None = None,
+    carried: Mapping[str, str] | None = None,
 ) -> Recorded:
     """Append one event after `parent`, moving the history ref and `moves`
     (jitos ref → (old, new)) together; `extra_moves` are non-jitos refs (the
@@ -283,10 +332,11 @@ def append(
         data=dict(data or {}),
         links=dict(links or {}),
         refs={name: new for name, (_, new) in sorted(moves.items())},
+        v=FORMAT,
     )
-    oid = write_commit(repo, event, parent)
+    oid = write_commit(repo, event, parent, carried)
     ref_moves = [refs.RefMove(name, old, new) for name, (old, new) in sorted(moves.items())]
     ref_moves += list(extra_moves)
     ref_moves.append(refs.RefMove(HISTORY_REF, parent, oid))
     refs.move(repo, ref_moves, f"jitos {kind}: {summary}")
-    return Recorded(oid, event)
+    return Recorded(oid, event, dict(carried or {}))

@@ -12,9 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from kernel.base import canonical
 from kernel.base.repo import Repo
-from kernel.base.store import STORE_REF
 from kernel.record import carry, folds, history, packing, refs
 from kernel.record.history import SWS_REF_PREFIX, SYSTEM_REF, Recorded
 
@@ -50,6 +48,7 @@ class State:
     refs: Mapping[str, str] = field(default_factory=dict)
     sws: Mapping[str, Sws] = field(default_factory=dict)
     counts: Mapping[str, int] = field(default_factory=dict)
+    v: int = 0  # the newest event's format (0: no event yet)
 
     @property
     def system(self) -> str | None:
@@ -91,7 +90,7 @@ class State:
                     sws[other] = replace(sws[other], state=SWS_COLLAPSED)
         counts = dict(self.counts)
         counts[event.kind] = counts.get(event.kind, 0) + 1
-        return State(rec.oid, event.seq, branch, new_refs, sws, counts)
+        return State(rec.oid, event.seq, branch, new_refs, sws, counts, event.v)
 
     def next_sws_id(self) -> str:
         return f"s{len(self.sws) + 1}"
@@ -109,6 +108,7 @@ def fold(records: list[Recorded], start: State | None = None) -> State:
 
 def _encode(st: State) -> dict[str, Any]:
     return {"head": st.head, "seq": st.seq, "branch": st.branch, "refs": dict(st.refs), "counts": dict(st.counts),
+            "v": st.v,
             "sws": [[s.id, s.name, s.base, s.head, s.state, s.created, s.task, s.overlay, list(s.unresolved)]
                     for s in st.sws.values()]}
 
@@ -116,7 +116,7 @@ def _encode(st: State) -> dict[str, Any]:
 def _decode(data: dict[str, Any]) -> State:
     sws = {row[0]: Sws(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], tuple(row[8]))
            for row in data["sws"]}
-    return State(data["head"], data["seq"], data["branch"], dict(data["refs"]), sws, dict(data["counts"]))
+    return State(data["head"], data["seq"], data["branch"], dict(data["refs"]), sws, dict(data["counts"]), data["v"])
 
 
 STATE = folds.Fold("state", (__name__,), State, lambda st, records: fold(list(records), st), _encode, _decode)
@@ -154,14 +154,9 @@ class Ledger:
     ) -> Recorded:
         """Append an event; `moves` maps jitos refs to their new target (None deletes);
         each ref's expected old value is the one history recorded. The store
-        objects the event names move with it (`kernel.record.carry`)."""
-        when = canonical.now() if when is None else when
-        moves = dict(moves or {})
-        store = carry.carry(self.repo, self.state.refs.get(STORE_REF), self._to_carry(data or {}), when,
-                            f"event {self.state.seq + 1} ({kind})")
-        if store is not None:
-            moves[STORE_REF] = store
-        cas = {name: (self.state.refs.get(name), new) for name, new in moves.items()}
+        objects the event names go into its commit (`kernel.record.carry`)."""
+        carried = carry.blobs(self.repo, self._to_carry(data or {}, links or {}))
+        cas = {name: (self.state.refs.get(name), new) for name, new in (moves or {}).items()}
         rec = history.append(
             self.repo,
             self.state.head,
@@ -173,17 +168,20 @@ class Ledger:
             moves=cas,
             extra_moves=extra_moves,
             when=when,
+            carried=carried,
         )
         self.state = self.state.apply(rec)
         return rec
 
-    def _to_carry(self, data: Mapping[str, Any]) -> list[str]:
-        """What this event names, and — in a history recorded before store
-        objects were carried — everything earlier events named."""
-        wanted = carry.named(self.repo, data)
-        if STORE_REF not in self.state.refs and self.state.seq:
-            earlier = [d for rec in history.events(self.repo) for d in carry.named(self.repo, rec.event.data)]
-            wanted = list(dict.fromkeys(earlier + wanted))
+    def _to_carry(self, data: Mapping[str, Any], links: Mapping[str, str]) -> dict[str, str | None]:
+        """What this event names (`kernel.record.carry`), and — after a
+        format-1 event, in a history recorded before objects were carried —
+        everything earlier events named."""
+        workspace = self.state.sws.get(links.get("sws", ""))
+        wanted = carry.named(self.repo, data, workspace.overlay if workspace else None)
+        if self.state.v == 1:
+            earlier = {d: b for rec in history.events(self.repo) for d, b in carry.named(self.repo, rec.event.data).items()}
+            wanted = {**earlier, **wanted}
         return wanted
 
 

@@ -214,7 +214,7 @@ def _events_from(repo: Repo, head: str, oid: str | None) -> bool:
         except (IntegrityError, KeyError, ValueError, TypeError):
             return False
         parent = str(commit.parent_ids[0]) if len(commit.parent_ids) == 1 else None
-        if parent is None or history.commit_id(event, parent) != oid:
+        if parent is None or history.commit_id(event, parent, carried=history.carried_of(commit)) != oid:
             return False
         oid = parent
     return False

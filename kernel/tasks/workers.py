@@ -168,9 +168,8 @@ def outside_state(repo: Repo) -> Outside:
 
 def history_ref_prefixes() -> tuple[str, ...]:
     # Steps may record into their own workspace (`jitos sws snapshot`), which
-    # moves these (and the store objects the event names); every other ref is
-    # out of bounds.
-    return ("refs/jitos/history", "refs/jitos/sws/", "refs/jitos/store")
+    # moves these; every other ref is out of bounds.
+    return ("refs/jitos/history", "refs/jitos/sws/")
 
 
 def outside_changes(before: Outside, after: Outside) -> list[str]:

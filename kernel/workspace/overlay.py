@@ -54,7 +54,7 @@ def rebuild(repo: Repo, sws_id: str, base: str, tree: str) -> str:
             entries[rel] = {"gitlink": entry.oid}
         else:
             blob = repo.blob(entry.oid)
-            entries[rel] = {"digest": repo.store.put(blob.data), "mode": entry.mode}
+            entries[rel] = {"digest": repo.store.put(blob.data), "mode": entry.mode, "blob": entry.oid}
     return store(repo, {"base": base, "entries": entries})
 
 
@@ -77,5 +77,5 @@ def update(repo: Repo, sws: Sws, changes: Mapping[str, trees.Entry | None], cont
         elif entry.mode == trees.GITLINK_MODE:
             entries[rel] = {"gitlink": entry.oid}
         else:
-            entries[rel] = {"digest": repo.store.put(contents[rel]), "mode": entry.mode}
+            entries[rel] = {"digest": repo.store.put(contents[rel]), "mode": entry.mode, "blob": entry.oid}
     return store(repo, {"base": sws.base, "entries": entries})

@@ -27,6 +27,10 @@ def _clone(bare: Path, where: Path, name: str) -> Path:
 def two(tmp_path: Path, repo: Path) -> tuple[Path, Path, Path]:
     """alice (the fixture's repository) and bob (a clone of it), each set up
     with jitos on its own, and the bare remote between them."""
+    from tests.tasks.conftest import BUGGY, FIXING_AGENT, TESTS, config
+
+    commit_files(repo, {"slugify.py": BUGGY, "test_slugify.py": TESTS, "agent.py": FIXING_AGENT,
+                        ".gitignore": "__pycache__/\n", ".jitos/config.toml": config()}, "a project with a bug")
     bare = tmp_path / "remote.git"
     git(tmp_path, "init", "-q", "--bare", "-b", "main", str(bare))
     git(repo, "remote", "add", "origin", str(bare))
@@ -62,6 +66,8 @@ def _events(where: Path) -> list[tuple[str, int, str]]:
 def test_two_clones_push_and_fetch_both_ways_see_everything_lose_nothing_and_collide_on_no_id(
         two: tuple[Path, Path, Path], order: str) -> None:
     alice, bob, _ = two
+    for here in (alice, bob):  # an intent (agent, gate, collapse) on each, then a hand collapse
+        assert json.loads(jitos("intent", "fix the bug", "--json", cwd=here).stdout)["state"] == "done"
     a = _edit_and_collapse(alice, "alice.txt", "from alice\n")
     b = _edit_and_collapse(bob, "bob.txt", "from bob\n")
     own = {alice: _events(alice), bob: _events(bob)}
@@ -78,13 +84,17 @@ def test_two_clones_push_and_fetch_both_ways_see_everything_lose_nothing_and_col
         status = json.loads(jitos("status", "--json", cwd=here).stdout)
         assert [o["clone"] for o in status["others"]] == [other]
         assert json.loads(jitos("verify", "--json", cwd=here).stdout)["ok"]
-        # both clones have a workspace s1; the other's is s1@other, and both answer
-        assert f"workspace s1@{other} is collapsed" in jitos("why", f"s1@{other}", cwd=here).stdout
-        assert "workspace s1 is collapsed" in jitos("why", "s1", cwd=here).stdout
+        # both clones have a task t1 and workspaces s1, s2; the other's are t1@other, s2@other
+        assert f"workspace s2@{other} is collapsed" in jitos("why", f"s2@{other}", cwd=here).stdout
+        assert "workspace s2 is collapsed" in jitos("why", "s2", cwd=here).stdout
+        assert f"task t1@{other}" in jitos("why", f"t1@{other}", cwd=here).stdout
+        assert {t["id"] for t in status["others"][0]["tasks"]} == {f"t1@{other}"}
         # the other clone's collapse commit, by id: its history says how it landed
         theirs = b if here == alice else a
         answer = jitos("why", str(theirs["system"]), cwd=here).stdout
-        assert f"workspace s1@{other}" in answer and "passed on exactly its tree" in answer
+        assert f"workspace s2@{other}" in answer and "passed on exactly its tree" in answer
+        fixed = jitos("why", f"refs/jitos/clones/{other}/system~1", cwd=here).stdout  # the intent's collapse
+        assert "intent 'fix the bug'" in fixed and f"task t1@{other}" in fixed
     refs = {here: git(here, "for-each-ref", "refs/jitos/") for here in (alice, bob)}
     again = json.loads(jitos("fetch", "--json", cwd=alice).stdout)
     assert again["updated"] == [] and again["unchanged"] == ["bob"]
