@@ -43,6 +43,14 @@ class Carried(Protocol):
     def find(self, prefix: str) -> list[str]: ...
 
 
+#: Small objects this process wrote lately, by (store, digest): the event that
+#: names a manifest or a log right after it was stored reads it from here.
+#: Content-addressed, so never stale.
+_RECENT: dict[tuple[str, str], bytes] = {}
+_RECENT_KEPT = 256
+_RECENT_MAX_BYTES = 1 << 16
+
+
 class Store:
     """A write-once blake3 store rooted at `root`; an object it does not hold
     is read from `carried` (git), as history carries it from other clones."""
@@ -71,9 +79,26 @@ class Store:
             self._tmp.mkdir(parents=True, exist_ok=True)
             final.parent.mkdir(exist_ok=True)
             write_atomic(final, data, durable=True, mode=0o444, tmp_dir=self._tmp)
+        if len(data) <= _RECENT_MAX_BYTES:
+            if len(_RECENT) >= _RECENT_KEPT:
+                _RECENT.clear()
+            _RECENT[(str(self.root), digest)] = data
         return digest
 
+    def local(self, digest: str) -> bytes | None:
+        """The object as this clone's store holds it (None: it does not)."""
+        recent = _RECENT.get((str(self.root), digest))
+        if recent is not None:
+            return recent
+        try:
+            return self.path_of(digest).read_bytes()
+        except OSError:
+            return None
+
     def get(self, digest: str) -> bytes:
+        recent = _RECENT.get((str(self.root), digest))
+        if recent is not None:
+            return recent
         path = self.path_of(digest)
         try:
             return path.read_bytes()
