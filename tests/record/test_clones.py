@@ -175,8 +175,13 @@ def test_the_ci_shell_recipe_passes_a_gated_pull_request_and_fails_one_with_a_pl
     git(ci, "checkout", "-q", "feature")
     script = Path(__file__).resolve().parents[2] / "docs" / "ci" / "provenance.sh"
     command = shutil.which("jitos", path=str(Path(sys.executable).parent))
-    env = {**os.environ, "JITOS_REPORTS": str(tmp_path / "reports"),
-           "JITOS": command or f"{sys.executable} -c 'import sys; from jitos_cli.main import run; run()'"}
+    if command is None:  # not installed (the suite run from a source tree): a `jitos` that runs this one
+        command = str(tmp_path / "bin" / "jitos")
+        Path(command).parent.mkdir()
+        Path(command).write_text(f"#!/bin/sh\nexec {sys.executable} -c "
+                                 "'import sys; from jitos_cli.main import run; run()' \"$@\"\n")
+        Path(command).chmod(0o755)
+    env = {**os.environ, "JITOS_REPORTS": str(tmp_path / "reports"), "JITOS": command}
 
     def recipe() -> subprocess.CompletedProcess[str]:
         return subprocess.run(["sh", str(script), "origin/main..HEAD"], cwd=ci, env=env, capture_output=True,
