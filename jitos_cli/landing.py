@@ -47,6 +47,9 @@ def collapse(
     if keys:  # one fetched from another clone (s1@bob) becomes a workspace here first
         from kernel.land.fetched import take
 
+        twice = sorted({k for k in keys if keys.count(k) > 1})
+        if twice:
+            raise BadInput(f"{', '.join(twice)} named twice; give each workspace once")
         keys = [take(repo, key) for key in keys]
     if keys and len(keys) == 1 and not all_ready:
         return render(do_collapse(repo, keys[0], policy, message=message, on_gate=notice), json)

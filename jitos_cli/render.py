@@ -56,6 +56,12 @@ def write_junit(path: Any, suite: str, cases: list[tuple[str, str, str | None]])
         case = ET.SubElement(node, "testcase", classname=classname, name=name)
         if failure is not None:
             ET.SubElement(case, "failure", message=failure.splitlines()[0][:500]).text = failure
+    from kernel.errors import BadInput
+
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    ET.ElementTree(root).write(target, encoding="utf-8", xml_declaration=True)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        ET.ElementTree(root).write(target, encoding="utf-8", xml_declaration=True)
+    except OSError as error:
+        raise BadInput(f"cannot write the JUnit report {target}: {error.strerror or error}; "
+                       "give a path in a folder you can write") from None

@@ -49,10 +49,13 @@ def default_range(repo: Repo) -> str:
     tag = _git(repo, "describe", "--tags", "--abbrev=0", "HEAD", check=False)
     if tag:
         return f"{tag}..HEAD"
-    start = started_at(repo)
-    if start and _git(repo, "merge-base", "--is-ancestor", start, "HEAD", check=False, ok=True) == "yes":
-        return f"{start}..HEAD"
-    return "HEAD"
+    # the earliest: a clone set up later must not hide what came before it
+    under = [c for c in dict.fromkeys(started_at(repo))
+             if _git(repo, "merge-base", "--is-ancestor", c, "HEAD", check=False, ok=True) == "yes"]
+    earliest = [c for c in under
+                if not any(o != c and _git(repo, "merge-base", "--is-ancestor", o, c, check=False, ok=True) == "yes"
+                           for o in under)]
+    return f"{earliest[0]}..HEAD" if earliest else "HEAD"
 
 
 def audit(repo: Repo, rev_range: str | None = None) -> AuditResult:

@@ -24,7 +24,7 @@ import pygit2
 from kernel.base import canonical
 from kernel.base.policy import environ_for_git_child
 from kernel.base.repo import Repo
-from kernel.base.store import CLONES_PREFIX, digest_bytes
+from kernel.base.store import digest_bytes
 from kernel.errors import EXIT_OK, IntegrityError, JitosError
 from kernel.record import carry, clones, folds, history, refs, state
 from kernel.record.history import HISTORY_REF
@@ -154,7 +154,7 @@ def _check_refs(repo: Repo, st: state.State) -> list[str]:
         name: refs.read(repo, name)
         for name in repo.git.references
         if name.startswith("refs/jitos/") and name != HISTORY_REF
-        and not name.startswith((CLONES_PREFIX, clones.INCOMING))  # other clones', checked with their history
+        and not name.startswith(clones.FETCHED)  # other clones', checked with their history
     }
     if refs.refused_journal(repo).is_file():
         problems.append(f"a ref journal jitos did not write was refused, not replayed: {refs.refused_journal(repo)} "
@@ -213,21 +213,19 @@ def _carried(repo: Repo, chain: list[history.Recorded]) -> tuple[set[str], list[
     missing or whose bytes do not hash to its name."""
     found: set[str] = set()
     problems: list[str] = []
-    seen: set[str] = set()
+    hashed: dict[str, str | None] = {}  # blob id → the blake3 of its bytes (None: missing), hashed once
     for rec in chain:
         for digest, oid in sorted(rec.carried.items()):
-            if oid in seen:
-                found.add(digest)
-                continue
-            seen.add(oid)
-            blob = repo.git.get(oid)
-            if not isinstance(blob, pygit2.Blob):
+            if oid not in hashed:
+                blob = repo.git.get(oid)
+                hashed[oid] = digest_bytes(blob.data) if isinstance(blob, pygit2.Blob) else None
+            if hashed[oid] is None:
                 problems.append(f"event seq {rec.event.seq} carries store object {digest[:12]} as git blob "
                                 f"{oid[:12]}, which is missing (restore it from a clone, e.g. `jitos fetch` "
                                 "from one that has it)")
-            elif digest_bytes(blob.data) != digest:
+            elif hashed[oid] != digest:
                 problems.append(f"event seq {rec.event.seq} carries {digest[:12]} as git blob {oid[:12]}, whose "
-                                f"bytes hash to {digest_bytes(blob.data)[:12]}")
+                                f"bytes hash to {str(hashed[oid])[:12]}")
             else:
                 found.add(digest)
     return found, problems

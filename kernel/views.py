@@ -286,40 +286,74 @@ def histories(repo: Repo) -> list[str | None]:
     return ([None] if history.head(repo) else []) + list(clones.known(repo))
 
 
+@dataclass(frozen=True, slots=True)
+class _Landings:
+    """Every history's collapses by the commit they made, and its adoptions:
+    read once per process for as long as no history moves."""
+
+    heads: tuple[str | None, ...]
+    collapses: dict[str, tuple[history.Recorded, str | None]]
+    adoptions: tuple[tuple[history.Recorded, str | None], ...]
+    by_oid: dict[tuple[str | None, str], history.Recorded]
+    inits: tuple[str, ...]
+
+
+_landings: dict[str, _Landings] = {}
+
+
+def _all_landings(repo: Repo) -> _Landings:
+    sources = histories(repo)
+    heads = tuple(history.head(repo, history.history_ref(c)) for c in sources)
+    known = _landings.get(str(repo.common_dir))
+    if known is not None and known.heads == heads:
+        return known
+    collapses: dict[str, tuple[history.Recorded, str | None]] = {}
+    adoptions: list[tuple[history.Recorded, str | None]] = []
+    by_oid: dict[tuple[str | None, str], history.Recorded] = {}
+    inits: list[str] = []
+    for clone in sources:
+        records = history.events(repo, history.history_ref(clone))
+        for rec in records:
+            by_oid[(clone, rec.oid)] = rec
+            made = rec.event.data.get("commit")
+            if rec.event.kind == "collapse" and isinstance(made, str):
+                collapses.setdefault(made, (rec, clone))  # this clone's first, then in order
+            elif rec.event.kind == "adopt":
+                adoptions.append((rec, clone))
+        if records and records[0].event.kind == "init":
+            system = records[0].event.refs.get(history.SYSTEM_REF)
+            if isinstance(system, str):
+                inits.append(system)
+    found = _Landings(heads, collapses, tuple(adoptions), by_oid, tuple(inits))
+    _landings[str(repo.common_dir)] = found
+    return found
+
+
 def landing(repo: Repo, commit: str) -> Landing | None:
     """How `commit` reached the branch, from every known history: the collapse
     that made it (whichever clone recorded it), else an adoption of it (a
     clone that pulled another's collapse adopts it too); None: no history
     recorded it."""
-    adopted = None
-    for clone in histories(repo):
-        records = history.events(repo, history.history_ref(clone))
-        by_oid = {r.oid: r for r in records}
-        for rec in reversed(records):
-            data = rec.event.data
-            if rec.event.kind == "collapse" and data.get("commit") == commit:
-                return _collapse_landing(repo, commit, rec, by_oid, clone)
-            if adopted is None and rec.event.kind == "adopt" and _adopted(repo, commit, data):
-                adopted = Landing(commit, "adopted", _entry(rec, clone), None, clone, {})
-    return adopted
-
-
-def started_at(repo: Repo) -> str | None:
-    """The system commit jitos was set up on (this clone's history, else the first fetched one's)."""
-    for clone in histories(repo):
-        records = history.events(repo, history.history_ref(clone))
-        if records and records[0].event.kind == "init":
-            system = records[0].event.refs.get(history.SYSTEM_REF)
-            if isinstance(system, str):
-                return system
+    known = _all_landings(repo)
+    if commit in known.collapses:
+        rec, clone = known.collapses[commit]
+        return _collapse_landing(repo, commit, rec, known, clone)
+    for rec, clone in known.adoptions:
+        if _adopted(repo, commit, rec.event.data):
+            return Landing(commit, "adopted", _entry(rec, clone), None, clone, {})
     return None
 
 
-def _collapse_landing(repo: Repo, commit: str, rec: history.Recorded, by_oid: dict[str, history.Recorded],
+def started_at(repo: Repo) -> tuple[str, ...]:
+    """The system commits jitos was set up on, one per known history."""
+    return _all_landings(repo).inits
+
+
+def _collapse_landing(repo: Repo, commit: str, rec: history.Recorded, known: _Landings,
                       clone: str | None) -> Landing:
     data = rec.event.data
     gate = data.get("gate") if isinstance(data.get("gate"), dict) else None
-    gate_event = by_oid.get(gate.get("event", "")) if gate else None
+    gate_event = known.by_oid.get((clone, gate.get("event", ""))) if gate else None
     tree = repo.tree_of(commit)
     exact = (gate_event is not None and gate_event.event.kind == "gate-passed"
              and gate_event.event.data.get("tree") == tree == data.get("tree"))

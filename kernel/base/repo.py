@@ -15,7 +15,7 @@ from typing import TypeVar
 import pygit2
 
 from kernel.base.config import Config, load_config
-from kernel.base.store import CLONES_PREFIX, DIGEST_RE, HISTORY_REF, Store
+from kernel.base.store import CLONES_PREFIX, DIGEST_RE, HISTORY_REF, Store, digest_bytes
 from kernel.errors import BadInput, IntegrityError, NotFound
 
 T = TypeVar("T")
@@ -78,7 +78,7 @@ class Repo:
 
 
 # Per common dir: the history heads walked, and digest → blob id of what they carry.
-_CARRIED_INDEX: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {}
+_CARRIED_INDEX: dict[str, tuple[tuple[str, ...], dict[str, list[str]]]] = {}
 
 
 class _Carried:
@@ -91,16 +91,18 @@ class _Carried:
     def __init__(self, repo: Repo) -> None:
         self.repo = repo
 
-    def _all(self) -> dict[str, str]:
+    def _all(self) -> dict[str, list[str]]:
+        """Digest → every blob carried under that name, this clone's history first."""
         git = self.repo.git
-        names = sorted(n for n in git.references
-                       if n == HISTORY_REF or (n.startswith(CLONES_PREFIX) and n.endswith("/history")))
+        names = sorted((n for n in git.references
+                        if n == HISTORY_REF or (n.startswith(CLONES_PREFIX) and n.endswith("/history"))),
+                       key=lambda n: (n != HISTORY_REF, n))
         heads = tuple(str(git.references[n].target) for n in names)
         key = str(self.repo.common_dir)
         known = _CARRIED_INDEX.get(key)
         if known is not None and known[0] == heads:
             return known[1]
-        found: dict[str, str] = {}
+        found: dict[str, list[str]] = {}
         seen: set[str] = set()
         for head in heads:
             oid: str | None = head
@@ -111,17 +113,20 @@ class _Carried:
                     break
                 for entry in commit.tree:
                     if entry.name and DIGEST_RE.match(entry.name):
-                        found.setdefault(entry.name, str(entry.id))
+                        carriers = found.setdefault(entry.name, [])
+                        if str(entry.id) not in carriers:
+                            carriers.append(str(entry.id))
                 oid = str(commit.parent_ids[0]) if commit.parent_ids else None
         _CARRIED_INDEX[key] = (heads, found)
         return found
 
     def read(self, digest: str) -> bytes | None:
-        oid = self._all().get(digest)
-        if oid is None:
-            return None
-        blob = self.repo.git.get(oid)
-        return blob.data if isinstance(blob, pygit2.Blob) else None
+        """The first carried blob whose bytes hash to `digest` (a history may carry a wrong one)."""
+        for oid in self._all().get(digest, ()):
+            blob = self.repo.git.get(oid)
+            if isinstance(blob, pygit2.Blob) and digest_bytes(blob.data) == digest:
+                return bytes(blob.data)
+        return None
 
     def find(self, prefix: str) -> list[str]:
         return sorted(d for d in self._all() if d.startswith(prefix))

@@ -1,5 +1,8 @@
 """Landing a workspace fetched from another clone (`jitos collapse s1@bob`).
 
+Only an active one: a workspace its clone discarded or collapsed is refused,
+and so is one whose fetched head already landed here.
+
 Its snapshot commits came with the fetch (`refs/jitos/clones/bob/sws/s1`),
 but collapse, gate and history work on this clone's workspaces. So it first
 becomes one: a new workspace here on the same base, carrying exactly the
@@ -30,6 +33,9 @@ def take(repo: Repo, key: str) -> str:
         fetched = ", ".join(clones.known(repo)) or "none"
         raise NotFound(f"no history fetched from a clone named {clone!r} (fetched: {fetched}); `jitos fetch` first")
     theirs = sws.find(state.current(repo, history.history_ref(clone)), local)
+    if theirs.state != state.SWS_ACTIVE:
+        raise BadInput(f"workspace {theirs.id}@{clone} is {theirs.state} on clone {clone}; only an active one "
+                       "can be landed here")
     if theirs.head == theirs.base:
         raise BadInput(f"workspace {key} has no snapshot: nothing of it to land")
     for commit in (theirs.base, theirs.head):
@@ -39,9 +45,13 @@ def take(repo: Repo, key: str) -> str:
     mine = state.load(repo)
     for rec in reversed(history.events(repo)):
         made = mine.sws.get(rec.event.links.get("sws", ""))
-        if rec.event.links.get(FROM_LINK) == f"{theirs.id}@{clone}" and made is not None \
-                and made.state == state.SWS_ACTIVE and repo.tree_of(made.head) == repo.tree_of(theirs.head):
+        if rec.event.links.get(FROM_LINK) != f"{theirs.id}@{clone}" or made is None \
+                or repo.tree_of(made.head) != repo.tree_of(theirs.head):
+            continue
+        if made.state == state.SWS_ACTIVE:
             return made.id
+        if made.state == state.SWS_COLLAPSED:
+            raise BadInput(f"workspace {key} as fetched already landed here as {made.id} (`jitos why {made.id}`)")
     made_ws = sws.new(repo, theirs.base, task=None)
     with checkout.ledger(repo) as ledger:
         current = ledger.state.sws[made_ws.id]

@@ -37,7 +37,7 @@ from kernel.base.policy import environ_for_git_child
 from kernel.base.repo import Repo
 from kernel.base.store import CLONES_PREFIX
 from kernel.errors import BadInput, JitosError
-from kernel.record import refs
+from kernel.record import history, refs
 from kernel.record.history import HISTORY_REF, SWS_REF_PREFIX, SYSTEM_REF
 
 CONFIG_KEY = "jitos.clone"
@@ -45,6 +45,8 @@ NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,39}\Z")
 _ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
 KEPT_PREFIX = "refs/jitos/kept/"
 INCOMING = "refs/jitos/incoming/"  # where a fetch puts refs until they are checked
+#: Refs only `fetch` writes (no event names them; the step guard and verify leave them to it).
+FETCHED = (CLONES_PREFIX, INCOMING)
 
 
 def own(repo: Repo, *, create: bool = False) -> str | None:
@@ -82,10 +84,17 @@ def ref(clone: str, local: str) -> str:
     return f"{CLONES_PREFIX}{clone}/{local.removeprefix('refs/jitos/')}"
 
 
+_QUALIFIED = re.compile(r"([a-z0-9][a-z0-9._-]{0,39})([/:].*)?\Z")
+
+
 def split(key: str) -> tuple[str, str | None]:
-    """`s1@bob` → (`s1`, `bob`); `s1` → (`s1`, None)."""
-    local, at, clone = key.partition("@")
-    return (local, clone) if at and clone else (key, None)
+    """`s1@bob` → (`s1`, `bob`); `t1@bob/STEP` → (`t1/STEP`, `bob`); `s1`
+    (or anything else with an `@`, such as `HEAD@{1}`) → (`s1`, None)."""
+    local, at, rest = key.partition("@")
+    found = _QUALIFIED.match(rest) if at and local else None
+    if found is None:
+        return key, None
+    return local + (found.group(2) or ""), found.group(1)
 
 
 def qualified(local: str, clone: str | None) -> str:
@@ -105,16 +114,18 @@ class Pushed:
 def push(repo: Repo, remote: str) -> Pushed:
     """Publish this clone's history and the refs its events name under
     `refs/jitos/clones/<name>/` on `remote`, all or nothing."""
-    name = own(repo, create=True)
-    assert name is not None
     mine = [n for n in repo.git.references
             if n in (HISTORY_REF, SYSTEM_REF) or n.startswith((SWS_REF_PREFIX, KEPT_PREFIX))]
     if HISTORY_REF not in mine:
         raise BadInput("this clone has no jitos history to push; run `jitos init` (or `jitos fetch` to read others')")
+    _check_remote(repo, remote)
+    name = own(repo, create=True)
+    assert name is not None
     # history only ever grows: never forced, so a clash of names is refused, not overwritten
     specs = [("" if n == HISTORY_REF else "+") + f"{n}:{ref(name, n)}" for n in sorted(mine)]
     _git(repo, "push", "--atomic", "--quiet", remote, *specs, what=f"push to {remote}",
-         hint=f"if another clone publishes as {name!r}, give this one its own name: `git config {CONFIG_KEY} NAME`")
+         hint=f"if another clone publishes as {name!r}, give this one its own name: `git config {CONFIG_KEY} NAME`",
+         hint_when=("rejected", "non-fast-forward", "fetch first"))
     return Pushed(remote, name, tuple(sorted(mine)))
 
 
@@ -130,6 +141,7 @@ def fetch(repo: Repo, remote: str) -> Fetched:
     """Bring every other clone's published refs from `remote`. A clone's
     history must contain what was fetched before, or that clone's refs are
     all kept as they were."""
+    _check_remote(repo, remote)
     name = own(repo, create=True)
     staging = f"{INCOMING}{_safe(remote)}/"
     _drop(repo, staging)
@@ -147,6 +159,10 @@ def fetch(repo: Repo, remote: str) -> Fetched:
     with refs.locked(repo):
         for clone, theirs in sorted(incoming.items()):
             why = _not_growing(repo, clone, theirs)
+            if why == BEHIND:
+                unchanged.append(clone)
+                continue
+            why = why or _unreadable(repo, clone, theirs["history"])
             if why:
                 refused.append((clone, why))
                 continue
@@ -160,12 +176,32 @@ def fetch(repo: Repo, remote: str) -> Fetched:
     return Fetched(remote, tuple(updated), tuple(unchanged), tuple(refused))
 
 
+BEHIND = "behind"  # the remote has an older copy of what was fetched: nothing to do
+
+
 def _not_growing(repo: Repo, clone: str, theirs: dict[str, str]) -> str | None:
+    """Why `clone`'s refs on the remote cannot replace what was fetched
+    (`BEHIND`: they are an older copy of it); None when they grow it."""
     if "history" not in theirs:
         return "it publishes no history"
     old, new = refs.read(repo, f"{CLONES_PREFIX}{clone}/history"), theirs["history"]
-    if old is not None and not descends(repo, new, old):
-        return f"its history on the remote does not contain the events fetched before ({old[:12]}); kept what was fetched"
+    if old is None or descends(repo, new, old):
+        return None
+    if descends(repo, old, new):
+        return BEHIND
+    return f"its history on the remote does not contain the events fetched before ({old[:12]}); kept what was fetched"
+
+
+def _unreadable(repo: Repo, clone: str, new: str) -> str | None:
+    """Why the events new in `clone`'s history cannot be folded here (a newer
+    jitos's format, a damaged commit); None when every one reads."""
+    stop = refs.read(repo, f"{CLONES_PREFIX}{clone}/history")
+    try:
+        for rec in history.walk(repo, new):
+            if rec.oid == stop:
+                break
+    except (JitosError, KeyError, ValueError, TypeError) as err:
+        return f"its history holds an event this jitos cannot read ({err}); kept what was fetched"
     return None
 
 
@@ -198,13 +234,28 @@ def _safe(remote: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", remote).strip("._") or "remote"
 
 
-def _git(repo: Repo, *args: str, what: str, hint: str, input_: str | None = None) -> str:
+def _check_remote(repo: Repo, remote: str) -> None:
+    """A remote git knows by name, or a URL or path (git says what is wrong with those)."""
+    if remote.startswith("-"):
+        raise BadInput(f"{remote!r} is not a remote; give a remote's name (`git remote -v`) or a URL")
+    if "/" in remote or ":" in remote:
+        return
+    names = [str(n) for n in repo.git.remotes.names()]
+    if remote not in names:
+        known = ", ".join(names) or "none"
+        raise BadInput(f"no git remote named {remote!r} (remotes: {known}); add one with `git remote add` "
+                       "or give a URL")
+
+
+def _git(repo: Repo, *args: str, what: str, hint: str, input_: str | None = None,
+         hint_when: tuple[str, ...] = ()) -> str:
     where = ["-C", str(repo.workdir)] if repo.workdir else [f"--git-dir={repo.common_dir}"]
     done = subprocess.run(["git", *where, *args], capture_output=True, text=True, input=input_,
                           env=environ_for_git_child(), check=False)
     if done.returncode != 0:
         detail = " ".join(done.stderr.split())[:300] or f"git exited {done.returncode}"
-        raise JitosError(f"could not {what}: {detail}" + (f"; {hint}" if hint else ""))
+        show = hint and (not hint_when or any(word in done.stderr for word in hint_when))
+        raise JitosError(f"could not {what}: {detail}" + (f"; {hint}" if show else ""))
     return done.stdout
 
 

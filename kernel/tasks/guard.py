@@ -42,7 +42,7 @@ import pygit2
 from kernel.base.files import write_atomic
 from kernel.base.repo import Repo
 from kernel.errors import IntegrityError, JitosError
-from kernel.record import history, refs, state
+from kernel.record import clones, history, refs, state
 from kernel.record.history import HISTORY_REF
 from kernel.record.locks import is_live
 from kernel.tasks import workers
@@ -192,7 +192,8 @@ def _restore_refs(repo: Repo, head: str | None) -> list[str]:
             moved.append(HISTORY_REF)
         st = state.current(repo)
         actual = {name: refs.read(repo, name) for name in repo.git.references
-                  if name.startswith("refs/jitos/") and name != HISTORY_REF}
+                  if name.startswith("refs/jitos/") and name != HISTORY_REF
+                  and not name.startswith(clones.FETCHED)}  # other clones' refs: only `jitos fetch` moves them
         for name in sorted(actual.keys() | st.refs.keys()):
             if actual.get(name) != st.refs.get(name):
                 refs.move(repo, [refs.RefMove(name, actual.get(name), st.refs.get(name))],

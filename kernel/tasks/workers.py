@@ -20,7 +20,7 @@ from kernel.base.policy import scrubbed_environ
 from kernel.base.proc import run_captured
 from kernel.base.repo import Repo
 from kernel.errors import BadInput
-from kernel.record import refs
+from kernel.record import clones, refs
 
 DEFAULT_TIMEOUT = {"shell": 1800, "agent": 3600}
 PROCESS_WORKERS = ("shell", "agent")
@@ -168,8 +168,9 @@ def outside_state(repo: Repo) -> Outside:
 
 def history_ref_prefixes() -> tuple[str, ...]:
     # Steps may record into their own workspace (`jitos sws snapshot`), which
-    # moves these; every other ref is out of bounds.
-    return ("refs/jitos/history", "refs/jitos/sws/")
+    # moves these; other clones' refs move only by `jitos fetch`, which may run
+    # beside a step; every other ref is out of bounds.
+    return ("refs/jitos/history", "refs/jitos/sws/", *clones.FETCHED)
 
 
 def outside_changes(before: Outside, after: Outside) -> list[str]:

@@ -142,8 +142,9 @@ def test_fetch_refuses_a_history_that_lost_events_and_keeps_what_it_had(two: tup
     jitos("push", cwd=bob)
     jitos("fetch", cwd=alice)
     kept = git(alice, "rev-parse", "refs/jitos/clones/bob/history")
-    # the remote's copy of bob's history is rewound (someone force-pushed an older one)
-    git(bare, "update-ref", "refs/jitos/clones/bob/history", f"{kept}~2")
+    # the remote's copy of bob's history is rewritten (someone force-pushed another history over it)
+    rewritten = git(bare, "commit-tree", f"{kept}^{{tree}}", "-p", f"{kept}~2", "-m", "rewritten")
+    git(bare, "update-ref", "refs/jitos/clones/bob/history", rewritten)
     done = jitos("fetch", cwd=alice, check=1)
     assert "bob" in done.stderr and "kept what was fetched" in done.stderr
     assert git(alice, "rev-parse", "refs/jitos/clones/bob/history") == kept
@@ -219,3 +220,74 @@ def test_a_workspace_fetched_from_another_clone_collapses_here_through_the_gate(
     assert json.loads(jitos("verify", "--json", cwd=alice).stdout)["ok"]
     # bob's own record is untouched: his workspace is still active there
     assert git(bob, "rev-parse", "refs/jitos/sws/s1") == git(alice, "rev-parse", "refs/jitos/clones/bob/sws/s1")
+
+
+def test_fetched_refs_survive_a_task_on_the_worktree_backend(two: tuple[Path, Path, Path],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The step guard puts back jitos refs a step moved; other clones' refs are
+    not this history's to put back (a fetch may run beside a step)."""
+    alice, bob, _ = two
+    _edit_and_collapse(bob, "bob.txt", "from bob\n")
+    jitos("push", cwd=bob)
+    jitos("fetch", cwd=alice)
+    fetched = git(alice, "for-each-ref", "refs/jitos/clones/")
+    monkeypatch.setenv("JITOS_SWS_BACKEND", "worktree")
+    assert json.loads(jitos("intent", "fix the bug", "--json", cwd=alice).stdout)["state"] == "done"
+    assert git(alice, "for-each-ref", "refs/jitos/clones/") == fetched
+
+
+def test_fetch_from_a_remote_that_is_behind_changes_nothing(two: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    alice, bob, _ = two
+    second = tmp_path / "second.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(second))
+    git(bob, "remote", "add", "second", str(second))
+    jitos("push", "second", cwd=bob)
+    _edit_and_collapse(bob, "bob.txt", "from bob\n")
+    jitos("push", cwd=bob)
+    git(alice, "remote", "add", "second", str(second))
+    jitos("fetch", cwd=alice)
+    newest = git(alice, "rev-parse", "refs/jitos/clones/bob/history")
+    done = json.loads(jitos("fetch", "second", "--json", cwd=alice).stdout)
+    assert done["unchanged"] == ["bob"] and done["refused"] == []
+    assert git(alice, "rev-parse", "refs/jitos/clones/bob/history") == newest
+    assert "no git remote named 'nowhere'" in jitos("fetch", "nowhere", cwd=alice, check=2).stderr
+
+
+def test_fetch_refuses_a_history_it_cannot_read_and_status_still_works(two: tuple[Path, Path, Path]) -> None:
+    alice, bob, _ = two
+    from kernel.base import canonical
+
+    jitos("push", cwd=bob)
+    head = git(bob, "rev-parse", "refs/jitos/history")
+    record = {"v": 3, "seq": 2, "kind": "future", "time": 1, "summary": "from a newer jitos", "data": {},
+              "links": {}, "refs": {}}
+    blob = subprocess.run(["git", "hash-object", "-w", "--stdin"], cwd=bob, input=canonical.dumps(record),
+                          capture_output=True, check=True).stdout.decode().strip()
+    tree = subprocess.run(["git", "mktree"], cwd=bob, input=f"100644 blob {blob}\tevent.json\n", text=True,
+                          capture_output=True, check=True).stdout.strip()
+    newer = git(bob, "commit-tree", tree, "-p", head, "-m", "from a newer jitos")
+    git(bob, "push", "-q", "origin", f"{newer}:refs/jitos/clones/bob/history")
+    done = jitos("fetch", cwd=alice, check=1)
+    assert "clone bob: refused" in done.stderr and "cannot read" in done.stderr
+    assert jitos("status", cwd=alice).returncode == 0 and jitos("log", cwd=alice).returncode == 0
+
+
+def test_a_fetched_workspace_its_clone_discarded_or_that_landed_already_is_refused(
+        two: tuple[Path, Path, Path]) -> None:
+    alice, bob, _ = two
+    from kernel.workspace.sws import Workspace
+
+    for text in ("discarded by bob\n", "kept by bob\n"):
+        made = json.loads(jitos("sws", "new", "--json", cwd=bob).stdout)
+        edits.write(Workspace(made["id"], None, Path(made["path"]), made["base"], made["base"], "active"),
+                    "bob.txt", text)
+        jitos("sws", "snapshot", made["id"], cwd=bob)
+    jitos("sws", "discard", "s1", cwd=bob)
+    jitos("push", cwd=bob)
+    jitos("fetch", cwd=alice)
+    assert "discarded on clone bob" in jitos("collapse", "s1@bob", "--gate", GATE, cwd=alice, check=2).stderr
+    assert "named twice" in jitos("collapse", "s2@bob", "s2@bob", "--gate", GATE, cwd=alice, check=2).stderr
+    jitos("collapse", "s2@bob", "--gate", GATE, cwd=alice)
+    assert "already landed here" in jitos("collapse", "s2@bob", "--gate", GATE, cwd=alice, check=2).stderr
+    assert (alice / "bob.txt").read_text() == "kept by bob\n"
+    assert "landed by the collapse" in jitos("why", "HEAD@{0}", cwd=alice).stdout  # a reflog name, not a clone
