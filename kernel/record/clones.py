@@ -26,6 +26,7 @@ clone still give the same ids.
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 import subprocess
@@ -143,7 +144,7 @@ def fetch(repo: Repo, remote: str) -> Fetched:
     all kept as they were."""
     _check_remote(repo, remote)
     name = own(repo, create=True)
-    staging = f"{INCOMING}{_safe(remote)}/"
+    staging = f"{INCOMING}{_safe(remote)}-{os.getpid()}/"  # its own: fetches may run side by side
     _drop(repo, staging)
     _git(repo, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", remote,
          f"+{CLONES_PREFIX}*:{staging}*", f"^{CLONES_PREFIX}{name}/*", what=f"fetch from {remote}",
