@@ -145,7 +145,7 @@ def fetch(repo: Repo, remote: str) -> Fetched:
     _check_remote(repo, remote)
     name = own(repo, create=True)
     staging = f"{INCOMING}{_safe(remote)}-{os.getpid()}/"  # its own: fetches may run side by side
-    _drop(repo, staging)
+    _drop_left_behind(repo)
     _git(repo, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", remote,
          f"+{CLONES_PREFIX}*:{staging}*", f"^{CLONES_PREFIX}{name}/*", what=f"fetch from {remote}",
          hint="check the remote's name or URL (`git remote -v`)")
@@ -222,6 +222,24 @@ def _update_refs(repo: Repo, moves: list[tuple[str, str | None, str | None]], me
     lines = "start\n" + "".join(f"update {n} {new} {old or zero}\n" for n, old, new in moves) + "commit\n"
     _git(repo, "update-ref", "-m", message, "--stdin", input_=lines, what="record the fetched refs",
          hint="run `jitos fetch` again")
+
+
+def _drop_left_behind(repo: Repo) -> None:
+    """Staging refs of fetches whose process is gone (killed mid-way)."""
+    for name in {n[len(INCOMING):].split("/", 1)[0] for n in refs.names(repo, INCOMING)}:
+        pid = name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            _drop(repo, f"{INCOMING}{name}/")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _drop(repo: Repo, prefix: str) -> None:

@@ -291,3 +291,13 @@ def test_a_fetched_workspace_its_clone_discarded_or_that_landed_already_is_refus
     assert "already landed here" in jitos("collapse", "s2@bob", "--gate", GATE, cwd=alice, check=2).stderr
     assert (alice / "bob.txt").read_text() == "kept by bob\n"
     assert "landed by the collapse" in jitos("why", "HEAD@{0}", cwd=alice).stdout  # a reflog name, not a clone
+
+
+def test_a_fetch_killed_mid_way_leaves_staging_refs_the_next_one_drops(two: tuple[Path, Path, Path]) -> None:
+    alice, bob, _ = two
+    jitos("push", cwd=bob)
+    left = "refs/jitos/incoming/origin-4194304/bob/history"  # above any pid Linux hands out (pid_max ≤ 2^22)
+    git(alice, "update-ref", left, git(alice, "rev-parse", "HEAD"))
+    assert json.loads(jitos("verify", "--json", cwd=alice).stdout)["ok"]  # not history's: not a problem
+    jitos("fetch", cwd=alice)
+    assert git(alice, "for-each-ref", "refs/jitos/incoming/") == ""
