@@ -44,6 +44,7 @@ COMMANDS: dict[str, Callable[..., Any] | typer.Typer] = {
     "push": sharing.push,
     "fetch": sharing.fetch,
     "audit": sharing.audit,
+    "hooks": sharing.hooks_app,
     "gc": core.gc,
     "demo": tasks.demo,
     "plan": planning.plan,

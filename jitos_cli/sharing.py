@@ -5,12 +5,15 @@ options, calls one kernel function and renders the result."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from jitos_cli.core import JsonOpt
 from jitos_cli.render import emit_json, err, out, style, write_junit
+
+if TYPE_CHECKING:
+    from kernel.hooks import HooksStatus
 
 RemoteArg = Annotated[str, typer.Argument(metavar="REMOTE", help="A git remote name or URL (default: origin).")]
 
@@ -90,3 +93,74 @@ def audit(
         first = result.ungated[0]
         err(f"not gated: {first.commit[:12]} {first.subject} ({first.how}); {len(result.ungated)} in all")
     return code
+
+
+hooks_app = typer.Typer(help="Git hooks: a guard before commits on the system branch, adopt after, verify before push.",
+                        no_args_is_help=True)
+
+
+def _hooks_json(st: HooksStatus) -> dict[str, object]:
+    return {"installed": st.installed, "folder": str(st.folder),
+            "chained_to": str(st.chained_to) if st.chained_to else None,
+            "previous_hooks_path": st.previous_hooks_path, "offered": st.offered}
+
+
+def _show_hooks(st: HooksStatus, verb: str) -> None:
+    if not st.installed:
+        out("jitos hooks: not installed — `jitos hooks install`")
+        return
+    offered = ", ".join(f"{name} ({what})" for name, what in st.offered.items())
+    out(f"jitos hooks {verb}: installed in {st.folder}: {offered}")
+    out(f"  then your hooks run, from {st.chained_to}")
+
+
+@hooks_app.command("install")
+def hooks_install(json: JsonOpt = False) -> None:
+    """Install jitos's hooks in front of yours (idempotent; yours keep running)."""
+    from kernel.base.repo import open_repo
+    from kernel.hooks import install
+
+    done = install(open_repo())
+    if json:
+        emit_json(_hooks_json(done))
+        return
+    _show_hooks(done, "install")
+
+
+@hooks_app.command("uninstall")
+def hooks_uninstall(json: JsonOpt = False) -> None:
+    """Remove jitos's hooks and put core.hooksPath back as it was."""
+    from kernel.base.repo import open_repo
+    from kernel.hooks import uninstall
+
+    done = uninstall(open_repo())
+    if json:
+        emit_json(_hooks_json(done))
+        return
+    out("jitos hooks: uninstalled; git runs your hooks as before")
+
+
+@hooks_app.command("status")
+def hooks_status(json: JsonOpt = False) -> None:
+    """Whether jitos's hooks are installed, and which hooks of yours run after them."""
+    from kernel.base.repo import open_repo
+    from kernel.hooks import status
+
+    done = status(open_repo())
+    if json:
+        emit_json(_hooks_json(done))
+        return
+    _show_hooks(done, "status")
+
+
+@hooks_app.command("run", hidden=True)
+def hooks_run(name: Annotated[str, typer.Argument(help="The hook git is running.")],
+              args: Annotated[list[str] | None, typer.Argument(help="The hook's arguments.")] = None) -> int:
+    """jitos's part of a git hook (the installed scripts call this)."""
+    from kernel.base.repo import open_repo
+    from kernel.hooks import run
+
+    result = run(open_repo(), name)
+    for line in result.lines:
+        err(line)
+    return result.exit_code

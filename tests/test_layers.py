@@ -8,10 +8,11 @@ from pathlib import Path
 import kernel
 
 LAYERS = ["kernel.errors", "kernel.base", "kernel.record", "kernel.planner", "kernel.workspace", "kernel.land",
-          "kernel.tasks", "kernel.views", "kernel.verify", "kernel.audit", "kernel.demo"]
+          "kernel.tasks", "kernel.views", "kernel.verify", "kernel.audit", "kernel.hooks", "kernel.demo"]
 # Peers: read-only views and checks sit side by side on top of tasks.
 RANK = {name: i for i, name in enumerate(LAYERS)} | {"kernel.verify": LAYERS.index("kernel.views"),
-                                                    "kernel.audit": LAYERS.index("kernel.views")}
+                                                    "kernel.audit": LAYERS.index("kernel.views"),
+                                                    "kernel.hooks": LAYERS.index("kernel.views")}
 KERNEL = Path(kernel.__file__).parent
 
 

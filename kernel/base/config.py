@@ -27,6 +27,7 @@ _CONFIG_KEYS: dict[str, set[str]] = {
     "gate": {"command", "timeout", "env"},
     "test": {"command"},
     "workers": {"agent", "shell"},
+    "policy": {"strict"},
 }
 
 
@@ -110,6 +111,9 @@ def _validate(path: Path, data: dict[str, Any]) -> None:
     keep = data.get("sws", {}).get("keep_unrecorded")
     if keep is not None and not isinstance(keep, bool):
         raise BadInput(f"{path}: [sws] keep_unrecorded must be true or false")
+    strict = data.get("policy", {}).get("strict")
+    if strict is not None and not isinstance(strict, bool):
+        raise BadInput(f"{path}: [policy] strict must be true or false")
     backend = data.get("sws", {}).get("backend")
     if backend is not None and backend not in SWS_BACKENDS:
         raise BadInput(f"{path}: [sws] backend must be one of {', '.join(SWS_BACKENDS)} (got {backend!r})")
