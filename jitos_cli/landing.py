@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from jitos_cli import completion
 from jitos_cli.core import JsonOpt
 from jitos_cli.render import emit_json, err, out, style
 
@@ -20,7 +21,8 @@ RerunOpt = Annotated[bool, typer.Option("--rerun-gate", help="Run the gate even 
 
 def collapse(
     keys: Annotated[list[str] | None, typer.Argument(metavar="ID…", help="Workspace ids or names (s1@CLONE: one "
-                                                                       "fetched from another clone), landed in this order.")] = None,
+                                                                       "fetched from another clone), landed in this order.",
+                                                     autocompletion=completion.workspaces)] = None,
     all_ready: Annotated[bool, typer.Option("--all-ready", help="Every active workspace with a snapshot, oldest first.")] = False,
     gate: GateOpt = None,
     no_gate: NoGateOpt = False,

@@ -9,6 +9,7 @@ code, and no command may call `sys.exit` or raise `typer.Exit`.
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 
@@ -31,7 +32,9 @@ def main(argv: list[str] | None = None) -> int:
 
     options.debug = False  # set by the app's callback when `--debug` comes before the command
     try:
-        app = command_line(args[at] if at < len(args) and "-h" not in args[:at] and "--help" not in args[:at] else None)
+        completing = "_JITOS_COMPLETE" in os.environ  # the shell asks for completions: every command
+        wanted = args[at] if at < len(args) and "-h" not in args[:at] and "--help" not in args[:at] else None
+        app = command_line(None if completing else wanted)
         code = app(args=args, prog_name="jitos", standalone_mode=False)
     except JitosError as err:
         _traceback_under_debug()

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
+from jitos_cli import completion
 from jitos_cli.core import JsonOpt
 from jitos_cli.render import emit_json, err, out, style
 
@@ -85,7 +86,7 @@ def intent(
 
 
 def resume(
-    task: Annotated[str, typer.Argument(metavar="TASK", help="Task id (t1, t2, …).")],
+    task: Annotated[str, typer.Argument(metavar="TASK", help="Task id (t1, t2, …).", autocompletion=completion.tasks)],
     retry_step: Annotated[bool, typer.Option("--retry-step", help="Run a failed or interrupted step again.")] = False,
     fail: Annotated[str | None, typer.Option("--fail", metavar="REASON", help="Answer a waiting person step with 'no'.")] = None,
     jobs: Annotated[int, typer.Option("-j", "--jobs", min=1)] = 1,
@@ -118,7 +119,8 @@ def cancel(
 
 
 def why(key: Annotated[str, typer.Argument(metavar="ID", help="A task (t1), a step (t1/STEP), a workspace (s1), "
-                                            "one from another clone (s1@CLONE), or a commit.")],
+                                            "one from another clone (s1@CLONE), or a commit.",
+                                            autocompletion=completion.anything)],
         json: JsonOpt = False) -> None:
     """Why something ran, failed or waits: the answer, and the events and logs behind it."""
     from kernel.base.repo import open_repo

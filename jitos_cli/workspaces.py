@@ -13,13 +13,15 @@ from typing import Annotated
 
 import typer
 
+from jitos_cli import completion
 from jitos_cli.core import JsonOpt, workspace_json
 from jitos_cli.render import emit_json, err, out, style
 
 sws_app = typer.Typer(help="Speculative workspaces: isolated checkouts whose every change is recorded.",
                       no_args_is_help=True)
 
-IdArg = Annotated[str, typer.Argument(metavar="ID", help="Workspace id (s1, s2, …) or name.")]
+IdArg = Annotated[str, typer.Argument(metavar="ID", help="Workspace id (s1, s2, …) or name.",
+                                      autocompletion=completion.workspaces)]
 
 
 @sws_app.command("new")
