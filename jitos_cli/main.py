@@ -10,6 +10,7 @@ code, and no command may call `sys.exit` or raise `typer.Exit`.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import traceback
 
@@ -22,6 +23,10 @@ VERSION_FLAGS = ("--version", "-V")
 def main(argv: list[str] | None = None) -> int:
     """Run `jitos ARGV…` (default: this process's arguments) and return its exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        # Started with Ctrl-C ignored (`cmd &` in a script, many harnesses):
+        # Python keeps it ignored, so nothing could stop a step or a gate.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     at = next((i for i, a in enumerate(args) if not a.startswith("-")), len(args))
     if any(a in VERSION_FLAGS for a in args[:at]):  # answered before the command line is even built
         print(f"jitos {__version__}")

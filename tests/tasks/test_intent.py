@@ -264,10 +264,13 @@ def wait_for(path: Path, timeout: float = 60) -> None:
     assert path.exists(), f"{path} never appeared"
 
 
-def start_intent(repo: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-c", "import sys; from jitos_cli.main import main; sys.exit(main())", "intent", "fix the bug"],
-        cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def start_intent(repo: Path, ignoring_ctrl_c: bool = False) -> subprocess.Popen[str]:
+    """`jitos intent "fix the bug"` as a real process; `ignoring_ctrl_c`: started
+    with SIGINT ignored, as `cmd &` in a script starts it."""
+    argv = [sys.executable, "-c", "import sys; from jitos_cli.main import main; sys.exit(main())", "intent", "fix the bug"]
+    if ignoring_ctrl_c:  # the shell ignores SIGINT, then becomes jitos: jitos starts with it ignored
+        argv = ["sh", "-c", 'trap "" INT; exec "$@"', "sh", *argv]
+    return subprocess.Popen(argv, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def test_crash_mid_step_then_resume_with_retry_step(buggy_repo: Callable[..., Path]) -> None:
@@ -309,10 +312,12 @@ def test_demo_refuses_a_folder_that_is_not_empty_or_is_a_file(tmp_path: Path) ->
     assert (tmp_path / "full" / "notes.txt").read_text() == "mine\n"
 
 
-def test_ctrl_c_records_the_step_as_interrupted_and_keeps_the_workspace(buggy_repo: Callable[..., Path]) -> None:
+@pytest.mark.parametrize("started", ["from a terminal", "with Ctrl-C ignored (cmd & in a script)"])
+def test_ctrl_c_records_the_step_as_interrupted_and_keeps_the_workspace(buggy_repo: Callable[..., Path],
+                                                                        started: str) -> None:
     repo = buggy_repo(agent_source=SLOW_AGENT)
     hold_agent()
-    proc = start_intent(repo)
+    proc = start_intent(repo, ignoring_ctrl_c=started != "from a terminal")
     marker = shown_outside(repo, "s1", "started")
     wait_for(marker)
     proc.send_signal(signal.SIGINT)
