@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import pygit2
 
 from kernel.base.policy import environ_for_git_child
+from kernel.base.proc import alive
 from kernel.base.repo import Repo
 from kernel.base.store import CLONES_PREFIX
 from kernel.errors import BadInput, JitosError
@@ -228,18 +229,8 @@ def _drop_left_behind(repo: Repo) -> None:
     """Staging refs of fetches whose process is gone (killed mid-way)."""
     for name in {n[len(INCOMING):].split("/", 1)[0] for n in refs.names(repo, INCOMING)}:
         pid = name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not alive(int(pid)):
             _drop(repo, f"{INCOMING}{name}/")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _drop(repo: Repo, prefix: str) -> None:

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from kernel.base.proc import alive
 from kernel.base.repo import Repo
 from kernel.record.state import SWS_ACTIVE
 from kernel.workspace import bases, checkout, overlayfs, trash
@@ -82,7 +83,7 @@ def _dead_temp_files(folder: Path) -> list[Path]:
     found = []
     for temp in sorted(folder.iterdir()) if folder.is_dir() else []:
         match = _TEMP.search(temp.name)
-        if match and not _alive(int(match.group(1))):
+        if match and not alive(int(match.group(1))):
             found.append(temp)
     return found
 
@@ -92,19 +93,9 @@ def _dead_private_folders(folder: Path) -> list[Path]:
     found = []
     for entry in sorted(folder.glob("private-*")) if folder.is_dir() else []:
         match = _PRIVATE.search(entry.name)
-        if match and not _alive(int(match.group(1))):
+        if match and not alive(int(match.group(1))):
             found.append(entry)
     return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _size(folder: Path) -> int:
