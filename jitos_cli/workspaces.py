@@ -176,6 +176,8 @@ def update(key: IdArg, json: JsonOpt = False) -> int:
 
 @sws_app.command("run")
 def run(key: IdArg, command: Annotated[list[str], typer.Argument(metavar="-- CMD…", help="The command (argv).")],
+        message: Annotated[str | None, typer.Option("-m", "--message", help="What the edits it makes are, as "
+                                                    "`sws snapshot -m` takes it (the collapse message).")] = None,
         json: JsonOpt = False) -> int:
     """Run a command inside the workspace; record its output, exit code and edits."""
     from kernel.base.proc import local
@@ -186,7 +188,7 @@ def run(key: IdArg, command: Annotated[list[str], typer.Argument(metavar="-- CMD
     if command and command[0] == "--":
         command = command[1:]
     repo = open_repo()
-    result = sws.run(repo, key, command)
+    result = sws.run(repo, key, command, message)
     if json:
         emit_json({"sws": result.sws, "argv": list(result.argv), "exit": result.exit_code,
                    "stdout": result.stdout, "stderr": result.stderr, "changed": list(result.snapshot.changed),

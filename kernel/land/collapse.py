@@ -409,7 +409,8 @@ def _body(repo: Repo, st: state.State, ws: Sws, paths: int, custom: str | None) 
     notes = [
         str(rec.event.data["message"])
         for rec in history.walk(repo, st.head)
-        if rec.event.links.get("sws") == ws.id and rec.event.kind == "snapshot" and rec.event.data.get("message")
+        if rec.event.links.get("sws") == ws.id and rec.event.kind in ("snapshot", "run")
+        and rec.event.data.get("message")
     ]
     notes.reverse()
     label = f" ({ws.name})" if ws.name else ""

@@ -455,8 +455,10 @@ def record_changes(
         if message:
             data["message"] = message
         moves[sws.ref] = head
-    elif kind == "snapshot":
+    elif kind == "snapshot" and not message:
         return Snapshot(sws.id, (), sws.head, None)
+    elif message:  # nothing new to record: the message is for the edits already recorded (by `sws run`)
+        data["message"] = message
     summary = summary or _summary(kind, sws, paths, data)
     rec = ledger.record(kind, summary, data=data, links={"sws": sws.id, **(links or {})}, moves=moves, when=when)
     if paths:
@@ -473,6 +475,8 @@ def _summary(kind: str, sws: Sws, paths: tuple[str, ...], data: dict[str, object
         return f"sws {sws.id}: ran `{argv[:60]}` → exit {data['exit']}" + (f", {count} changed" if paths else "")
     if kind == "sws-discard":
         return f"sws {sws.id}: snapshot before discard, {count}"
+    if not paths and data.get("message"):
+        return f"sws {sws.id}: message for the edits recorded — {data['message']}"
     return f"sws {sws.id}: snapshot, {count}" + (f" — {data['message']}" if data.get("message") else "")
 
 
@@ -568,9 +572,10 @@ def remove_if_clean(repo: Repo, sws: Sws) -> tuple[tuple[str, ...], tuple[str, .
     return (), kept
 
 
-def run(repo: Repo, key: str, argv: list[str]) -> RunResult:
+def run(repo: Repo, key: str, argv: list[str], message: str | None = None) -> RunResult:
     """Run `argv` (never through a shell) with its cwd in the workspace; store its
-    output, record its exit code and snapshot whatever it changed, as one event."""
+    output, record its exit code and snapshot whatever it changed (with
+    `message`, as `sws snapshot -m` would), as one event."""
     if not argv:
         raise BadInput("no command given; use `jitos sws run ID -- COMMAND [ARGS…]`")
     st = state.load(repo)
@@ -591,5 +596,6 @@ def run(repo: Repo, key: str, argv: list[str]) -> RunResult:
         sws = find_active(ledger.state, key)
         extra: dict[str, object] = {"argv": list(argv), "exit": done.exit_code, "stdout": done.stdout,
                                     "stderr": done.stderr}
-        snap = record_changes(repo, ledger, sws, label=f"after `{' '.join(argv)[:60]}`", kind="run", extra=extra)
+        snap = record_changes(repo, ledger, sws, message, label=f"after `{' '.join(argv)[:60]}`", kind="run",
+                              extra=extra)
     return RunResult(sws.id, tuple(argv), done.exit_code, done.stdout, done.stderr, snap, snap.event or "")

@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 import pytest
@@ -262,3 +263,18 @@ def test_a_large_trash_is_deleted_after_the_command_by_a_detached_process(jrepo:
     while any(trash.folder(jr).iterdir()) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not any(trash.folder(jr).iterdir())
+
+
+def test_a_message_for_edits_sws_run_recorded_reaches_the_collapse_commit(jrepo: Path) -> None:
+    """The README's by-hand flow: `sws run` records the edits, `sws snapshot -m` then names them."""
+    from tests.conftest import jitos
+
+    made = json.loads(jitos("sws", "new", "--json", cwd=jrepo).stdout)
+    jitos("sws", "run", made["id"], "--", "sh", "-c", "echo fixed > fix.txt", cwd=jrepo)
+    jitos("sws", "snapshot", made["id"], "-m", "what I did", cwd=jrepo)
+    jitos("collapse", made["id"], "--no-gate", "--reason", "test", cwd=jrepo)
+    assert git(jrepo, "log", "-1", "--format=%s") == "what I did"
+    again = json.loads(jitos("sws", "new", "--json", cwd=jrepo).stdout)
+    jitos("sws", "run", again["id"], "-m", "said with the run", "--", "sh", "-c", "echo more > more.txt", cwd=jrepo)
+    jitos("collapse", again["id"], "--no-gate", "--reason", "test", cwd=jrepo)
+    assert git(jrepo, "log", "-1", "--format=%s") == "said with the run"
