@@ -406,13 +406,12 @@ def _body(repo: Repo, st: state.State, ws: Sws, paths: int, custom: str | None) 
     """`-m`, else the one snapshot message given, else a title listing them all."""
     if custom:
         return custom.strip()
-    notes = [
+    notes = [  # the events held in memory (or the saved chain), not a walk of every commit
         str(rec.event.data["message"])
-        for rec in history.walk(repo, st.head)
+        for rec in history.events(repo)
         if rec.event.links.get("sws") == ws.id and rec.event.kind in ("snapshot", "run")
         and rec.event.data.get("message")
     ]
-    notes.reverse()
     label = f" ({ws.name})" if ws.name else ""
     if len(notes) == 1:
         return notes[0]
