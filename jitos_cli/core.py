@@ -49,7 +49,8 @@ def workspace_json(ws: Any) -> dict[str, Any]:
 
 
 def prediction_json(p: Any) -> dict[str, Any]:
-    return {"clean": p.clean, "rebase": p.rebase, "conflicts": list(p.conflicts), "unresolved": list(p.unresolved)}
+    return {"clean": p.clean, "rebase": p.rebase, "conflicts": list(p.conflicts), "unresolved": list(p.unresolved),
+            "state": p.state, "next": p.next}
 
 
 def status(json: JsonOpt = False) -> None:
@@ -106,15 +107,21 @@ def _show_task(task: dict[str, Any]) -> None:
 def _show_workspace(ws: Any, p: Any) -> None:
     label = f" ({ws.name})" if ws.name else ""
     moved = "no snapshot yet" if ws.head == ws.base else f"snapshot {ws.head[:12]}"
-    if p.unresolved:
-        verdict = style(f"conflict markers to resolve in {len(p.unresolved)} file(s): {', '.join(p.unresolved[:3])}",
-                        "red")
-    elif p.conflicts:
-        verdict = style(f"would conflict on {len(p.conflicts)} path(s): {', '.join(p.conflicts[:3])}", "red")
-    else:
-        verdict = style("would collapse cleanly" + (" (after re-base)" if p.rebase else ""), "green")
-    out(f"  {style(ws.id, 'bold')}{label}  base {ws.base[:12]}  {moved}  {verdict}")
+    after = " after re-base" if p.rebase else ""
+    said = {
+        "markers": (f"conflict markers to resolve in {len(p.unresolved)} file(s): {', '.join(p.unresolved[:3])}",
+                    "red"),
+        "conflict": (f"would conflict on {len(p.conflicts)} path(s): {', '.join(p.conflicts[:3])}", "red"),
+        "empty": ("nothing recorded yet", "yellow"),
+        "task-failed": ("no conflict, but its task failed", "red"),
+        "gate-failed": ("no conflict, but the gate failed on this tree", "red"),
+        "gate-passed": ("ready to land: the gate passed on exactly this tree", "green"),
+        "no-conflict": (f"no conflict{after}; the gate has not run on the tree that would land", "green"),
+    }
+    text, colour = said.get(p.state, (p.state, "bold"))
+    out(f"  {style(ws.id, 'bold')}{label}  base {ws.base[:12]}  {moved}  {style(text, colour)}")
     out(f"      {ws.path}")
+    out(f"      next: {p.next}")
 
 
 def log(

@@ -66,10 +66,16 @@ class Status:
 class Prediction:
     """Whether a workspace's recorded head would collapse onto the current system."""
 
-    clean: bool
+    clean: bool  # no conflict (which is not the same as ready: see `state`)
     rebase: bool
     conflicts: tuple[str, ...]
     unresolved: tuple[str, ...] = ()  # files still holding the conflict markers `sws update` wrote
+    state: str = "no-conflict"  # one of PREDICTED
+    next: str = ""  # the command to run next
+
+
+#: What `status` says of a workspace, most pressing first.
+PREDICTED = ("markers", "conflict", "empty", "task-failed", "gate-failed", "gate-passed", "no-conflict")
 
 
 def _entry(rec: history.Recorded, clone: str | None = None) -> LogEntry:
@@ -109,17 +115,51 @@ def status(repo: Repo) -> Status:
     active = [s for s in st.sws.values() if s.state == state.SWS_ACTIVE]
     # A collapse adopts commits made on the branch first, so predict against its tip.
     target = refs.read(repo, f"refs/heads/{st.branch}") or st.system
-    predictions = {sws.id: _predict(repo, sws, target) for sws in active}
+    tasks = task_summaries(repo)
+    failed = {t["sws"]: t for t in tasks if t["sws"] and t["state"] in ("failed", "interrupted")}
+    gated = _gate_results(repo, st.head) if active else {}
+    predictions = {sws.id: _predict(repo, sws, target, failed.get(sws.id), gated) for sws in active}
     workspaces = tuple(view(repo, s) for s in active)
-    return Status(st.system or "", st.branch or "", st.head or "", st.seq, workspaces, task_summaries(repo),
+    return Status(st.system or "", st.branch or "", st.head or "", st.seq, workspaces, tasks,
                   predictions, choice(repo), others(repo))
 
 
-def _predict(repo: Repo, sws: state.Sws, target: str | None) -> Prediction:
-    """What collapsing the workspace's recorded head onto `target` would meet, merged in memory."""
+def _gate_results(repo: Repo, head: str | None) -> dict[str, bool]:
+    """Tree → whether the latest gate run on it (with the configured gate, when one is) passed."""
+    wanted = repo.config().gate_command
+    found: dict[str, bool] = {}
+    for rec in history.events(repo):
+        event = rec.event
+        if event.kind in ("gate-passed", "gate-failed") and isinstance(event.data.get("tree"), str) and (
+                not wanted or tuple(event.data.get("command", ())) == wanted):
+            found[event.data["tree"]] = event.kind == "gate-passed"
+    return found
+
+
+def _predict(repo: Repo, sws: state.Sws, target: str | None, failed: dict[str, Any] | None,
+             gated: dict[str, bool]) -> Prediction:
+    """What collapsing the workspace's recorded head onto `target` would meet,
+    merged in memory, and what to do next."""
     clash = tuple(conflicts(repo, sws.base, target, sws.head)) if target and sws.base != target else ()
     left = tuple(unresolved(repo, sws))
-    return Prediction(not clash and not left, sws.base != target, clash, left)
+    rebase = sws.base != target
+    it = sws.id
+    tree = repo.tree_of(sws.head) if not rebase else None  # a re-base's tree is not known without writing it
+    if left:
+        what, step = "markers", f"resolve the markers, then `jitos sws snapshot {it}` and `jitos collapse {it}`"
+    elif clash:
+        what, step = "conflict", f"`jitos sws update {it}` (writes the conflicts in for you), resolve, snapshot"
+    elif sws.head == sws.base:
+        what, step = "empty", f"edit it (`jitos sws shell {it}`), then `jitos sws snapshot {it}`"
+    elif failed is not None:
+        what, step = "task-failed", f"`jitos why {failed['id']}`"
+    elif tree is not None and gated.get(tree) is False:
+        what, step = "gate-failed", f"`jitos why {it}` (the gate's log), fix, snapshot"
+    elif tree is not None and gated.get(tree):
+        what, step = "gate-passed", f"`jitos collapse {it}` (the gate already passed on this tree)"
+    else:
+        what, step = "no-conflict", f"`jitos collapse {it}` (runs the gate)"
+    return Prediction(not clash and not left, rebase, clash, left, what, step)
 
 
 def log(repo: Repo, limit: int | None = None, sws: str | None = None, task: str | None = None) -> list[LogEntry]:

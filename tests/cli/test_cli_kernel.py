@@ -195,3 +195,24 @@ def test_an_internal_error_without_debug_is_one_line(repo: Path, monkeypatch: py
 
 def _a_bug(*args: object, **kwargs: object) -> None:
     raise RuntimeError("a bug")
+
+
+def test_status_tells_no_conflict_from_ready_and_says_what_to_run_next(jrepo: Path) -> None:
+    from kernel.workspace.sws import Workspace
+    from tests import edits
+
+    def state_of(sid: str) -> dict[str, object]:
+        shown = json.loads(jitos("status", "--json", cwd=jrepo).stdout)
+        return next(w["collapse"] for w in shown["sws"] if w["id"] == sid)
+
+    made = json.loads(jitos("sws", "new", "--json", cwd=jrepo).stdout)
+    sid = made["id"]
+    assert state_of(sid)["state"] == "empty" and "snapshot" in str(state_of(sid)["next"])
+    edits.write(Workspace(sid, None, Path(made["path"]), made["base"], made["base"], "active"), "x.txt", "x\n")
+    jitos("sws", "snapshot", sid, cwd=jrepo)
+    ready = state_of(sid)
+    assert ready["state"] == "no-conflict" and ready["clean"] and ready["next"] == f"`jitos collapse {sid}` (runs the gate)"
+    jitos("collapse", sid, "--gate", "false", cwd=jrepo, check=4)
+    failed = state_of(sid)
+    assert failed["state"] == "gate-failed" and failed["clean"]
+    assert "the gate failed on this tree" in jitos("status", cwd=jrepo).stdout
