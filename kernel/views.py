@@ -144,7 +144,8 @@ def _predict(repo: Repo, sws: state.Sws, target: str | None, failed: dict[str, A
     left = tuple(unresolved(repo, sws))
     rebase = sws.base != target
     it = sws.id
-    tree = repo.tree_of(sws.head) if not rebase else None  # a re-base's tree is not known without writing it
+    # a re-base's tree is not known without writing it; git is read only when some gate ever ran
+    tree = repo.tree_of(sws.head) if not rebase and gated and sws.head != sws.base else None
     if left:
         what, step = "markers", f"resolve the markers, then `jitos sws snapshot {it}` and `jitos collapse {it}`"
     elif clash:
