@@ -214,9 +214,15 @@ def _prepare(repo: Repo, request: _Request, *, snapshot: bool, adopted: tuple[st
             return ready.result("empty", system)
         _require_objects(repo, ws.id, repo.tree_of(system), tree)
         argv = request.policy.argv
-        if not argv or request.policy.rerun:
-            return ready
-        return replace(ready, known=gate.cached(ledger.state, repo, tree, argv))
+        if argv and not request.policy.rerun:
+            ready = replace(ready, known=gate.cached(ledger.state, repo, tree, argv))
+        if argv and ready.known is None:  # a gate is about to run: a checkout in the way is said first
+            branch = ledger.state.branch or ""
+            old_tree = repo.tree_of(system)
+            _, dirty = checkouts_in_the_way(repo, branch, old_tree, trees.diff(repo.git, old_tree, tree))
+            if dirty:
+                return _in_the_way(ledger, request, ready, dirty, None)
+        return ready
 
 
 def _require_objects(repo: Repo, sws_id: str, old_tree: str, tree: str) -> None:
@@ -299,6 +305,18 @@ def _record_gate(ledger: Ledger, request: _Request, ready: _Ready, result: GateR
     return replace(result, event=rec.oid)
 
 
+def _in_the_way(ledger: Ledger, request: _Request, ready: _Ready, dirty: list[str],
+                result: GateResult | None) -> CollapseResult:
+    """Not collapsed: local edits in a checkout of the branch would be overwritten."""
+    rec = ledger.record(
+        "conflict",
+        f"sws {ready.sws.id}: not collapsed, local edits in the {ledger.state.branch} checkout would be overwritten",
+        data={"paths": dirty, "checkout": True, "system": ready.system, "head": ready.sws.head},
+        links={"sws": ready.sws.id, **request.links},
+    )
+    return ready.result("checkout-dirty", ready.system, conflicts=tuple(dirty), gate=result, event=rec.oid)
+
+
 def _moved(repo: Repo, st: state.State, ready: _Ready, current: Sws) -> bool:
     """Whether the system, the branch or the workspace changed since `ready` was prepared."""
     return (st.system != ready.system or refs.read(repo, f"refs/heads/{st.branch}") != ready.system
@@ -314,13 +332,7 @@ def _commit(repo: Repo, ledger: Ledger, request: _Request, ready: _Ready,
     changed = trees.diff(repo.git, old_tree, ready.tree)
     opened, dirty = checkouts_in_the_way(repo, branch, old_tree, changed)
     if dirty:
-        rec = ledger.record(
-            "conflict",
-            f"sws {ready.sws.id}: not collapsed, local edits in the {branch} checkout would be overwritten",
-            data={"paths": dirty, "checkout": True, "system": ready.system, "head": ready.sws.head},
-            links={"sws": ready.sws.id, **request.links},
-        )
-        return ready.result("checkout-dirty", ready.system, conflicts=tuple(dirty), gate=result, event=rec.oid)
+        return _in_the_way(ledger, request, ready, dirty, result)
     commit, rec = land_commit(
         repo, ledger, ready.system, ready.tree, changed, opened,
         message=_message(repo, ledger.state, request, ready.sws, len(changed), result),

@@ -169,6 +169,15 @@ def test_dirty_checkout_is_refused_before_anything_moves(jrepo: Path) -> None:
     assert (jrepo / "README.md").read_text() == "my local edit\n"
 
 
+def test_a_checkout_in_the_way_is_said_before_the_gate_runs(jrepo: Path, tmp_path: Path) -> None:
+    sid = workspace(jrepo, {"README.md": "from workspace\n"})
+    (jrepo / "README.md").write_text("my local edit\n")
+    ran = tmp_path / "gate-ran"
+    result = collapse(open_repo(jrepo), sid, policy(jrepo, gate=f"sh -c 'touch {ran}'"))
+    assert result.outcome == "checkout-dirty" and result.conflicts == ("README.md",)
+    assert not ran.exists()  # minutes of tests are not spent on a collapse that cannot land
+
+
 def test_local_edits_elsewhere_survive_a_collapse(jrepo: Path) -> None:
     sid = workspace(jrepo, {"README.md": "from workspace\n"})
     (jrepo / "src" / "app.py").write_text("unrelated local edit\n")
