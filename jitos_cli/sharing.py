@@ -105,52 +105,40 @@ def _hooks_json(st: HooksStatus) -> dict[str, object]:
             "previous_hooks_path": st.previous_hooks_path, "offered": st.offered}
 
 
-def _show_hooks(st: HooksStatus, verb: str) -> None:
-    if not st.installed:
+def _hooks(verb: str, json: bool) -> None:
+    """Run `kernel.hooks.<verb>` here and render what it leaves."""
+    from kernel import hooks
+    from kernel.base.repo import open_repo
+
+    done: HooksStatus = getattr(hooks, verb)(open_repo())
+    if json:
+        emit_json(_hooks_json(done))
+    elif verb == "uninstall":
+        out("jitos hooks: uninstalled; git runs your hooks as before")
+    elif not done.installed:
         out("jitos hooks: not installed — `jitos hooks install`")
-        return
-    offered = ", ".join(f"{name} ({what})" for name, what in st.offered.items())
-    out(f"jitos hooks {verb}: installed in {st.folder}: {offered}")
-    out(f"  then your hooks run, from {st.chained_to}")
+    else:
+        offered = ", ".join(f"{name} ({what})" for name, what in done.offered.items())
+        out(f"jitos hooks {verb}: installed in {done.folder}: {offered}")
+        out(f"  then your hooks run, from {done.chained_to}")
 
 
 @hooks_app.command("install")
 def hooks_install(json: JsonOpt = False) -> None:
     """Install jitos's hooks in front of yours (idempotent; yours keep running)."""
-    from kernel.base.repo import open_repo
-    from kernel.hooks import install
-
-    done = install(open_repo())
-    if json:
-        emit_json(_hooks_json(done))
-        return
-    _show_hooks(done, "install")
+    _hooks("install", json)
 
 
 @hooks_app.command("uninstall")
 def hooks_uninstall(json: JsonOpt = False) -> None:
     """Remove jitos's hooks and put core.hooksPath back as it was."""
-    from kernel.base.repo import open_repo
-    from kernel.hooks import uninstall
-
-    done = uninstall(open_repo())
-    if json:
-        emit_json(_hooks_json(done))
-        return
-    out("jitos hooks: uninstalled; git runs your hooks as before")
+    _hooks("uninstall", json)
 
 
 @hooks_app.command("status")
 def hooks_status(json: JsonOpt = False) -> None:
     """Whether jitos's hooks are installed, and which hooks of yours run after them."""
-    from kernel.base.repo import open_repo
-    from kernel.hooks import status
-
-    done = status(open_repo())
-    if json:
-        emit_json(_hooks_json(done))
-        return
-    _show_hooks(done, "status")
+    _hooks("status", json)
 
 
 @hooks_app.command("run", hidden=True)

@@ -9,11 +9,9 @@ Read-only, like the views: it folds histories and asks git for the range.
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass
 
-from kernel.base.policy import environ_for_git_child
-from kernel.base.repo import Repo
+from kernel.base.repo import Repo, run_git
 from kernel.errors import EXIT_GATE_RED, EXIT_OK, BadInput
 from kernel.views import Landing, landing, started_at
 
@@ -78,9 +76,7 @@ def audit(repo: Repo, rev_range: str | None = None) -> AuditResult:
 
 def _git(repo: Repo, *args: str, check: bool, what: str = "", ok: bool = False) -> str:
     """git's output (stripped); with `ok`, "yes" when it exits 0."""
-    where = ["-C", str(repo.workdir)] if repo.workdir else [f"--git-dir={repo.common_dir}"]
-    done = subprocess.run(["git", *where, *args], capture_output=True, text=True, env=environ_for_git_child(),
-                          check=False)
+    done = run_git(repo, *args)
     if ok:
         return "yes" if done.returncode == 0 else ""
     if done.returncode != 0:

@@ -32,8 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kernel.base.files import write_atomic
-from kernel.base.policy import environ_for_git_child
-from kernel.base.repo import Repo
+from kernel.base.repo import Repo, run_git
 from kernel.errors import EXIT_OK, BadInput, JitosError
 from kernel.land.adopt import adopt
 from kernel.record import history, refs, state
@@ -156,9 +155,7 @@ def _git_config(repo: Repo, *args: str) -> None:
 
 
 def _git(repo: Repo, *args: str, check: bool) -> subprocess.CompletedProcess[str]:
-    where = ["-C", str(repo.workdir)] if repo.workdir else [f"--git-dir={repo.common_dir}"]
-    done = subprocess.run(["git", *where, *args], capture_output=True, text=True, env=environ_for_git_child(),
-                          check=False)
+    done = run_git(repo, *args)
     if check and done.returncode != 0:
         raise JitosError(f"git {' '.join(args)} failed: {' '.join(done.stderr.split())[:200]}")
     return done

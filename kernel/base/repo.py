@@ -9,12 +9,14 @@ config — never anything in the user's work tree.
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 from typing import TypeVar
 
 import pygit2
 
 from kernel.base.config import Config, load_config
+from kernel.base.policy import environ_for_git_child
 from kernel.base.store import CLONES_PREFIX, DIGEST_RE, HISTORY_REF, Store, digest_bytes
 from kernel.errors import BadInput, IntegrityError, NotFound
 
@@ -235,3 +237,12 @@ def head_of(folder: Path | str, *, git_dir: bool = False) -> str | None:
         return str(pygit2.Repository(str(folder), flags=flags).head.target)
     except (pygit2.GitError, KeyError, ValueError):
         return None
+
+
+def run_git(repo: Repo, *args: str, input_: str | None = None) -> subprocess.CompletedProcess[str]:
+    """git `args`, run as it runs in your checkout (its config, attributes and
+    hooks folder; the git dir alone for a bare repository), with no variable
+    that would redirect it. Its exit code is the caller's to judge."""
+    where = ["-C", str(repo.workdir)] if repo.workdir else [f"--git-dir={repo.common_dir}"]
+    return subprocess.run(["git", *where, *args], capture_output=True, text=True, input=input_,
+                          env=environ_for_git_child(), check=False)

@@ -29,14 +29,12 @@ from __future__ import annotations
 import os
 import re
 import secrets
-import subprocess
 from dataclasses import dataclass
 
 import pygit2
 
-from kernel.base.policy import environ_for_git_child
 from kernel.base.proc import alive
-from kernel.base.repo import Repo
+from kernel.base.repo import Repo, run_git
 from kernel.base.store import CLONES_PREFIX
 from kernel.errors import BadInput, JitosError
 from kernel.record import history, refs
@@ -259,9 +257,7 @@ def _check_remote(repo: Repo, remote: str) -> None:
 
 def _git(repo: Repo, *args: str, what: str, hint: str, input_: str | None = None,
          hint_when: tuple[str, ...] = ()) -> str:
-    where = ["-C", str(repo.workdir)] if repo.workdir else [f"--git-dir={repo.common_dir}"]
-    done = subprocess.run(["git", *where, *args], capture_output=True, text=True, input=input_,
-                          env=environ_for_git_child(), check=False)
+    done = run_git(repo, *args, input_=input_)
     if done.returncode != 0:
         detail = " ".join(done.stderr.split())[:300] or f"git exited {done.returncode}"
         show = hint and (not hint_when or any(word in done.stderr for word in hint_when))
