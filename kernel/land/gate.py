@@ -120,8 +120,11 @@ def resolve(cli_gate: str | None, config: Config) -> tuple[str, ...]:
 
 
 def cached(st: State, repo: Repo, tree: str, argv: tuple[str, ...]) -> GateResult | None:
-    """The latest recorded result for this tree and argv, if any."""
-    for rec in history.walk(repo, st.head):
+    """The latest recorded result for this tree and argv, if any (from the
+    events held in memory or the saved chain: `st` is the state they end at)."""
+    records = history.events(repo)
+    newest_first = reversed(records) if records and records[-1].oid == st.head else history.walk(repo, st.head)
+    for rec in newest_first:
         event = rec.event
         if event.kind in ("gate-passed", "gate-failed") and event.data.get("tree") == tree \
                 and tuple(event.data.get("command", ())) == argv:
