@@ -301,3 +301,16 @@ def test_a_fetch_killed_mid_way_leaves_staging_refs_the_next_one_drops(two: tupl
     assert json.loads(jitos("verify", "--json", cwd=alice).stdout)["ok"]  # not history's: not a problem
     jitos("fetch", cwd=alice)
     assert git(alice, "for-each-ref", "refs/jitos/incoming/") == ""
+
+
+def test_bad_input_names_what_was_wrong_and_exits_2(two: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    alice, _, _ = two
+    assert "no history fetched from a clone named 'nobody'" in jitos("why", "s1@nobody", cwd=alice, check=2).stderr
+    assert "no history fetched from a clone named 'nobody'" in jitos("collapse", "s1@nobody", "--no-gate", "--reason",
+                                                                       "test", cwd=alice, check=2).stderr
+    assert "is not one git knows" in jitos("audit", "nosuch..HEAD", cwd=alice, check=2).stderr
+    assert "no git remote named 'nowhere'" in jitos("push", "nowhere", cwd=alice, check=2).stderr
+    blocked = tmp_path / "file-not-folder"
+    blocked.write_text("")
+    assert "cannot write the JUnit report" in jitos("verify", "--junit", str(blocked / "r.xml"), cwd=alice,
+                                                    check=2).stderr
